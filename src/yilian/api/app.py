@@ -1,0 +1,52 @@
+"""The application: create_app(settings) mounts /fhir (and later /api, /ui)."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from yilian.api.fhir_http import FhirEndpoint
+from yilian.config import Settings
+from yilian.fhir.router import FhirRouter, RouterOptions
+from yilian.fhir.search.extract import extract_index_rows
+from yilian.kit.db import make_engine
+
+_FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    router = FhirRouter(
+        engine,
+        indexer=extract_index_rows,
+        options=RouterOptions(
+            validate=settings.validate_resources,
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
+        ),
+    )
+    endpoint = FhirEndpoint(
+        router, max_body_bytes=settings.max_body_bytes, base_url=settings.base_url
+    )
+
+    async def home(_: Request) -> Response:
+        return RedirectResponse("/fhir/metadata")
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/healthz", health),
+            Route("/fhir", endpoint.handle, methods=_FHIR_METHODS),
+            Route("/fhir/{path:path}", endpoint.handle, methods=_FHIR_METHODS),
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.router = router
+    return app

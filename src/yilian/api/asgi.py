@@ -1,0 +1,5 @@
+"""The ASGI application for servers: settings from the environment (YILIAN_*)."""
+
+from yilian.api.app import create_app
+
+app = create_app()

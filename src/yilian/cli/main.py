@@ -1,0 +1,118 @@
+"""The `yilian` command: serve, migrate, load."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from yilian.config import Settings
+
+app = typer.Typer(help="Yilian (医联): one FHIR R4 record for a hospital network.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (YILIAN_DATABASE_URL)")]
+
+
+def _settings(db: str | None = None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if db:
+        values["database_url"] = db
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create or migrate the schema to the newest revision."""
+    from yilian.kit.db import make_engine
+    from yilian.kit.migrate import current_revision, upgrade
+
+    settings = _settings(db)
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    console.print(f"[green]Database at revision {current_revision(engine)}[/] "
+                  f"({engine.url.render_as_string(hide_password=True)})")
+    engine.dispose()
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+) -> None:
+    """Serve the FHIR API (and, as they arrive, the domain APIs and pages)."""
+    import uvicorn
+
+    settings = _settings(db, host=host, port=port, workers=workers)
+    os.environ["YILIAN_DATABASE_URL"] = settings.database_url  # for worker processes
+    console.print(
+        f"[bold green]Yilian[/] serving FHIR R4 at http://{settings.host}:{settings.port}/fhir "
+        f"(database {settings.database_url})"
+    )
+    uvicorn.run(
+        "yilian.api.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command()
+def load(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders: JSON, Bundles, NDJSON")],
+    db: DbOption = None,
+    no_validate: Annotated[bool, typer.Option("--no-validate",
+                                              help="Skip R4 validation (trusted data)")] = False,
+) -> None:
+    """Load FHIR resources with a progress bar and a summary."""
+    from yilian.cli.loader import LoadSummary, expand_paths, iter_documents, load_document
+    from yilian.fhir.router import FhirRouter, RouterOptions
+    from yilian.fhir.search.extract import extract_index_rows
+    from yilian.kit.db import make_engine
+
+    settings = _settings(db)
+    files = expand_paths(paths)
+    missing = [p for p in files if not p.exists()]
+    if missing:
+        console.print(f"[red]No such file: {missing[0]}[/]")
+        raise typer.Exit(2)
+    engine = make_engine(settings.database_url)
+    router = FhirRouter(engine, indexer=extract_index_rows,
+                        options=RouterOptions(validate=not no_validate))
+    summary = LoadSummary()
+    base_url = settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("Loading", total=len(files))
+        for path in files:
+            progress.update(task, description=f"Loading {path.name[:40]}")
+            for label, document in iter_documents(path):
+                load_document(router, label, document, summary, base_url)
+            progress.advance(task)
+    engine.dispose()
+    console.print(
+        f"created {summary.counts['created']}, updated {summary.counts['updated']}, "
+        f"failed {summary.counts['failed']}"
+    )
+    for where, why in summary.failures[:50]:
+        console.print(f"  [red]failed[/] {where}: {why}")
+    if len(summary.failures) > 50:
+        console.print(f"  ... and {len(summary.failures) - 50} more")
+    if summary.counts["failed"]:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,31 @@
+"""Settings, read from the environment (prefix YILIAN_) and passed explicitly, never global."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YILIAN_", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite:///./yilian.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str | None = Field(
+        default=None,
+        description="Public base of the FHIR endpoint for links and Location headers; "
+        "derived from the request when unset",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024, description="Largest request body accepted (413 above it)"
+    )
+    default_page_size: int = 20
+    max_page_size: int = 1000
+    validate_resources: bool = Field(
+        default=True, description="Validate every write against the R4 StructureDefinitions"
+    )
+    workers: int = 1

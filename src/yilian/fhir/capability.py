@@ -1,0 +1,84 @@
+"""The CapabilityStatement: exactly what this server supports, derived from what it runs."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from yilian import __version__
+from yilian.fhir import definitions
+from yilian.fhir.search.query import SUPPORTED_TYPES
+from yilian.fhir.search.registry import get_registry
+
+if TYPE_CHECKING:
+    from yilian.fhir.router import RouterOptions
+
+JsonObject = dict[str, Any]
+
+_TYPE_INTERACTIONS = (
+    "read", "vread", "update", "patch", "delete", "history-instance", "history-type",
+    "create", "search-type",
+)
+
+
+def capability_statement(base_url: str, options: RouterOptions) -> JsonObject:
+    statement = dict(_statement_body())
+    statement["implementation"] = {
+        "description": "Yilian (医联) FHIR R4 server",
+        "url": base_url,
+    }
+    return statement
+
+
+@cache
+def _statement_body() -> JsonObject:
+    registry = get_registry()
+    resources = []
+    for res_type in sorted(definitions.resource_types()):
+        search_params = [
+            {"name": "_id", "type": "token",
+             "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"},
+        ]
+        for code, param in sorted(registry.params_for(res_type).items()):
+            if param.type.value in SUPPORTED_TYPES and code != "_id":
+                search_params.append(
+                    {"name": code, "type": param.type.value, "definition": param.url}
+                )
+        resources.append(
+            {
+                "type": res_type,
+                "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
+                "interaction": [{"code": code} for code in _TYPE_INTERACTIONS],
+                "versioning": "versioned-update",
+                "readHistory": True,
+                "updateCreate": True,
+                "conditionalCreate": True,
+                "conditionalRead": "full-support",
+                "conditionalUpdate": True,
+                "conditionalDelete": "single",
+                "referencePolicy": ["literal", "local"],
+                "searchParam": search_params,
+            }
+        )
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-23",
+        "publisher": "Yilian",
+        "kind": "instance",
+        "software": {"name": "Yilian", "version": __version__},
+        "fhirVersion": definitions.FHIR_VERSION,
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,77 @@
+"""The history interaction at instance, type and system level, paged by cursor."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from yilian.errors import BadRequest, NotFound
+from yilian.fhir.bundles import (
+    decode_history_cursor,
+    encode_history_cursor,
+    history_bundle,
+    page_url,
+)
+from yilian.fhir.interactions import Context, parse_instant_param
+from yilian.fhir.messages import FhirRequest, FhirResponse
+from yilian.fhir.store import sql as store
+
+if TYPE_CHECKING:
+    from yilian.fhir.router import RouterOptions
+
+
+def page_size(request: FhirRequest, options: RouterOptions) -> int:
+    raw = next((v for k, v in request.query if k == "_count"), None)
+    if raw is None:
+        return options.default_page_size
+    if not raw.isdigit():
+        raise BadRequest("YL-1063", f"_count must be a whole number, got '{raw}'",
+                         expression=("_count",))
+    return max(0, min(int(raw), options.max_page_size))
+
+
+def history(
+    ctx: Context,
+    res_type: str | None,
+    res_id: str | None,
+    request: FhirRequest,
+    options: RouterOptions,
+) -> FhirResponse:
+    count = page_size(request, options)
+    since = at = cursor = None
+    kept: list[tuple[str, str]] = []
+    for name, value in request.query:
+        if name == "_since":
+            since = parse_instant_param("_since", value)
+        elif name == "_at":
+            at = parse_instant_param("_at", value)
+        elif name == "_cursor":
+            cursor = decode_history_cursor(value)
+            continue
+        elif name not in ("_count", "_format", "_pretty"):
+            raise BadRequest("YL-1064", f"History does not take the parameter '{name}'",
+                             expression=(name,))
+        kept.append((name, value))
+    if (
+        res_id is not None
+        and res_type is not None
+        and store.read_current(ctx.conn, res_type, res_id) is None
+    ):
+        raise NotFound("YL-1010", f"{res_type}/{res_id} is not known")
+    versions, next_cursor = store.read_history(
+        ctx.conn, res_type=res_type, res_id=res_id, since=since, at=at, after=cursor,
+        count=count,
+    )
+    path = "/".join(p for p in (res_type, res_id, "_history") if p)
+    if not any(k == "_count" for k, _ in kept):
+        kept.append(("_count", str(count)))
+    self_params = kept + ([("_cursor", encode_history_cursor(cursor))] if cursor else [])
+    next_url = (
+        page_url(ctx.base_url, path, [*kept, ("_cursor", encode_history_cursor(next_cursor))])
+        if next_cursor
+        else None
+    )
+    bundle = history_bundle(
+        ctx.base_url, versions, self_url=page_url(ctx.base_url, path, self_params),
+        next_url=next_url,
+    )
+    return FhirResponse(200, resource=bundle)

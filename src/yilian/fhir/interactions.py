@@ -1,0 +1,484 @@
+"""The FHIR RESTful interactions on one resource type: the rules of the specification.
+
+Each function runs inside a transaction the caller opened (a read or a write one), so a
+transaction Bundle and a domain action can join several of them into one commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import jsonpatch
+from sqlalchemy import Connection
+
+from yilian.errors import (
+    BadRequest,
+    Gone,
+    NotFound,
+    OutcomeIssue,
+    PreconditionFailed,
+    Unprocessable,
+)
+from yilian.fhir import definitions
+from yilian.fhir.messages import FhirResponse, JsonObject
+from yilian.fhir.store import sql as store
+from yilian.fhir.store.sql import CurrentRow, StoredVersion, UnitOfWork
+from yilian.kit import jsonfmt
+from yilian.kit.clock import to_http_date
+from yilian.kit.ids import is_valid_id, new_id
+
+QueryPairs = Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    return_: str = "representation"  # minimal | representation | OperationOutcome
+
+    @classmethod
+    def parse(cls, header: str | None) -> Preferences:
+        if not header:
+            return cls()
+        for part in header.split(";"):
+            for item in part.split(","):
+                key, _, value = item.strip().partition("=")
+                if key.strip().lower() == "return" and value.strip().strip('"') in (
+                    "minimal",
+                    "representation",
+                    "OperationOutcome",
+                ):
+                    return cls(return_=value.strip().strip('"'))
+        return cls()
+
+
+@dataclass
+class Context:
+    """What an interaction needs: the open transaction and where the server lives."""
+
+    conn: Connection
+    base_url: str
+    uow: UnitOfWork | None = None
+    validate: bool = True
+
+    @property
+    def writer(self) -> UnitOfWork:
+        if self.uow is None:
+            raise AssertionError("a write interaction ran in a read transaction")
+        return self.uow
+
+
+# ---------------------------------------------------------------------------------- checks
+
+
+def check_type(res_type: str) -> None:
+    if res_type not in definitions.resource_types():
+        raise NotFound("YL-1001", f"Unknown resource type '{res_type}'")
+
+
+def check_id(res_id: str) -> None:
+    if not is_valid_id(res_id):
+        raise BadRequest(
+            "YL-1002",
+            f"'{res_id}' is not a valid FHIR id ([A-Za-z0-9-.], 1 to 64 characters)",
+        )
+
+
+def check_resource(ctx: Context, res_type: str, body: Any, *, where: str = "") -> JsonObject:
+    """The body is a resource of the expected type and valid against the R4 definitions."""
+    if not isinstance(body, dict):
+        raise BadRequest("YL-1003", "The body must be a JSON object (a FHIR resource)")
+    given = body.get("resourceType")
+    if given != res_type:
+        raise BadRequest(
+            "YL-1004",
+            f"The body's resourceType '{given}' does not match the URL's type '{res_type}'",
+            expression=(_prefixed(where, f"{res_type}.resourceType"),),
+        )
+    if ctx.validate:
+        from yilian.fhir.validate import get_validator
+
+        problems = get_validator().validate(body)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            issues = [
+                OutcomeIssue("error", p.code, p.message, (_prefixed(where, p.path),))
+                for p in errors
+            ]
+            raise Unprocessable(
+                "YL-1005",
+                f"{res_type} is not valid FHIR R4: {errors[0].message}",
+                issues=issues,
+            )
+    return body
+
+
+def _prefixed(where: str, path: str) -> str:
+    """Re-root a resource's FHIRPath ("Patient.name[0]") under a Bundle entry, if any."""
+    if not where:
+        return path
+    _, dot, rest = path.partition(".")
+    return f"{where}.{rest}" if dot else where
+
+
+def check_if_match(if_match: str | None, current: CurrentRow | None) -> None:
+    if if_match is None:
+        return
+    expected = parse_etag(if_match)
+    if current is None or current.deleted or current.version != expected:
+        have = "none" if current is None or current.deleted else str(current.version)
+        raise PreconditionFailed(
+            "YL-1006",
+            f"If-Match asked for version {expected}, the current version is {have}",
+        )
+
+
+def parse_etag(value: str) -> int:
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise BadRequest("YL-1007", f"'{value}' is not a version ETag such as W/\"3\"")
+    return int(text)
+
+
+# ------------------------------------------------------------------------------- responses
+
+
+def resource_response(
+    ctx: Context,
+    stored: StoredVersion,
+    *,
+    status: int = 200,
+    prefer: Preferences | None = None,
+    resource: JsonObject | None = None,
+    location: bool = False,
+) -> FhirResponse:
+    headers = {"ETag": stored.etag, "Last-Modified": to_http_date(stored.last_updated)}
+    if location:
+        headers["Location"] = (
+            f"{ctx.base_url}/{stored.res_type}/{stored.res_id}/_history/{stored.version}"
+        )
+    choice = (prefer or Preferences()).return_
+    if choice == "minimal":
+        return FhirResponse(status, headers=headers, stored=stored)
+    if choice == "OperationOutcome":
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "information",
+                    "code": "informational",
+                    "diagnostics": f"{stored.res_type}/{stored.res_id} version {stored.version}",
+                }
+            ],
+        }
+        return FhirResponse(status, resource=outcome, headers=headers, stored=stored)
+    return FhirResponse(
+        status, resource=resource, content=stored.content, headers=headers, stored=stored
+    )
+
+
+# ------------------------------------------------------------------------------------ read
+
+
+def do_read(
+    ctx: Context,
+    res_type: str,
+    res_id: str,
+    *,
+    if_none_match: str | None = None,
+    if_modified_since: str | None = None,
+) -> FhirResponse:
+    check_type(res_type)
+    check_id(res_id)
+    stored = store.read_current(ctx.conn, res_type, res_id)
+    if stored is None:
+        raise NotFound("YL-1010", f"{res_type}/{res_id} is not known")
+    if stored.deleted:
+        raise Gone("YL-1011", f"{res_type}/{res_id} was deleted (version {stored.version})")
+    if if_none_match is not None and _etag_matches(if_none_match, stored.version):
+        return FhirResponse(304, headers={"ETag": stored.etag})
+    if if_modified_since is not None and _not_modified_since(if_modified_since, stored):
+        return FhirResponse(304, headers={"ETag": stored.etag})
+    return resource_response(ctx, stored)
+
+
+def _etag_matches(header: str, version: int) -> bool:
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*":
+            return True
+        try:
+            if parse_etag(candidate) == version:
+                return True
+        except BadRequest:
+            continue
+    return False
+
+
+def _not_modified_since(header: str, stored: StoredVersion) -> bool:
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return False  # an unparseable date is ignored, as HTTP says
+    if since.tzinfo is None:
+        return False
+    return stored.last_updated.replace(microsecond=0) <= since
+
+
+def do_vread(ctx: Context, res_type: str, res_id: str, version: str) -> FhirResponse:
+    check_type(res_type)
+    check_id(res_id)
+    if not version.isdigit():
+        raise NotFound("YL-1012", f"{res_type}/{res_id} has no version '{version}'")
+    stored = store.read_version(ctx.conn, res_type, res_id, int(version))
+    if stored is None:
+        raise NotFound("YL-1012", f"{res_type}/{res_id} has no version {version}")
+    if stored.deleted:
+        raise Gone("YL-1013", f"Version {version} of {res_type}/{res_id} is a deletion")
+    return resource_response(ctx, stored)
+
+
+# ----------------------------------------------------------------------------------- write
+
+
+def find_matches(ctx: Context, res_type: str, criteria: QueryPairs, *, limit: int = 2) -> list[str]:
+    """Ids matching conditional criteria (strictly parsed: an unknown parameter is an error).
+
+    On PostgreSQL the criteria are locked for the rest of the transaction, so two requests with
+    the same criteria run one after the other and the second sees what the first wrote.
+    """
+    from yilian.fhir.search.query import search_ids
+
+    if not criteria:
+        raise BadRequest("YL-1020", "A conditional interaction needs search criteria")
+    store.lock_key(ctx.conn, f"{res_type}?{sorted(criteria)}")
+    if ctx.uow is not None:
+        ctx.uow.flush()
+    return search_ids(ctx.conn, res_type, criteria, limit=limit)
+
+
+def do_create(
+    ctx: Context,
+    res_type: str,
+    body: Any,
+    *,
+    if_none_exist: QueryPairs | None = None,
+    prefer: Preferences | None = None,
+    res_id: str | None = None,
+    where: str = "",
+) -> FhirResponse:
+    """POST: a new resource with an id the server assigns (any id in the body is ignored)."""
+    check_type(res_type)
+    resource = check_resource(ctx, res_type, body, where=where)
+    if if_none_exist is not None:
+        matches = find_matches(ctx, res_type, if_none_exist)
+        if len(matches) > 1:
+            raise PreconditionFailed(
+                "YL-1021",
+                f"If-None-Exist matched {len(matches)} {res_type} resources; it must match "
+                "at most one",
+            )
+        if matches:
+            stored = store.read_current(ctx.conn, res_type, matches[0])
+            assert stored is not None
+            return resource_response(ctx, stored, status=200, prefer=prefer)
+    stored, stored_json = ctx.writer.put(
+        res_type, res_id or new_id(), resource, method="POST", current=None
+    )
+    return resource_response(
+        ctx, stored, status=201, prefer=prefer, resource=stored_json, location=True
+    )
+
+
+def do_update(
+    ctx: Context,
+    res_type: str,
+    res_id: str,
+    body: Any,
+    *,
+    if_match: str | None = None,
+    prefer: Preferences | None = None,
+    method: str = "PUT",
+    where: str = "",
+) -> FhirResponse:
+    """PUT: a new version, or the first one when the client chose the id (update-as-create)."""
+    check_type(res_type)
+    check_id(res_id)
+    resource = check_resource(ctx, res_type, body, where=where)
+    body_id = resource.get("id")
+    if body_id is None:
+        raise BadRequest(
+            "YL-1030",
+            "An update must carry the resource's id in the body",
+            expression=(_prefixed(where, f"{res_type}.id"),),
+        )
+    if body_id != res_id:
+        raise BadRequest(
+            "YL-1031",
+            f"The body's id '{body_id}' does not match the id '{res_id}' in the URL",
+            expression=(_prefixed(where, f"{res_type}.id"),),
+        )
+    current = ctx.writer.lock_current(res_type, res_id)
+    check_if_match(if_match, current)
+    if current is not None and not current.deleted:
+        unchanged = _unchanged(ctx, res_type, res_id, resource)
+        if unchanged is not None:
+            return resource_response(ctx, unchanged, status=200, prefer=prefer)
+    stored, stored_json = ctx.writer.put(res_type, res_id, resource, method=method,
+                                         current=current)
+    created = current is None or current.deleted
+    return resource_response(
+        ctx,
+        stored,
+        status=201 if created else 200,
+        prefer=prefer,
+        resource=stored_json,
+        location=created,
+    )
+
+
+def _unchanged(
+    ctx: Context, res_type: str, res_id: str, resource: JsonObject
+) -> StoredVersion | None:
+    """The current version if the new content equals it (no new version is made then)."""
+    current = store.read_current(ctx.conn, res_type, res_id)
+    if current is None or current.content is None:
+        return None
+    previous = jsonfmt.loads(current.content)
+    return current if _without_version_meta(previous) == _without_version_meta(resource) else None
+
+
+def _without_version_meta(resource: JsonObject) -> JsonObject:
+    copy = dict(resource)
+    meta = dict(copy.get("meta") or {})
+    meta.pop("versionId", None)
+    meta.pop("lastUpdated", None)
+    if meta:
+        copy["meta"] = meta
+    else:
+        copy.pop("meta", None)
+    return copy
+
+
+def do_conditional_update(
+    ctx: Context,
+    res_type: str,
+    criteria: QueryPairs,
+    body: Any,
+    *,
+    if_match: str | None = None,
+    prefer: Preferences | None = None,
+    where: str = "",
+) -> FhirResponse:
+    check_type(res_type)
+    matches = find_matches(ctx, res_type, criteria)
+    if len(matches) > 1:
+        raise PreconditionFailed(
+            "YL-1032",
+            f"The conditional update matched {len(matches)} {res_type} resources; "
+            "it must match at most one",
+        )
+    body_id = body.get("id") if isinstance(body, dict) else None
+    if matches:
+        if body_id is not None and body_id != matches[0]:
+            raise BadRequest(
+                "YL-1033",
+                f"The body's id '{body_id}' is not the id '{matches[0]}' the criteria matched",
+                expression=(_prefixed(where, f"{res_type}.id"),),
+            )
+        target = matches[0]
+    else:
+        target = body_id if isinstance(body_id, str) else new_id()
+    if isinstance(body, dict) and body.get("id") is None:
+        body = {**body, "id": target}
+    return do_update(
+        ctx, res_type, target, body, if_match=if_match, prefer=prefer, where=where
+    )
+
+
+def do_patch(
+    ctx: Context,
+    res_type: str,
+    res_id: str,
+    operations: Any,
+    *,
+    if_match: str | None = None,
+    prefer: Preferences | None = None,
+) -> FhirResponse:
+    """PATCH with a JSON Patch document (RFC 6902); the result must still be valid."""
+    check_type(res_type)
+    check_id(res_id)
+    if not isinstance(operations, list):
+        raise BadRequest("YL-1040", "A JSON Patch body must be an array of operations")
+    current_row = ctx.writer.lock_current(res_type, res_id)
+    if current_row is None:
+        raise NotFound("YL-1010", f"{res_type}/{res_id} is not known")
+    if current_row.deleted:
+        raise Gone("YL-1011", f"{res_type}/{res_id} was deleted")
+    check_if_match(if_match, current_row)
+    stored = store.read_current(ctx.conn, res_type, res_id)
+    assert stored is not None and stored.content is not None
+    try:
+        patched = jsonpatch.JsonPatch(operations).apply(jsonfmt.loads(stored.content))
+    except jsonpatch.JsonPatchTestFailed as error:
+        raise Unprocessable("YL-1041", f"JSON Patch test failed: {error}") from error
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError,
+            KeyError, IndexError) as error:
+        raise Unprocessable("YL-1042", f"JSON Patch could not be applied: {error}") from error
+    if not isinstance(patched, dict) or patched.get("id") != res_id:
+        raise Unprocessable("YL-1043", "A patch may not change the resource's id")
+    if patched.get("resourceType") != res_type:
+        raise Unprocessable("YL-1044", "A patch may not change the resourceType")
+    return do_update(
+        ctx, res_type, res_id, patched, prefer=prefer, method="PATCH"
+    )
+
+
+def do_delete(
+    ctx: Context, res_type: str, res_id: str, *, if_match: str | None = None
+) -> FhirResponse:
+    """DELETE: a new version marking the resource gone; deleting twice changes nothing."""
+    check_type(res_type)
+    check_id(res_id)
+    current = ctx.writer.lock_current(res_type, res_id)
+    if current is None:
+        raise NotFound("YL-1010", f"{res_type}/{res_id} is not known")
+    check_if_match(if_match, None if current.deleted else current)
+    if current.deleted:
+        return FhirResponse(204)
+    stored = ctx.writer.delete(res_type, res_id, current)
+    return FhirResponse(204, headers={"ETag": stored.etag}, stored=stored)
+
+
+def do_conditional_delete(ctx: Context, res_type: str, criteria: QueryPairs) -> FhirResponse:
+    check_type(res_type)
+    matches = find_matches(ctx, res_type, criteria)
+    if len(matches) > 1:
+        raise PreconditionFailed(
+            "YL-1050",
+            f"The conditional delete matched {len(matches)} {res_type} resources; "
+            "it must match at most one",
+        )
+    if not matches:
+        return FhirResponse(204)
+    return do_delete(ctx, res_type, matches[0])
+
+
+# --------------------------------------------------------------------------------- history
+
+
+def parse_instant_param(name: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise BadRequest("YL-1060", f"{name} must be an instant, got '{value}'",
+                         expression=(name,)) from error
+    if moment.tzinfo is None:
+        raise BadRequest("YL-1061", f"{name} must carry a time zone, got '{value}'",
+                         expression=(name,))
+    return moment

@@ -1,0 +1,54 @@
+"""Requests and responses of FHIR interactions, without HTTP (the router's currency)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from yilian.kit import jsonfmt
+
+if TYPE_CHECKING:
+    from yilian.fhir.store.sql import StoredVersion
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FhirRequest:
+    method: str  # GET, HEAD, POST, PUT, PATCH, DELETE
+    path: str  # relative to the FHIR base, without leading slash: "Patient/1/_history/2"
+    query: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes | None = None
+    resource: JsonObject | None = None  # a body already parsed (Bundle entries)
+    content_type: str | None = None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+@dataclass(slots=True)
+class FhirResponse:
+    status: int
+    resource: JsonObject | None = None
+    content: bytes | None = None  # the resource already serialised (stored bytes)
+    headers: dict[str, str] = field(default_factory=dict)
+    stored: StoredVersion | None = None  # the version a write made or a read found
+
+    def body_bytes(self) -> bytes | None:
+        if self.content is not None:
+            return self.content
+        if self.resource is not None:
+            self.content = jsonfmt.dumps(self.resource)
+            return self.content
+        return None
+
+    def body_json(self) -> JsonObject | None:
+        if self.resource is not None:
+            return self.resource
+        if self.content is not None:
+            parsed: JsonObject = jsonfmt.loads(self.content)
+            self.resource = parsed
+            return parsed
+        return None

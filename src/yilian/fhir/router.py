@@ -1,0 +1,243 @@
+"""FHIR interactions without HTTP: a FhirRequest in, a FhirResponse out.
+
+    FhirRouter.handle(request)     one interaction in its own transaction; errors → outcome
+    dispatch(ctx, request)         route one interaction inside a transaction the caller holds
+                                   (a transaction Bundle runs all its entries through it)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import Engine
+
+from yilian.errors import BadRequest, MethodNotAllowed, NotFound, UnsupportedMediaType
+from yilian.fhir import definitions, interactions
+from yilian.fhir.interactions import Context, Preferences
+from yilian.fhir.messages import FhirRequest, FhirResponse
+from yilian.fhir.store.sql import Indexer, UnitOfWork
+from yilian.kit import jsonfmt
+from yilian.kit.clock import utcnow
+from yilian.kit.db import read_transaction, run_write
+
+FHIR_JSON = ("application/fhir+json", "application/json", "application/json+fhir")
+JSON_PATCH = "application/json-patch+json"
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True, slots=True)
+class RouterOptions:
+    validate: bool = True
+    default_page_size: int = 20
+    max_page_size: int = 1000
+
+
+def parse_body(request: FhirRequest) -> Any:
+    """The request's JSON body, checked for content type and syntax."""
+    if request.resource is not None:
+        return request.resource
+    if not request.body:
+        raise BadRequest("YL-1100", f"{request.method} needs a body")
+    media = (request.content_type or "").split(";")[0].strip().lower()
+    accepted = (*FHIR_JSON, JSON_PATCH) if request.method == "PATCH" else FHIR_JSON
+    if media not in accepted:
+        raise UnsupportedMediaType(
+            "YL-1101",
+            f"Content-Type '{media or 'none'}' is not supported; send "
+            + (" or ".join(accepted)),
+        )
+    try:
+        return jsonfmt.loads(request.body)
+    except jsonfmt.JsonDecodeError as error:
+        raise BadRequest("YL-1102", f"The body is not valid JSON: {error}") from error
+
+
+def criteria_of(request: FhirRequest) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.query if k not in ("_format", "_pretty")]
+
+
+def header_criteria(value: str) -> list[tuple[str, str]]:
+    """If-None-Exist holds a query string, with or without the leading type and '?'."""
+    query = value.split("?", 1)[1] if "?" in value else value
+    return parse_qsl(query, keep_blank_values=True)
+
+
+def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> FhirResponse:
+    from yilian.fhir import capability
+    from yilian.fhir.history import history
+    from yilian.fhir.search.endpoint import search
+
+    method = request.method
+    parts = [p for p in request.path.strip("/").split("/") if p] if request.path else []
+    prefer = Preferences.parse(request.header("prefer"))
+    n = len(parts)
+
+    if n == 0:
+        if method == "POST":
+            raise BadRequest("YL-1109", "A batch or transaction cannot hold another one")
+        if method in READ_METHODS:
+            raise BadRequest("YL-1110", "Search across all types needs the search capability "
+                             "(_type); use a resource type in the URL")
+        raise MethodNotAllowed("YL-1111", f"{method} is not allowed on the base URL")
+
+    head = parts[0]
+    if head == "metadata":
+        if method not in READ_METHODS or n != 1:
+            raise MethodNotAllowed("YL-1112", "metadata only answers GET")
+        return FhirResponse(200, resource=capability.capability_statement(ctx.base_url, options))
+    if head == "_history":
+        if method not in READ_METHODS or n != 1:
+            raise MethodNotAllowed("YL-1113", "_history only answers GET")
+        return history(ctx, None, None, request, options)
+
+    res_type = head
+    interactions.check_type(res_type)
+    if n == 1:
+        if method in READ_METHODS:
+            return search(ctx, res_type, list(request.query), request, options)
+        if method == "POST":
+            if_none_exist = request.header("if-none-exist")
+            return interactions.do_create(
+                ctx,
+                res_type,
+                parse_body(request),
+                if_none_exist=header_criteria(if_none_exist) if if_none_exist else None,
+                prefer=prefer,
+            )
+        if method == "PUT":
+            return interactions.do_conditional_update(
+                ctx, res_type, criteria_of(request), parse_body(request),
+                if_match=request.header("if-match"), prefer=prefer,
+            )
+        if method == "DELETE":
+            return interactions.do_conditional_delete(ctx, res_type, criteria_of(request))
+        raise MethodNotAllowed("YL-1114", f"{method} is not allowed on /{res_type}")
+
+    second = parts[1]
+    if second == "_search" and n == 2:
+        if method != "POST":
+            raise MethodNotAllowed("YL-1115", "_search answers POST only")
+        return search(ctx, res_type, [*request.query, *_form(request)], request, options)
+    if second == "_history" and n == 2:
+        if method not in READ_METHODS:
+            raise MethodNotAllowed("YL-1113", "_history only answers GET")
+        return history(ctx, res_type, None, request, options)
+
+    res_id = second
+    if n == 2:
+        if method in READ_METHODS:
+            return interactions.do_read(
+                ctx, res_type, res_id,
+                if_none_match=request.header("if-none-match"),
+                if_modified_since=request.header("if-modified-since"),
+            )
+        if method == "PUT":
+            return interactions.do_update(
+                ctx, res_type, res_id, parse_body(request),
+                if_match=request.header("if-match"), prefer=prefer,
+            )
+        if method == "PATCH":
+            return interactions.do_patch(
+                ctx, res_type, res_id, parse_body(request),
+                if_match=request.header("if-match"), prefer=prefer,
+            )
+        if method == "DELETE":
+            return interactions.do_delete(
+                ctx, res_type, res_id, if_match=request.header("if-match")
+            )
+        raise MethodNotAllowed("YL-1116", f"{method} is not allowed on /{res_type}/{res_id}")
+
+    if parts[2] == "_history":
+        if method not in READ_METHODS:
+            raise MethodNotAllowed("YL-1113", "_history only answers GET")
+        if n == 3:
+            interactions.check_id(res_id)
+            return history(ctx, res_type, res_id, request, options)
+        if n == 4:
+            return interactions.do_vread(ctx, res_type, res_id, parts[3])
+    raise NotFound("YL-1117", f"No FHIR endpoint at /{request.path}")
+
+
+def _form(request: FhirRequest) -> list[tuple[str, str]]:
+    """POST _search sends its parameters as application/x-www-form-urlencoded."""
+    if not request.body:
+        return []
+    media = (request.content_type or "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType(
+            "YL-1118", "POST _search takes application/x-www-form-urlencoded parameters"
+        )
+    try:
+        return parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError as error:
+        raise BadRequest("YL-1119", "The form body is not UTF-8") from error
+
+
+def is_write(request: FhirRequest) -> bool:
+    if request.method in READ_METHODS:
+        return False
+    path = request.path.strip("/")
+    return not (request.method == "POST" and path.endswith("_search"))
+
+
+class FhirRouter:
+    """Runs each request in the transaction it needs and turns errors into outcomes."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        indexer: Indexer | None,
+        options: RouterOptions | None = None,
+    ) -> None:
+        self.engine = engine
+        self.indexer = indexer
+        self.options = options or RouterOptions()
+        # Validation tables are compiled once, at start, not on the first write.
+        if self.options.validate:
+            from yilian.fhir.validate import get_validator
+
+            get_validator()
+
+    def handle(self, request: FhirRequest, base_url: str) -> FhirResponse:
+        from yilian.errors import YilianError
+
+        try:
+            if request.method == "POST" and not request.path.strip("/"):
+                return self._bundle(request, base_url)
+            if is_write(request):
+                return self.write(lambda ctx: dispatch(ctx, request, self.options), base_url)
+            with read_transaction(self.engine) as conn:
+                ctx = Context(conn, base_url, validate=self.options.validate)
+                return dispatch(ctx, request, self.options)
+        except YilianError as error:
+            return FhirResponse(error.http_status, resource=error.to_outcome())
+
+    def write(self, work: Callable[[Context], FhirResponse], base_url: str) -> FhirResponse:
+        """One write transaction (rerun if it lost a race), its batched rows flushed."""
+
+        def unit(conn: Any) -> FhirResponse:
+            uow = UnitOfWork(conn, utcnow(), self.indexer)
+            ctx = Context(conn, base_url, uow=uow, validate=self.options.validate)
+            response = work(ctx)
+            uow.flush()
+            return response
+
+        return run_write(self.engine, unit)
+
+    def _bundle(self, request: FhirRequest, base_url: str) -> FhirResponse:
+        from yilian.fhir import transaction
+
+        body = parse_body(request)
+        if isinstance(body, dict) and body.get("type") == "batch":
+            return transaction.process_batch(self, body, request, base_url)
+        return self.write(
+            lambda ctx: transaction.process_bundle(ctx, body, request, self.options), base_url
+        )
+
+
+def known_types() -> frozenset[str]:
+    return definitions.resource_types()

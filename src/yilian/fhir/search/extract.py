@@ -1,0 +1,327 @@
+"""Write-time index extraction: a resource → the rows of the idx_* tables.
+
+Runs on every create/update, so everything that can be decided once is decided per resource
+type on first use: each parameter's expression is compiled to walker paths with a row builder
+per path (or, outside the walker's grammar, to a fhirpathpy evaluator), and a resource is then
+indexed by running that plan. Parameters not indexed: type `special` (_query, Location near)
+and the full-text ones without an expression (_text, _content).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from yilian.fhir.search.composite import (
+    KEYS,
+    ComponentKeys,
+    combination_hashes,
+    component_keys,
+)
+from yilian.fhir.search.fallback import Evaluator, compile_fhirpath, infer_type
+from yilian.fhir.search.paths import (
+    KEY,
+    Compiled,
+    Step,
+    Unsupported,
+    compile_expression,
+    walk,
+    walk_from,
+)
+from yilian.fhir.search.registry import (
+    NOT_INDEXED_CODES,
+    ParamType,
+    SearchParam,
+    SearchRegistry,
+    get_registry,
+)
+from yilian.fhir.search.rows import BUILDERS, Builder, token_boolean
+
+_log = logging.getLogger(__name__)
+
+TABLES = ("string", "token", "reference", "date", "number", "quantity", "uri", "composite")
+
+# Rows by table name (keys of yilian.fhir.store.tables.INDEX_TABLES); every table is present.
+IndexRows = dict[str, list[dict[str, Any]]]
+
+JsonObject = dict[str, Any]
+
+
+class Route(StrEnum):
+    WALKER = "walker"
+    FHIRPATH = "fhirpath"
+    SKIPPED = "skipped"
+
+
+class _Indexer(Protocol):
+    param: str
+    table: str
+
+    def rows(self, resource: JsonObject, res_type: str) -> list[Any]: ...
+
+
+def _dedupe(rows: list[Any]) -> list[Any]:
+    """Drop repeated rows (a union's branches, or the same name given twice), keeping order."""
+    if len(rows) < 2:
+        return rows
+    unique = {tuple(row.values()): row for row in rows}
+    return rows if len(unique) == len(rows) else list(unique.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _PathIndexer:
+    param: str
+    table: str
+    leaves: tuple[tuple[tuple[Step, ...], Builder], ...]
+
+    def rows(self, resource: JsonObject, res_type: str) -> list[Any]:
+        rows: list[Any] = []
+        param = self.param
+        for steps, builder in self.leaves:
+            for value in walk(resource, resource, steps):
+                builder(rows, param, res_type, value)
+        return _dedupe(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _PresenceIndexer:
+    """`X.exists() and X != false` (Patient.deceased): true for a deceased date too."""
+
+    param: str
+    table: str
+    paths: tuple[tuple[Step, ...], ...]
+
+    def rows(self, resource: JsonObject, res_type: str) -> list[Any]:
+        values = [v for steps in self.paths for v in walk(resource, resource, steps)]
+        rows: list[Any] = []
+        token_boolean(rows, self.param, res_type, bool(values) and values != [False])
+        return rows
+
+
+@dataclass(frozen=True, slots=True)
+class _FhirPathIndexer:
+    param: str
+    table: str
+    param_type: str
+    evaluate: Evaluator
+
+    def rows(self, resource: JsonObject, res_type: str) -> list[Any]:
+        rows: list[Any] = []
+        builders = BUILDERS[self.param_type]
+        try:
+            values = self.evaluate(resource)
+        except Exception as error:  # noqa: BLE001 - fhirpathpy raises bare ValueErrors etc.
+            # An expression that cannot be evaluated on this resource (e.g. `as` on a
+            # collection) must not refuse the write: the parameter just finds nothing here.
+            _log.warning("search parameter %s.%s not indexed: %s", res_type, self.param, error)
+            return rows
+        for value in values:
+            fhir_type = infer_type(self.param_type, value)
+            builder = builders.get(fhir_type) if fhir_type else None
+            if builder is not None:
+                builder(rows, self.param, res_type, value)
+        return _dedupe(rows)
+
+
+# Component keys of one extraction, by (element, component): Observation.code feeds six
+# composites (code-value-*, combo-code-value-*), and its keys are the same each time.
+_KeyMemo = dict[tuple[int, int], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _CompositeIndexer:
+    param: str
+    table: str
+    # Per element path the composite selects: its components' key functions, in order.
+    parts: tuple[tuple[tuple[Step, ...], tuple[ComponentKeys, ...]], ...]
+
+    def rows(self, resource: JsonObject, res_type: str, memo: _KeyMemo | None = None) -> list[Any]:
+        memo = {} if memo is None else memo
+        hashes: list[int] = []
+        for steps, components in self.parts:
+            elements = walk(resource, resource, steps) if steps else [resource]
+            for element in elements:
+                # The last component (the value) is the one most often absent: look at it
+                # first and skip the element without computing the others' keys.
+                keys: list[list[str]] = []
+                for component in reversed(components):
+                    memo_key = (id(element), id(component))
+                    found = memo.get(memo_key)
+                    if found is None:
+                        found = memo[memo_key] = list(dict.fromkeys(component(element, resource)))
+                    if not found:
+                        break
+                    keys.append(found)
+                else:
+                    keys.reverse()
+                    hashes.extend(combination_hashes(self.param, keys))
+        if not hashes:
+            return []
+        return [{"param": self.param, "hash": h} for h in dict.fromkeys(hashes)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    """One compiled path of one parameter, run when the resource has its first property."""
+
+    rest: tuple[Step, ...]  # the steps after the first property
+    builder: Builder
+    param: str
+    table: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The compiled indexing of one resource type.
+
+    Most paths start at a property most resources of the type do not have (an Observation
+    has ~10 of the 30-odd properties its 44 parameters look at), so path ops are grouped by
+    their first property and a resource only runs the groups of the properties it has.
+    """
+
+    by_first_key: Mapping[str, tuple[_Op, ...]]
+    always: tuple[_Indexer, ...]  # presence, fhirpathpy and paths not starting with a key
+    composites: tuple[_CompositeIndexer, ...]
+
+
+# --- compiling a plan --------------------------------------------------------------------------
+
+
+def _path_indexer(param: SearchParam, compiled: Compiled) -> _Indexer:
+    table = param.type.value
+    if compiled.exists_not_false:
+        return _PresenceIndexer(param.code, table, tuple(leaf.steps for leaf in compiled.leaves))
+    builders = BUILDERS[table]
+    leaves = tuple(
+        (leaf.steps, builders[leaf.type]) for leaf in compiled.leaves if leaf.type in builders
+    )
+    return _PathIndexer(param.code, table, leaves)
+
+
+def _composite_indexer(param: SearchParam, registry: SearchRegistry) -> _Indexer | None:
+    assert param.expression is not None
+    compiled = compile_expression(param.expression, param.resource_type)
+    parts = []
+    for leaf in compiled.leaves:
+        components = []
+        for code, expression in param.components:
+            definition = registry.get(param.resource_type, code)
+            if definition is None or definition.type.value not in KEYS:
+                return None
+            relative = compile_expression(expression, param.resource_type, start=leaf.node)
+            components.append(component_keys(relative, definition.type.value))
+        parts.append((leaf.steps, tuple(components)))
+    return _CompositeIndexer(param.code, "composite", tuple(parts))
+
+
+def compile_param(
+    param: SearchParam, registry: SearchRegistry | None = None, *, force_fhirpath: bool = False
+) -> tuple[Route, _Indexer | None]:
+    """How one parameter is indexed for its resource type (force_fhirpath: for tests that
+    compare the walker with fhirpathpy)."""
+    if (
+        param.type is ParamType.SPECIAL
+        or param.expression is None
+        or param.code in NOT_INDEXED_CODES
+    ):
+        return Route.SKIPPED, None
+    if param.type is ParamType.COMPOSITE:
+        try:
+            indexer = _composite_indexer(param, registry or get_registry())
+        except Unsupported:
+            indexer = None  # components need the walker; no official composite lands here
+        return (Route.WALKER, indexer) if indexer else (Route.SKIPPED, None)
+    if not force_fhirpath:
+        try:
+            return Route.WALKER, _path_indexer(param, compile_expression(param.expression, param.resource_type))
+        except Unsupported:
+            pass
+    evaluate = compile_fhirpath(param.expression)
+    return Route.FHIRPATH, _FhirPathIndexer(param.code, param.type.value, param.type.value, evaluate)
+
+
+@cache
+def plan(res_type: str) -> Plan:
+    """The compiled plan of a resource type (built on first use, then reused)."""
+    registry = get_registry()
+    by_key: dict[str, list[_Op]] = {}
+    always: list[_Indexer] = []
+    composites: list[_CompositeIndexer] = []
+    for param in registry.params_for(res_type).values():
+        _, indexer = compile_param(param, registry)
+        if isinstance(indexer, _CompositeIndexer):
+            composites.append(indexer)
+        elif isinstance(indexer, _PathIndexer):
+            for steps, builder in indexer.leaves:
+                if steps and steps[0][0] == KEY:
+                    op = _Op(steps[1:], builder, indexer.param, indexer.table)
+                    by_key.setdefault(steps[0][1], []).append(op)
+                else:
+                    always.append(_PathIndexer(indexer.param, indexer.table, ((steps, builder),)))
+        elif indexer is not None:
+            always.append(indexer)
+    return Plan(
+        MappingProxyType({key: tuple(ops) for key, ops in by_key.items()}),
+        tuple(always),
+        tuple(composites),
+    )
+
+
+def extract_index_rows(resource: Mapping[str, Any]) -> IndexRows:
+    """The index rows of a resource, by table; rows lack resource_pk and res_type (the store
+    adds them). Contained resources are not indexed (they are not searchable on their own)."""
+    res_type = resource.get("resourceType")
+    tables: IndexRows = {name: [] for name in TABLES}
+    if not isinstance(res_type, str):
+        return tables
+    data: JsonObject = resource if isinstance(resource, dict) else dict(resource)
+    compiled = plan(res_type)
+    by_first_key = compiled.by_first_key
+    for key, value in data.items():
+        ops = by_first_key.get(key)
+        if ops is None or value is None:
+            continue
+        values = [v for v in value if v is not None] if type(value) is list else [value]
+        for op in ops:
+            found = walk_from(values, data, op.rest) if op.rest else values
+            if found:
+                rows = tables[op.table]
+                for item in found:
+                    op.builder(rows, op.param, res_type, item)
+    for indexer in compiled.always:
+        tables[indexer.table].extend(indexer.rows(data, res_type))
+    memo: _KeyMemo = {}
+    composite_rows = tables["composite"]
+    for composite in compiled.composites:
+        composite_rows.extend(composite.rows(data, res_type, memo))
+    for name, rows in tables.items():
+        if len(rows) > 1 and name != "composite":  # composites are unique per parameter
+            tables[name] = _dedupe(rows)
+    return tables
+
+
+def routing_summary() -> dict[str, Counter[str]]:
+    """How the official definitions are indexed: by route, counted once per definition (a
+    definition shared by many types takes the route of its most general evaluation)."""
+    registry = get_registry()
+    routes: dict[str, set[Route]] = {}
+    for res_type in registry.resource_types():
+        for param in registry.params_for(res_type).values():
+            route, _ = compile_param(param, registry)
+            routes.setdefault(param.url, set()).add(route)
+    summary: dict[str, Counter[str]] = {"definitions": Counter(), "per_type": Counter()}
+    for found in routes.values():
+        for route in (Route.FHIRPATH, Route.WALKER, Route.SKIPPED):
+            if route in found:
+                summary["definitions"][route.value] += 1
+                break
+    for res_type in registry.resource_types():
+        for param in registry.params_for(res_type).values():
+            summary["per_type"][compile_param(param, registry)[0].value] += 1
+    return summary

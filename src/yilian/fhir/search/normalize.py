@@ -1,0 +1,98 @@
+"""Normalised forms of indexed values: text, hashes, decimals with their implicit precision.
+
+The query side must compute exactly the same forms, so the text normaliser and the hash are the
+kit's (`yilian.kit.text`, `yilian.kit.hashing`), re-exported here; this module only adds the
+fast paths and the search-specific pieces.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from yilian.kit.hashing import hash64 as _kit_hash64
+from yilian.kit.text import MAX_INDEXED_LENGTH, normalize_for_search
+
+__all__ = [
+    "NUMBER_MAX",
+    "NUMBER_MIN",
+    "decimal_key",
+    "hash64",
+    "normalize_text",
+    "precision_range",
+    "to_decimal",
+]
+
+# Column widths of the idx_* tables (yilian.fhir.store.tables); values are cut to fit so a
+# long code or URL never fails a write. Hashes are computed on the full values.
+STRING_WIDTH = MAX_INDEXED_LENGTH  # value_norm, value_exact
+TOKEN_WIDTH = 400  # system, code, text, type_system
+TYPE_CODE_WIDTH = 200
+REF_PART_WIDTH = 64  # target_type, target_id, target_version
+URL_WIDTH = 800  # reference url, uri
+QUANTITY_CODE_WIDTH = 200  # code, unit
+
+# Numeric(38, 10) holds 28 integer digits: the open ends of ranges (Range without high, `<5`).
+NUMBER_MIN = Decimal("-9999999999999999999999999999")
+NUMBER_MAX = Decimal("9999999999999999999999999999")
+
+
+@lru_cache(maxsize=1 << 16)
+def hash64(*parts: str | None) -> int:
+    """Stable signed 64-bit hash (blake2b, 8 bytes) of the parts; the kit's, memoised because
+    systems, codes and parameter names repeat across nearly every write."""
+    return _kit_hash64(*parts)
+
+
+@lru_cache(maxsize=1 << 16)
+def normalize_text(value: str) -> str:
+    """Search form of a string (casefolded, accents stripped, spaces collapsed, ≤ 200 chars).
+
+    Same result as `normalize_for_search`; ASCII text (most codes, displays and Latin names)
+    skips the Unicode decomposition, which it would leave unchanged anyway. Memoised: displays
+    and names repeat across writes.
+    """
+    if value.isascii():
+        return " ".join(value.casefold().split())[:STRING_WIDTH]
+    return normalize_for_search(value)
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A JSON number as a Decimal. Resources parsed by yilian.kit.jsonfmt carry Decimals that
+    keep the digits as written; floats (other parsers) go through repr, their shortest form."""
+    if type(value) is Decimal:
+        return value if value.is_finite() else None
+    if type(value) is int:
+        return Decimal(value)
+    if type(value) is float:
+        try:
+            result = Decimal(repr(value))
+        except InvalidOperation:  # pragma: no cover - repr of a float is always valid
+            return None
+        return result if result.is_finite() else None
+    if type(value) is str:  # tolerated: numbers written as strings
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            return None
+        return result if result.is_finite() else None
+    return None
+
+
+def precision_range(value: Decimal) -> tuple[Decimal, Decimal]:
+    """The interval a decimal stands for by its written precision: 100 → [99.5, 100.5),
+    1e2 → [50, 150), 5.40 → [5.395, 5.405). The upper bound is exclusive."""
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite values only
+    half = Decimal((0, (5,), exponent - 1))
+    return value - half, value + half
+
+
+def decimal_key(value: Decimal) -> str:
+    """Canonical text of a decimal for hashing: no exponent, no trailing zeros (5.40 → 5.4,
+    1E+2 → 100, -0 → 0)."""
+    if value.is_zero():
+        return "0"
+    text = format(value.normalize(), "f")
+    return text

@@ -1,0 +1,180 @@
+"""The FHIR store's tables (SQLAlchemy Core; the same schema on SQLite and PostgreSQL).
+
+    resource          one row per logical resource: its current version (HAPI's HFJ_RESOURCE)
+    resource_version  every version's JSON, the current one included (HAPI's HFJ_RES_VER)
+    idx_*             search index rows of the current version, one table per parameter type
+                      (HAPI's HFJ_SPIDX_*, Microsoft's *SearchParam), written in the same
+                      transaction as the resource; tokens carry 64-bit hashes for cheap lookups
+
+Reads join resource → resource_version on (pk, version): two primary-key probes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+)
+
+from yilian.kit.dbtypes import UtcDateTime
+
+# Deterministic constraint names so Alembic diffs are stable on both databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (only INTEGER PRIMARY KEY is SQLite's rowid alias).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Stamp = UtcDateTime()
+Dec = Numeric(precision=38, scale=10, asdecimal=True)
+
+resource = Table(
+    "resource",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("res_type", String(64), nullable=False),
+    Column("res_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_updated", Stamp, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Index("uq_resource_type_id", "res_type", "res_id", unique=True),
+    Index("ix_resource_type_updated", "res_type", "last_updated"),
+)
+
+resource_version = Table(
+    "resource_version",
+    metadata,
+    Column("resource_pk", BigId, ForeignKey("resource.pk", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("res_type", String(64), nullable=False),  # denormalised for type-level history
+    Column("last_updated", Stamp, nullable=False),
+    Column("method", String(8), nullable=False),  # POST, PUT, PATCH, DELETE
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("content", LargeBinary, nullable=True),  # NULL for a deletion
+    Index("ix_resource_version_updated", "last_updated"),
+    Index("ix_resource_version_type_updated", "res_type", "last_updated"),
+)
+
+
+def _index_table(name: str, *columns: Column[object], indexes: tuple[Index, ...] = ()) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column(
+            "resource_pk",
+            BigId,
+            ForeignKey("resource.pk", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("res_type", String(64), nullable=False),
+        Column("param", String(100), nullable=False),
+        *columns,
+        Index(f"ix_{name}_resource", "resource_pk"),
+        *indexes,
+    )
+
+
+idx_string = _index_table(
+    "idx_string",
+    Column("value_norm", String(200), nullable=False),
+    Column("value_exact", String(200), nullable=False),
+    indexes=(Index("ix_idx_string_lookup", "res_type", "param", "value_norm"),),
+)
+
+idx_token = _index_table(
+    "idx_token",
+    Column("system", String(400)),
+    Column("code", String(400)),
+    Column("text", String(400)),
+    Column("type_system", String(400)),
+    Column("type_code", String(200)),
+    Column("hash_code", BigInteger, nullable=False),
+    Column("hash_sys_code", BigInteger, nullable=False),
+    Column("hash_sys", BigInteger, nullable=False),
+    indexes=(
+        Index("ix_idx_token_code", "hash_code", "resource_pk"),
+        Index("ix_idx_token_sys_code", "hash_sys_code", "resource_pk"),
+        Index("ix_idx_token_sys", "hash_sys", "resource_pk"),
+    ),
+)
+
+idx_reference = _index_table(
+    "idx_reference",
+    Column("target_type", String(64)),
+    Column("target_id", String(64)),
+    Column("target_version", String(64)),
+    Column("url", String(800)),
+    indexes=(
+        Index("ix_idx_reference_target", "target_type", "target_id", "res_type", "param"),
+        Index("ix_idx_reference_url", "url"),
+    ),
+)
+
+idx_date = _index_table(
+    "idx_date",
+    Column("low", Stamp, nullable=False),
+    Column("high", Stamp, nullable=False),
+    indexes=(
+        Index("ix_idx_date_low", "res_type", "param", "low"),
+        Index("ix_idx_date_high", "res_type", "param", "high"),
+    ),
+)
+
+idx_number = _index_table(
+    "idx_number",
+    Column("value", Dec, nullable=False),
+    Column("low", Dec, nullable=False),
+    Column("high", Dec, nullable=False),
+    indexes=(Index("ix_idx_number_lookup", "res_type", "param", "value"),),
+)
+
+idx_quantity = _index_table(
+    "idx_quantity",
+    Column("system", String(400)),
+    Column("code", String(200)),
+    Column("unit", String(200)),
+    Column("value", Dec, nullable=False),
+    Column("low", Dec, nullable=False),
+    Column("high", Dec, nullable=False),
+    indexes=(Index("ix_idx_quantity_lookup", "res_type", "param", "value"),),
+)
+
+idx_uri = _index_table(
+    "idx_uri",
+    Column("uri", String(800), nullable=False),
+    indexes=(Index("ix_idx_uri_lookup", "res_type", "param", "uri"),),
+)
+
+idx_composite = _index_table(
+    "idx_composite",
+    Column("hash", BigInteger, nullable=False),
+    indexes=(Index("ix_idx_composite_hash", "hash", "resource_pk"),),
+)
+
+INDEX_TABLES: dict[str, Table] = {
+    "string": idx_string,
+    "token": idx_token,
+    "reference": idx_reference,
+    "date": idx_date,
+    "number": idx_number,
+    "quantity": idx_quantity,
+    "uri": idx_uri,
+    "composite": idx_composite,
+}
+

@@ -1,0 +1,421 @@
+"""batch and transaction Bundles, as the specification describes them (http.html#transaction).
+
+A transaction is one database transaction: its entries are planned (ids assigned, conditional
+creates and updates resolved, urn:uuid and conditional references rewritten), then processed
+in the order DELETE, POST, PUT/PATCH, GET/HEAD; the first failure rolls everything back and
+the answer names the failing entry. A batch runs each entry in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from yilian.errors import BadRequest, OutcomeIssue, PreconditionFailed, YilianError
+from yilian.fhir import interactions
+from yilian.fhir.interactions import Context, Preferences
+from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
+from yilian.kit.clock import to_instant, utcnow
+from yilian.kit.ids import new_id
+
+if TYPE_CHECKING:
+    from yilian.fhir.router import FhirRouter, RouterOptions
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    path: str  # "Patient", "Patient/1", "Patient/1/_history/2"
+    query: list[tuple[str, str]]
+    resource: JsonObject | None
+    full_url: str | None
+    if_none_exist: str | None = None
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    target_id: str | None = None  # the id this entry writes, once planned
+    outcome: FhirResponse | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+    @property
+    def res_type(self) -> str:
+        return self.path.split("/")[0]
+
+    def as_request(self) -> FhirRequest:
+        headers = {
+            name: value
+            for name, value in (
+                ("if-none-exist", self.if_none_exist),
+                ("if-match", self.if_match),
+                ("if-none-match", self.if_none_match),
+                ("if-modified-since", self.if_modified_since),
+            )
+            if value is not None
+        }
+        return FhirRequest(
+            self.method, self.path, tuple(self.query), headers, resource=self.resource
+        )
+
+
+def _entry_error(entry_index: int, error: YilianError) -> YilianError:
+    """The same error, its message and locations saying which entry failed."""
+    where = f"Bundle.entry[{entry_index}]"
+    issues = [
+        OutcomeIssue(
+            issue.severity,
+            issue.code,
+            f"{where}: {issue.diagnostics}",
+            issue.expression or (where,),
+        )
+        for issue in error.issues
+    ]
+    wrapped = type(error)(error.code, f"{where}: {error.message}", issues=issues)
+    return wrapped
+
+
+def parse_entries(bundle: Any, *, base_url: str, kind: str) -> list[Entry]:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise BadRequest("YL-3001", "POST to the base URL takes a Bundle of type batch or "
+                         "transaction", expression=("Bundle",))
+    if bundle.get("type") != kind:
+        raise BadRequest("YL-3002", f"Bundle.type must be 'batch' or 'transaction', got "
+                         f"'{bundle.get('type')}'", expression=("Bundle.type",))
+    raw_entries = bundle.get("entry", [])
+    if not isinstance(raw_entries, list):
+        raise BadRequest("YL-3003", "Bundle.entry must be an array", expression=("Bundle.entry",))
+    entries = []
+    for index, raw in enumerate(raw_entries):
+        where = f"Bundle.entry[{index}]"
+        if not isinstance(raw, dict):
+            raise BadRequest("YL-3004", f"{where} must be an object", expression=(where,))
+        request = raw.get("request")
+        if not isinstance(request, dict):
+            raise BadRequest("YL-3005", f"{where}.request is required in a {kind}",
+                             expression=(f"{where}.request",))
+        method = request.get("method")
+        if method not in _METHODS:
+            raise BadRequest("YL-3006", f"{where}.request.method '{method}' is not one of "
+                             + ", ".join(_METHODS), expression=(f"{where}.request.method",))
+        url = request.get("url")
+        if not isinstance(url, str) or not url:
+            raise BadRequest("YL-3007", f"{where}.request.url is required",
+                             expression=(f"{where}.request.url",))
+        path, query = _split_url(url, base_url)
+        resource = raw.get("resource")
+        if method in ("POST", "PUT") and not isinstance(resource, dict):
+            raise BadRequest("YL-3008", f"{where}: {method} needs a resource",
+                             expression=(f"{where}.resource",))
+        if method == "PATCH":
+            resource = _patch_body(raw, where)
+        full_url = raw.get("fullUrl")
+        entries.append(
+            Entry(
+                index=index,
+                method=method,
+                path=path,
+                query=query,
+                resource=resource,
+                full_url=full_url if isinstance(full_url, str) else None,
+                if_none_exist=_str(request.get("ifNoneExist")),
+                if_match=_str(request.get("ifMatch")),
+                if_none_match=_str(request.get("ifNoneMatch")),
+                if_modified_since=_str(request.get("ifModifiedSince")),
+            )
+        )
+    return entries
+
+
+def _patch_body(raw: JsonObject, where: str) -> Any:
+    """A JSON Patch travels in a Binary resource (FHIR R4 http.html#patch)."""
+    resource = raw.get("resource")
+    if isinstance(resource, dict) and resource.get("resourceType") == "Binary":
+        import base64
+
+        from yilian.kit import jsonfmt
+
+        try:
+            return jsonfmt.loads(base64.b64decode(resource.get("data", "")))
+        except (ValueError, jsonfmt.JsonDecodeError) as error:
+            raise BadRequest("YL-3009", f"{where}: the Binary does not hold a JSON Patch",
+                             expression=(f"{where}.resource.data",)) from error
+    raise BadRequest("YL-3009", f"{where}: PATCH needs a Binary resource holding a JSON Patch",
+                     expression=(f"{where}.resource",))
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _split_url(url: str, base_url: str) -> tuple[str, list[tuple[str, str]]]:
+    if url.startswith(base_url + "/"):
+        url = url[len(base_url) + 1 :]
+    elif "://" in url:
+        parts = urlsplit(url)
+        url = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+    path, _, query = url.lstrip("/").partition("?")
+    return path, parse_qsl(query, keep_blank_values=True)
+
+
+# ------------------------------------------------------------------------------ transaction
+
+
+def process_bundle(
+    ctx: Context, bundle: Any, request: FhirRequest, options: RouterOptions
+) -> FhirResponse:
+    from yilian.fhir.router import dispatch
+
+    entries = parse_entries(bundle, base_url=ctx.base_url, kind="transaction")
+    ids = _plan(ctx, entries)
+    for entry in entries:
+        if entry.resource is not None and entry.method in ("POST", "PUT"):
+            try:
+                entry.resource = _rewrite_references(ctx, entry.resource, ids, entry.where)
+            except YilianError as error:
+                raise _entry_error(entry.index, error) from error
+    # Entries answer without their resource unless the client asks for it (as HAPI does):
+    # a 500-entry ingestion should not echo every resource back.
+    asked = request.header("prefer")
+    prefer = Preferences.parse(asked) if asked else Preferences("minimal")
+    for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
+        if entry.outcome is not None:
+            continue  # an ifNoneExist that matched: nothing to write
+        try:
+            entry.outcome = _run(ctx, entry, prefer, options, dispatch)
+        except YilianError as error:
+            raise _entry_error(entry.index, error) from error
+    return FhirResponse(200, resource=_response_bundle("transaction-response", entries,
+                                                       ctx.base_url))
+
+
+def _run(
+    ctx: Context, entry: Entry, prefer: Preferences, options: RouterOptions, dispatch: Any
+) -> FhirResponse:
+    where = f"{entry.where}.resource"
+    if entry.method == "POST":
+        if not entry.path or "/" in entry.path:
+            raise BadRequest("YL-3010", "POST entries must name a resource type",
+                             expression=(f"{entry.where}.request.url",))
+        return interactions.do_create(
+            ctx, entry.res_type, entry.resource, prefer=prefer, res_id=entry.target_id,
+            where=where,
+        )
+    if entry.method == "PUT" and entry.target_id is not None:
+        body = entry.resource
+        if isinstance(body, dict) and body.get("id") is None:
+            body = {**body, "id": entry.target_id}
+        return interactions.do_update(
+            ctx, entry.res_type, entry.target_id, body, if_match=entry.if_match,
+            prefer=prefer, where=where,
+        )
+    if entry.method in ("GET", "HEAD"):
+        ctx.writer.flush()
+    response: FhirResponse = dispatch(ctx, entry.as_request(), options)
+    return response
+
+
+def _plan(ctx: Context, entries: list[Entry]) -> dict[str, str]:
+    """Assign every written resource its id; map fullUrls to the local references."""
+    ids: dict[str, str] = {}
+    targets: set[str] = set()
+    for entry in entries:
+        try:
+            _plan_entry(ctx, entry, ids)
+        except YilianError as error:
+            raise _entry_error(entry.index, error) from error
+        if entry.method in ("POST", "PUT", "PATCH", "DELETE") and entry.target_id:
+            key = f"{entry.res_type}/{entry.target_id}"
+            if key in targets:
+                raise BadRequest(
+                    "YL-3011",
+                    f"{entry.where}: {key} is written by more than one entry of the transaction",
+                    expression=(entry.where,),
+                )
+            targets.add(key)
+    return ids
+
+
+def _plan_entry(ctx: Context, entry: Entry, ids: dict[str, str]) -> None:
+    parts = entry.path.split("/") if entry.path else []
+    if entry.method in ("POST", "PUT", "PATCH", "DELETE") and parts:
+        interactions.check_type(parts[0])
+    if entry.method == "POST":
+        if entry.if_none_exist:
+            from yilian.fhir.router import header_criteria
+
+            matches = interactions.find_matches(
+                ctx, entry.res_type, header_criteria(entry.if_none_exist)
+            )
+            if len(matches) > 1:
+                raise PreconditionFailed(
+                    "YL-3012",
+                    f"ifNoneExist matched {len(matches)} {entry.res_type} resources",
+                )
+            if matches:
+                entry.target_id = matches[0]
+                from yilian.fhir.store import sql as store
+
+                stored = store.read_current(ctx.conn, entry.res_type, matches[0])
+                assert stored is not None
+                entry.outcome = interactions.resource_response(ctx, stored, status=200)
+        if entry.target_id is None:
+            entry.target_id = new_id()
+    elif entry.method == "PUT" and len(parts) == 1:
+        matches = interactions.find_matches(ctx, entry.res_type, entry.query)
+        if len(matches) > 1:
+            raise PreconditionFailed(
+                "YL-3013", f"The conditional update matched {len(matches)} resources"
+            )
+        body_id = entry.resource.get("id") if entry.resource else None
+        entry.target_id = matches[0] if matches else (body_id or new_id())
+    elif entry.method in ("PUT", "PATCH", "DELETE") and len(parts) == 2:
+        interactions.check_id(parts[1])
+        entry.target_id = parts[1]
+    elif entry.method in ("PATCH", "DELETE") and len(parts) == 1:
+        matches = interactions.find_matches(ctx, entry.res_type, entry.query)
+        if len(matches) > 1:
+            raise PreconditionFailed(
+                "YL-3014", f"The conditional {entry.method} matched {len(matches)} resources"
+            )
+        if matches:
+            entry.target_id = matches[0]
+            entry.path = f"{entry.res_type}/{matches[0]}"
+            entry.query = []
+        elif entry.method == "DELETE":
+            entry.outcome = FhirResponse(204)
+        else:
+            raise PreconditionFailed("YL-3015", "The conditional PATCH matched no resource")
+    if entry.full_url and entry.target_id and entry.method in ("POST", "PUT"):
+        ids[entry.full_url] = f"{entry.res_type}/{entry.target_id}"
+
+
+def _rewrite_references(
+    ctx: Context, resource: JsonObject, ids: dict[str, str], where: str
+) -> JsonObject:
+    """A copy with urn:uuid, fullUrl and conditional references turned into Type/id."""
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, dict):
+            copy = {k: walk(v, f"{path}.{k}") for k, v in value.items()}
+            reference = copy.get("reference")
+            if isinstance(reference, str):
+                copy["reference"] = _resolve(reference, f"{path}.reference")
+            return copy
+        if isinstance(value, list):
+            return [walk(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return value
+
+    def _resolve(reference: str, path: str) -> str:
+        if reference in ids:
+            return ids[reference]
+        if reference.startswith(("urn:uuid:", "urn:oid:")):
+            raise BadRequest(
+                "YL-3020",
+                f"The reference '{reference}' names no entry of this transaction",
+                expression=(path,),
+            )
+        head, question, query = reference.partition("?")
+        if question and "/" not in head and head:
+            matches = interactions.find_matches(ctx, head, parse_qsl(query,
+                                                                     keep_blank_values=True))
+            if len(matches) != 1:
+                raise PreconditionFailed(
+                    "YL-3021",
+                    f"The conditional reference '{reference}' matched {len(matches)} "
+                    "resources; it must match exactly one",
+                    expression=(path,),
+                )
+            return f"{head}/{matches[0]}"
+        return reference
+
+    rewritten: JsonObject = walk(resource, f"{where}.resource")
+    return rewritten
+
+
+# ------------------------------------------------------------------------------------ batch
+
+
+def process_batch(
+    router: FhirRouter, bundle: Any, request: FhirRequest, base_url: str
+) -> FhirResponse:
+    """Each entry on its own: one failing entry is reported and the others still happen."""
+    from yilian.fhir.router import dispatch, is_write
+    from yilian.kit.db import read_transaction
+
+    entries = parse_entries(bundle, base_url=base_url, kind="batch")
+    prefer = request.header("prefer")
+    for entry in entries:
+        single = entry.as_request()
+        if prefer:
+            single = FhirRequest(single.method, single.path, single.query,
+                                 {**single.headers, "prefer": prefer}, resource=single.resource)
+        try:
+            if is_write(single):
+                entry.outcome = router.write(
+                    lambda ctx, r=single: dispatch(ctx, r, router.options), base_url
+                )
+            else:
+                with read_transaction(router.engine) as conn:
+                    ctx = Context(conn, base_url, validate=router.options.validate)
+                    entry.outcome = dispatch(ctx, single, router.options)
+        except YilianError as error:
+            entry.outcome = FhirResponse(error.http_status,
+                                         resource=_entry_error(entry.index, error).to_outcome())
+    return FhirResponse(200, resource=_response_bundle("batch-response", entries, base_url))
+
+
+# ---------------------------------------------------------------------------------- answers
+
+
+def _status_line(code: int) -> str:
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
+def _response_bundle(kind: str, entries: list[Entry], base_url: str) -> JsonObject:
+    return {
+        "resourceType": "Bundle",
+        "id": new_id(),
+        "meta": {"lastUpdated": to_instant(utcnow())},
+        "type": kind,
+        **({"entry": list(_response_entries(entries, base_url))} if entries else {}),
+    }
+
+
+def _response_entries(entries: list[Entry], base_url: str) -> Iterator[JsonObject]:
+    for entry in entries:
+        outcome = entry.outcome
+        assert outcome is not None
+        response: JsonObject = {"status": _status_line(outcome.status)}
+        stored = outcome.stored
+        result: JsonObject = {}
+        if stored is not None:
+            result["fullUrl"] = f"{base_url}/{stored.res_type}/{stored.res_id}"
+            if outcome.status == 201 or entry.method in ("POST", "PUT", "PATCH"):
+                response["location"] = (
+                    f"{stored.res_type}/{stored.res_id}/_history/{stored.version}"
+                )
+            response["etag"] = stored.etag
+            response["lastModified"] = to_instant(stored.last_updated)
+        body = outcome.body_bytes()
+        if body is not None:
+            import orjson
+
+            if outcome.status >= 400:
+                response["outcome"] = orjson.Fragment(body)
+            else:
+                result["resource"] = orjson.Fragment(body)
+        result["response"] = response
+        yield result

@@ -1,0 +1,22 @@
+"""Time: always timezone-aware; stored in UTC, shown in the hospital's zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_instant(moment: datetime) -> str:
+    """A FHIR instant in UTC with millisecond precision, e.g. 2026-11-23T12:00:00.123Z."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def to_http_date(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")

@@ -1,0 +1,99 @@
+"""Database engines and transactions, the same on SQLite and PostgreSQL.
+
+Reads and writes are distinct: a write transaction on SQLite starts with BEGIN IMMEDIATE so
+that two writers never deadlock upgrading their locks (they queue on busy_timeout instead),
+and a read transaction never takes the write lock. `run_write` reruns a unit of work that lost
+a race (unique violation, serialization failure) so a caller sees one outcome, not a retry.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+T = TypeVar("T")
+
+_WRITE_OPTION = "yilian_write"
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine tuned for the FHIR store: WAL and a generous busy timeout on SQLite."""
+    if url.startswith("sqlite"):
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            raise ValueError("use a file for SQLite: every connection must see the same data")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as raw:
+        connection = raw.execution_options(**{_WRITE_OPTION: True})
+        with connection.begin():
+            yield connection
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection, connection.begin():
+        yield connection
+
+
+def _is_retryable(error: DBAPIError) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in ("40001", "40P01"):  # serialization failure, deadlock detected
+        return True
+    return isinstance(error, OperationalError) and "locked" in str(error.orig)
+
+
+def run_write(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 4) -> T:
+    """Run `work` in one write transaction, rerunning it when it lost a race to another writer.
+
+    `work` must be free of side effects outside the transaction (events go out after commit).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with write_transaction(engine) as connection:
+                return work(connection)
+        except DBAPIError as error:
+            if attempt == attempts or not _is_retryable(error):
+                raise
+    raise AssertionError("unreachable")

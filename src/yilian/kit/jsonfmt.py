@@ -1,0 +1,44 @@
+"""JSON for FHIR: decimals keep the precision they were written with.
+
+FHIR says 1.50 and 1.5 are different values of a decimal. Parsing with Decimal keeps the written
+form; orjson.Fragment writes it back verbatim, so a resource reads back exactly as it was sent.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+
+class JsonDecodeError(ValueError):
+    pass
+
+
+def loads(data: bytes | str) -> Any:
+    try:
+        return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise JsonDecodeError(str(error)) from error
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise TypeError("non-finite decimal")
+        return orjson.Fragment(str(value))
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default)
+
+
+def dumps_pretty(value: Any) -> bytes:
+    return orjson.dumps(value, default=_default, option=orjson.OPT_INDENT_2)

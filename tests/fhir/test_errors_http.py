@@ -1,0 +1,100 @@
+"""Bad input of every kind gets a 4xx OperationOutcome with the fault's location, never 500,
+and nothing is written."""
+
+from __future__ import annotations
+
+from fhir_helpers import FHIR_JSON, issue_expressions, patient
+from sqlalchemy import Engine, func, select
+from starlette.testclient import TestClient
+
+from yilian.fhir.store.tables import resource
+
+
+def count_resources(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(resource)).scalar_one())
+
+
+def test_malformed_json(client: TestClient, engine: Engine) -> None:
+    response = client.post("/fhir/Patient", content=b'{"resourceType": "Patient",',
+                           headers=FHIR_JSON)
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["issue"][0]["diagnostics"]
+    assert count_resources(engine) == 0
+
+
+def test_json_that_is_not_an_object(client: TestClient) -> None:
+    assert client.post("/fhir/Patient", content=b"[1, 2]", headers=FHIR_JSON).status_code == 400
+    assert client.post("/fhir/Patient", content=b'"x"', headers=FHIR_JSON).status_code == 400
+    assert client.post("/fhir/Patient", content=b"NaN", headers=FHIR_JSON).status_code == 400
+
+
+def test_wrong_content_type(client: TestClient) -> None:
+    response = client.post("/fhir/Patient", content=b"<Patient/>",
+                           headers={"Content-Type": "application/fhir+xml"})
+    assert response.status_code == 415
+    assert client.post("/fhir/Patient", content=b"{}").status_code == 415
+
+
+def test_xml_is_not_acceptable(client: TestClient) -> None:
+    assert client.get("/fhir/metadata?_format=xml").status_code == 406
+    assert client.get("/fhir/metadata", headers={"Accept": "application/fhir+xml"}
+                      ).status_code == 406
+
+
+def test_empty_body(client: TestClient) -> None:
+    assert client.post("/fhir/Patient", content=b"", headers=FHIR_JSON).status_code == 400
+
+
+def test_oversized_body(database_url: str) -> None:
+    from yilian.api.app import create_app
+    from yilian.config import Settings
+
+    app = create_app(Settings(database_url=database_url, max_body_bytes=1000))
+    with TestClient(app) as small:
+        big = patient(text={"status": "generated",
+                            "div": '<div xmlns="http://www.w3.org/1999/xhtml">'
+                                   + "x" * 2000 + "</div>"})
+        response = small.post("/fhir/Patient", json=big, headers=FHIR_JSON)
+        assert response.status_code == 413
+        assert response.json()["issue"][0]["code"] == "too-costly"
+    app.state.engine.dispose()
+
+
+def test_invalid_resource_is_422_with_paths(client: TestClient, engine: Engine) -> None:
+    body = patient(gender="xyz", birthDate="2023-02-30", active="yes")
+    body["foo"] = 1
+    response = client.post("/fhir/Patient", json=body, headers=FHIR_JSON)
+    assert response.status_code == 422
+    paths = issue_expressions(response.json())
+    assert "Patient.gender" in paths
+    assert "Patient.birthDate" in paths
+    assert "Patient.active" in paths
+    assert "Patient.foo" in paths
+    assert count_resources(engine) == 0
+
+
+def test_invalid_update_writes_nothing(client: TestClient) -> None:
+    client.put("/fhir/Patient/v1", json=patient(id="v1"), headers=FHIR_JSON)
+    bad = client.put("/fhir/Patient/v1", json=patient(id="v1", gender="bogus"),
+                     headers=FHIR_JSON)
+    assert bad.status_code == 422
+    assert client.get("/fhir/Patient/v1").json()["meta"]["versionId"] == "1"
+
+
+def test_missing_resource_type(client: TestClient) -> None:
+    response = client.post("/fhir/Patient", json={"name": [{"family": "王"}]},
+                           headers=FHIR_JSON)
+    assert response.status_code == 400
+
+
+def test_unknown_path(client: TestClient) -> None:
+    assert client.get("/fhir/Patient/1/_history/1/extra").status_code == 404
+    assert client.get("/fhir/Patient/1/nothing").status_code == 404
+
+
+def test_bad_history_parameters(client: TestClient) -> None:
+    assert client.get("/fhir/_history?_since=yesterday").status_code == 400
+    assert client.get("/fhir/_history?_count=many").status_code == 400
+    assert client.get("/fhir/_history?_cursor=@@@").status_code == 400
+    assert client.get("/fhir/_history?color=red").status_code == 400

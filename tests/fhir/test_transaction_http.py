@@ -1,0 +1,211 @@
+"""batch and transaction Bundles: atomicity, order, reference rewriting, conditional entries."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fhir_helpers import FHIR_JSON, identifier, patient
+from sqlalchemy import Engine, func, select
+from starlette.testclient import TestClient
+
+from yilian.fhir.store.tables import resource
+
+MRN = "http://hospital.example/mrn"
+
+
+def post_bundle(client: TestClient, bundle: dict[str, Any], **headers: str) -> Any:
+    return client.post("/fhir", json=bundle, headers={**FHIR_JSON, **headers})
+
+
+def tx(*entries: dict[str, Any], kind: str = "transaction") -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
+
+
+def test_transaction_rewrites_urn_uuid_references(client: TestClient) -> None:
+    bundle = tx(
+        {
+            "fullUrl": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a",
+            "resource": patient(identifier=identifier(MRN, "T-1")),
+            "request": {"method": "POST", "url": "Patient"},
+        },
+        {
+            "fullUrl": "urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059",
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "心率"},
+                "subject": {"reference": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"},
+            },
+            "request": {"method": "POST", "url": "Observation"},
+        },
+    )
+    response = post_bundle(client, bundle)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["type"] == "transaction-response"
+    statuses = [e["response"]["status"] for e in result["entry"]]
+    assert statuses == ["201 Created", "201 Created"]
+    patient_location = result["entry"][0]["response"]["location"]
+    observation_location = result["entry"][1]["response"]["location"]
+    patient_ref = "/".join(patient_location.split("/")[:2])
+    observation = client.get("/fhir/" + "/".join(observation_location.split("/")[:2])).json()
+    assert observation["subject"]["reference"] == patient_ref
+    assert result["entry"][0]["response"]["etag"] == 'W/"1"'
+
+
+def test_failed_transaction_writes_nothing_and_names_the_entry(
+    client: TestClient, engine: Engine
+) -> None:
+    bundle = tx(
+        {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": patient(gender="nonsense"), "request": {"method": "POST", "url": "Patient"}},
+    )
+    response = post_bundle(client, bundle)
+    assert response.status_code == 422
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[1].resource.gender"]
+    assert "Bundle.entry[1]" in issue["diagnostics"]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(resource)).scalar_one() == 0
+
+
+def test_transaction_processing_order(client: TestClient) -> None:
+    client.put("/fhir/Patient/gone", json=patient(id="gone"), headers=FHIR_JSON)
+    client.put("/fhir/Patient/kept", json=patient(id="kept"), headers=FHIR_JSON)
+    # Written in reverse order: GET first, then PUT, POST, DELETE; processed DELETE first.
+    bundle = tx(
+        {"request": {"method": "GET", "url": "Patient/kept"}},
+        {"resource": patient(id="kept", gender="female"),
+         "request": {"method": "PUT", "url": "Patient/kept"}},
+        {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "DELETE", "url": "Patient/gone"}},
+    )
+    result = post_bundle(client, bundle).json()
+    statuses = [e["response"]["status"] for e in result["entry"]]
+    assert statuses == ["200 OK", "200 OK", "201 Created", "204 No Content"]
+    # The GET ran last, so it sees the PUT of the same transaction.
+    assert result["entry"][0]["resource"]["gender"] == "female"
+    assert client.get("/fhir/Patient/gone").status_code == 410
+
+
+def test_transaction_if_none_exist_and_conditional_references(client: TestClient) -> None:
+    existing = client.post("/fhir/Patient", headers=FHIR_JSON,
+                           json=patient(identifier=identifier(MRN, "C-1"))).json()
+    bundle = tx(
+        {
+            "fullUrl": "urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0",
+            "resource": patient(identifier=identifier(MRN, "C-1")),
+            "request": {"method": "POST", "url": "Patient",
+                        "ifNoneExist": f"identifier={MRN}|C-1"},
+        },
+        {
+            "resource": {
+                "resourceType": "Encounter", "status": "in-progress",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                          "code": "IMP"},
+                "subject": {"reference": "urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0"},
+            },
+            "request": {"method": "POST", "url": "Encounter"},
+        },
+        {
+            "resource": {
+                "resourceType": "Observation", "status": "final", "code": {"text": "体重"},
+                "subject": {"reference": f"Patient?identifier={MRN}|C-1"},
+            },
+            "request": {"method": "POST", "url": "Observation"},
+        },
+    )
+    result = post_bundle(client, bundle, Prefer="return=representation").json()
+    assert result["entry"][0]["response"]["status"] == "200 OK"
+    assert result["entry"][1]["resource"]["subject"]["reference"] == f"Patient/{existing['id']}"
+    assert result["entry"][2]["resource"]["subject"]["reference"] == f"Patient/{existing['id']}"
+    patients = client.get(f"/fhir/Patient?identifier={MRN}|C-1").json()
+    assert len(patients["entry"]) == 1
+
+
+def test_conditional_reference_must_match_exactly_one(client: TestClient) -> None:
+    bundle = tx({
+        "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                     "subject": {"reference": f"Patient?identifier={MRN}|nobody"}},
+        "request": {"method": "POST", "url": "Observation"},
+    })
+    response = post_bundle(client, bundle)
+    assert response.status_code == 412
+    assert response.json()["issue"][0]["expression"] == [
+        "Bundle.entry[0].resource.subject.reference"
+    ]
+
+
+def test_unresolved_urn_uuid_is_an_error(client: TestClient) -> None:
+    bundle = tx({
+        "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                     "subject": {"reference": "urn:uuid:a5ad3b3e-5d1a-4c2e-9b6b-8e4d3b1e1d11"}},
+        "request": {"method": "POST", "url": "Observation"},
+    })
+    assert post_bundle(client, bundle).status_code == 400
+
+
+def test_same_resource_twice_is_refused(client: TestClient) -> None:
+    bundle = tx(
+        {"resource": patient(id="x1"), "request": {"method": "PUT", "url": "Patient/x1"}},
+        {"request": {"method": "DELETE", "url": "Patient/x1"}},
+    )
+    assert post_bundle(client, bundle).status_code == 400
+
+
+def test_transaction_conditional_update_and_patch(client: TestClient) -> None:
+    client.put("/fhir/Patient/pp", json=patient(id="pp"), headers=FHIR_JSON)
+    patch = base64.b64encode(b'[{"op":"replace","path":"/gender","value":"female"}]').decode()
+    bundle = tx(
+        {"resource": patient(identifier=identifier(MRN, "U-1")),
+         "request": {"method": "PUT", "url": f"Patient?identifier={MRN}|U-1"}},
+        {"resource": {"resourceType": "Binary", "contentType": "application/json-patch+json",
+                      "data": patch},
+         "request": {"method": "PATCH", "url": "Patient/pp"}},
+    )
+    result = post_bundle(client, bundle).json()
+    assert [e["response"]["status"] for e in result["entry"]] == ["201 Created", "200 OK"]
+    assert client.get("/fhir/Patient/pp").json()["gender"] == "female"
+
+
+def test_transaction_if_match_failure_rolls_back(client: TestClient) -> None:
+    client.put("/fhir/Patient/im", json=patient(id="im"), headers=FHIR_JSON)
+    bundle = tx(
+        {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": patient(id="im", gender="female"),
+         "request": {"method": "PUT", "url": "Patient/im", "ifMatch": 'W/"4"'}},
+    )
+    response = post_bundle(client, bundle)
+    assert response.status_code == 412
+    assert client.get("/fhir/Patient/im").json()["gender"] == "male"
+    assert len(client.get("/fhir/Patient/_history").json()["entry"]) == 1
+
+
+def test_batch_entries_are_independent(client: TestClient) -> None:
+    bundle = tx(
+        {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": patient(gender="bad"), "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "GET", "url": "Patient/none"}},
+        kind="batch",
+    )
+    result = post_bundle(client, bundle).json()
+    assert result["type"] == "batch-response"
+    statuses = [e["response"]["status"] for e in result["entry"]]
+    assert statuses == ["201 Created", "422 Unprocessable Entity", "404 Not Found"]
+    assert result["entry"][1]["response"]["outcome"]["resourceType"] == "OperationOutcome"
+
+
+def test_bundle_shape_errors(client: TestClient) -> None:
+    assert post_bundle(client, {"resourceType": "Bundle", "type": "collection"}
+                       ).status_code == 400
+    assert post_bundle(client, patient()).status_code == 400
+    missing_request = tx({"resource": patient()})
+    response = post_bundle(client, missing_request)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Bundle.entry[0].request"]
+    bad_method = tx({"resource": patient(), "request": {"method": "FETCH", "url": "Patient"}})
+    assert post_bundle(client, bad_method).status_code == 400
+    empty = post_bundle(client, tx())
+    assert empty.status_code == 200
+    assert "entry" not in empty.json()

@@ -1,0 +1,26 @@
+"""Small helpers the HTTP tests share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+def patient(family: str = "张", given: str = "三", **extra: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "name": [{"family": family, "given": [given]}],
+        "gender": "male",
+        "birthDate": "1980-05-17",
+    }
+    resource.update(extra)
+    return resource
+
+
+def identifier(system: str, value: str) -> list[dict[str, str]]:
+    return [{"system": system, "value": value}]
+
+
+def issue_expressions(outcome: dict[str, Any]) -> list[str]:
+    return [e for issue in outcome.get("issue", []) for e in issue.get("expression", [])]
