@@ -8,40 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, delete, insert, or_, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Numeric,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from yilian.fhir.store.tables import INDEX_TABLES, resource, resource_version
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant
+from yilian.kit.dbtypes import UtcDateTime
 from yilian.kit.hashing import hash64
 
 JsonObject = dict[str, Any]
 IndexRows = Mapping[str, Sequence[Mapping[str, Any]]]
 Indexer = Callable[[JsonObject], IndexRows]
-
-
-# Index values are cut to their column's length: PostgreSQL refuses longer ones, and a prefix
-# is what search compares anyway (lookups of longer values are cut the same way).
-_LIMITS: dict[str, dict[str, int]] = {
-    name: {
-        column.name: column.type.length
-        for column in table.columns
-        if isinstance(column.type, String) and column.type.length
-    }
-    for name, table in INDEX_TABLES.items()
-}
-
-
-def _clamped(row: Mapping[str, Any], limits: dict[str, int]) -> dict[str, Any]:
-    copy = dict(row)
-    for column, limit in limits.items():
-        value = copy.get(column)
-        if isinstance(value, str) and len(value) > limit:
-            copy[column] = value[:limit]
-    return copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +173,115 @@ def read_history(
     return [_stored(row[1:]) for row in page], cursor
 
 
+class _NewResource:
+    """A resource row staged for insertion; its primary key is known after `flush`."""
+
+    __slots__ = ("deleted", "pk", "res_id", "res_type", "version")
+
+    def __init__(self, res_type: str, res_id: str, version: int, deleted: bool) -> None:
+        self.res_type = res_type
+        self.res_id = res_id
+        self.version = version
+        self.deleted = deleted
+        self.pk: int | None = None
+
+
+ResourceKey = int | _NewResource  # an existing row's pk, or a row still to insert
+
+# Statements built once: constructing SQLAlchemy statements per row costs more than running
+# them. Executed with lists of parameters, they go out as batched multi-row statements.
+_INSERT_RESOURCES = insert(resource).returning(resource.c.pk, sort_by_parameter_order=True)
+_UPDATE_RESOURCE = (
+    update(resource)
+    .where(resource.c.pk == bindparam("b_pk"))
+    .values(
+        version=bindparam("b_version"),
+        last_updated=bindparam("b_last_updated"),
+        deleted=bindparam("b_deleted"),
+    )
+)
+
+
+class _BulkInsert:
+    """A multi-row INSERT sent straight to the driver's executemany.
+
+    The bulk of a write is version and index rows; SQLAlchemy's per-row parameter processing
+    cost more than the database's work, so values are converted here once per column type:
+    on SQLite as SQLAlchemy itself stores them (UTC text, REAL, 0/1), on PostgreSQL as
+    psycopg takes them natively.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.columns = [c for c in table.columns if not (c.primary_key and c.autoincrement is True
+                                                         and c.name == "id")]
+        names = ", ".join(c.name for c in self.columns)
+        self.sql = {
+            "sqlite": f"INSERT INTO {table.name} ({names}) VALUES "
+            f"({', '.join('?' for _ in self.columns)})",
+            "postgresql": f"INSERT INTO {table.name} ({names}) VALUES "
+            f"({', '.join('%s' for _ in self.columns)})",
+        }
+        self.sqlite_converters = [_sqlite_converter(c.type) for c in self.columns]
+        self.names = [c.name for c in self.columns]
+
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        dialect = conn.dialect.name
+        names = self.names
+        if dialect == "sqlite":
+            converters = self.sqlite_converters
+            params = [
+                tuple(convert(row.get(name)) for name, convert in zip(names, converters,
+                                                                      strict=True))
+                for row in rows
+            ]
+        else:
+            params = [tuple(row.get(name) for name in names) for row in rows]
+        conn.exec_driver_sql(self.sql[dialect], params)  # type: ignore[arg-type]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_decimal(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _sqlite_bool(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _sqlite_converter(column_type: Any) -> Callable[[Any], Any]:
+    if isinstance(column_type, UtcDateTime):
+        return _sqlite_datetime
+    if isinstance(column_type, Numeric):
+        return _sqlite_decimal
+    if isinstance(column_type, Boolean):
+        return _sqlite_bool
+    return _identity
+
+
+_INSERT_VERSIONS = _BulkInsert(resource_version)
+_INSERT_INDEX = {name: _BulkInsert(table) for name, table in INDEX_TABLES.items()}
+_LOCK_CURRENT = (
+    select(resource.c.pk, resource.c.version, resource.c.deleted)
+    .where(resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id"))
+    .with_for_update()
+)
+
+
 @dataclass
 class UnitOfWork:
-    """The writes of one transaction. Version and index rows are batched until `flush`.
+    """The writes of one transaction, batched until `flush` (or until they must be seen).
 
+    New resource rows, versions and index rows go out as multi-row inserts when the unit
+    flushes: before any read of the store within the transaction, and before commit.
     Everything written in one unit shares one lastUpdated instant, as FHIR allows for a
     transaction; history orders ties by resource and version.
     """
@@ -190,19 +289,17 @@ class UnitOfWork:
     conn: Connection
     now: datetime
     indexer: Indexer | None
-    _versions: list[dict[str, Any]] = field(default_factory=list)
+    _new: list[_NewResource] = field(default_factory=list)
+    _updates: list[dict[str, Any]] = field(default_factory=list)
+    _versions: list[tuple[ResourceKey, dict[str, Any]]] = field(default_factory=list)
     _stale_index_pks: list[int] = field(default_factory=list)
-    _index_rows: dict[int, IndexRows] = field(default_factory=dict)  # by resource pk
-    _res_types: dict[int, str] = field(default_factory=dict)
+    _index_rows: dict[ResourceKey, tuple[str, IndexRows]] = field(default_factory=dict)
 
     def lock_current(self, res_type: str, res_id: str) -> CurrentRow | None:
         """The current row, locked until commit (FOR UPDATE on PostgreSQL; SQLite's write
         transaction already holds the database's write lock)."""
-        row = self.conn.execute(
-            select(resource.c.pk, resource.c.version, resource.c.deleted)
-            .where(resource.c.res_type == res_type, resource.c.res_id == res_id)
-            .with_for_update()
-        ).first()
+        self.flush()
+        row = self.conn.execute(_LOCK_CURRENT, {"res_type": res_type, "res_id": res_id}).first()
         return None if row is None else CurrentRow(row[0], row[1], row[2])
 
     def put(
@@ -214,99 +311,107 @@ class UnitOfWork:
         method: str,
         current: CurrentRow | None,
     ) -> tuple[StoredVersion, JsonObject]:
-        """Write a new version of a resource; returns it and the stored JSON (meta set)."""
+        """Write a new version of a resource; returns it and the stored JSON (meta set).
+
+        `current` must come from `lock_current` in this unit, or be None for an id that
+        cannot exist yet (one the server just assigned).
+        """
         version = 1 if current is None else current.version + 1
         stored_json = with_server_meta(body, res_id, version, self.now)
         content = jsonfmt.dumps(stored_json)
-        pk = self._upsert_resource(res_type, res_id, version, deleted=False, current=current)
-        self._versions.append(
-            {
-                "resource_pk": pk,
-                "version": version,
-                "res_type": res_type,
-                "last_updated": self.now,
-                "method": method,
-                "deleted": False,
-                "content": content,
-            }
-        )
+        key = self._stage_resource(res_type, res_id, version, deleted=False, current=current)
+        self._stage_version(key, res_type, version, method, content)
         if current is not None and not current.deleted:
-            self._stale_index_pks.append(pk)
+            self._stale_index_pks.append(current.pk)
         if self.indexer is not None:
             # Replaces rows staged earlier in this unit for the same resource.
-            self._index_rows[pk] = self.indexer(stored_json)
-            self._res_types[pk] = res_type
+            self._index_rows[key] = (res_type, self.indexer(stored_json))
         stored = StoredVersion(res_type, res_id, version, self.now, False, method, content)
         return stored, stored_json
 
     def delete(self, res_type: str, res_id: str, current: CurrentRow) -> StoredVersion:
         """Mark a resource deleted with a new version that has no content."""
         version = current.version + 1
-        pk = self._upsert_resource(res_type, res_id, version, deleted=True, current=current)
-        self._versions.append(
-            {
-                "resource_pk": pk,
-                "version": version,
-                "res_type": res_type,
-                "last_updated": self.now,
-                "method": "DELETE",
-                "deleted": True,
-                "content": None,
-            }
-        )
-        self._stale_index_pks.append(pk)
-        self._index_rows.pop(pk, None)
+        key = self._stage_resource(res_type, res_id, version, deleted=True, current=current)
+        self._stage_version(key, res_type, version, "DELETE", None)
+        self._stale_index_pks.append(current.pk)
+        self._index_rows.pop(current.pk, None)
         return StoredVersion(res_type, res_id, version, self.now, True, "DELETE", None)
 
-    def _upsert_resource(
+    def _stage_resource(
         self, res_type: str, res_id: str, version: int, *, deleted: bool, current: CurrentRow | None
-    ) -> int:
+    ) -> ResourceKey:
         if current is None:
-            pk: int = self.conn.execute(
-                insert(resource)
-                .values(
-                    res_type=res_type,
-                    res_id=res_id,
-                    version=version,
-                    last_updated=self.now,
-                    deleted=deleted,
-                )
-                .returning(resource.c.pk)
-            ).scalar_one()
-            return pk
-        self.conn.execute(
-            update(resource)
-            .where(resource.c.pk == current.pk)
-            .values(version=version, last_updated=self.now, deleted=deleted)
+            new = _NewResource(res_type, res_id, version, deleted)
+            self._new.append(new)
+            return new
+        self._updates.append(
+            {"b_pk": current.pk, "b_version": version, "b_last_updated": self.now,
+             "b_deleted": deleted}
         )
         return current.pk
 
+    def _stage_version(
+        self, key: ResourceKey, res_type: str, version: int, method: str, content: bytes | None
+    ) -> None:
+        self._versions.append(
+            (
+                key,
+                {
+                    "version": version,
+                    "res_type": res_type,
+                    "last_updated": self.now,
+                    "method": method,
+                    "deleted": content is None,
+                    "content": content,
+                },
+            )
+        )
+
     def flush(self) -> None:
-        """Send the batched rows; searches within the transaction see them afterwards."""
+        """Send the staged rows; reads within the transaction see them afterwards."""
+        if self._new:
+            new, self._new = self._new, []
+            rows = [
+                {"res_type": n.res_type, "res_id": n.res_id, "version": n.version,
+                 "last_updated": self.now, "deleted": n.deleted}
+                for n in new
+            ]
+            pks = self.conn.execute(_INSERT_RESOURCES, rows).scalars().all()
+            for staged, pk in zip(new, pks, strict=True):
+                staged.pk = pk
+        if self._updates:
+            updates, self._updates = self._updates, []
+            self.conn.execute(_UPDATE_RESOURCE, updates)
         if self._stale_index_pks:
-            stale = self._stale_index_pks
+            stale, self._stale_index_pks = self._stale_index_pks, []
             for table in INDEX_TABLES.values():
                 self.conn.execute(delete(table).where(table.c.resource_pk.in_(stale)))
-            self._stale_index_pks = []
         if self._versions:
-            self.conn.execute(insert(resource_version), self._versions)
-            self._versions = []
+            versions, self._versions = self._versions, []
+            _INSERT_VERSIONS.run(
+                self.conn, [{**row, "resource_pk": _pk(key)} for key, row in versions]
+            )
         if self._index_rows:
+            staged_rows, self._index_rows = self._index_rows, {}
             by_table: dict[str, list[dict[str, Any]]] = {}
-            for pk, tables in self._index_rows.items():
-                res_type = self._res_types[pk]
+            for key, (res_type, tables) in staged_rows.items():
+                pk = _pk(key)
+                # The extractor cuts values to their column's width (search.normalize).
                 for name, rows in tables.items():
                     bucket = by_table.setdefault(name, [])
-                    limits = _LIMITS[name]
                     for row in rows:
-                        clamped = _clamped(row, limits)
-                        clamped["resource_pk"] = pk
-                        clamped["res_type"] = res_type
-                        bucket.append(clamped)
+                        bucket.append({**row, "resource_pk": pk, "res_type": res_type})
             for name, rows in by_table.items():
                 if rows:
-                    self.conn.execute(insert(INDEX_TABLES[name]), rows)
-            self._index_rows = {}
+                    _INSERT_INDEX[name].run(self.conn, rows)
+
+
+def _pk(key: ResourceKey) -> int:
+    if isinstance(key, int):
+        return key
+    assert key.pk is not None, "flush inserts new resources before their dependants"
+    return key.pk
 
 
 def with_server_meta(body: JsonObject, res_id: str, version: int, now: datetime) -> JsonObject:
