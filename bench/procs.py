@@ -147,7 +147,7 @@ def start_server(
                 cwd=REPO,
                 env=child_env,
                 start_new_session=True,  # Ctrl-C reaches the bench, which stops it in order
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         _RUNNING[proc.pid] = proc
         try:

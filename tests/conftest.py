@@ -27,7 +27,6 @@ from yilian.kit.migrate import upgrade
 POSTGRES_URL = os.environ.get(
     "YILIAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-EXAMPLES = Path(__file__).resolve().parent.parent / ".cache" / "fhir-r4-examples" / "package"
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 

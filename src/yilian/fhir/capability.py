@@ -23,6 +23,22 @@ _TYPE_INTERACTIONS = (
 
 def capability_statement(base_url: str, options: RouterOptions) -> JsonObject:
     statement = dict(_statement_body())
+    rest = dict(statement["rest"][0])
+    operations = list(options.operations)
+    rest["operation"] = [
+        {"name": op.code, "definition": op.definition["url"]}
+        for op in operations
+        if op.definition.get("system") or op.definition.get("type")
+        or op.definition.get("instance")
+    ]
+    rest["resource"] = [
+        {**entry, "operation": [{"name": op.code, "definition": op.definition["url"]}
+                                for op in operations
+                                if op.applies("type", entry["type"])
+                                or op.applies("instance", entry["type"])]}
+        for entry in rest["resource"]
+    ]
+    statement["rest"] = [rest]
     statement["implementation"] = {
         "description": "Yilian (医联) FHIR R4 server",
         "url": base_url,

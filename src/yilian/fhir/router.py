@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +18,7 @@ from yilian.errors import BadRequest, MethodNotAllowed, NotFound, UnsupportedMed
 from yilian.fhir import definitions, interactions
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse
+from yilian.fhir.operations import Invocation, Level, OperationRegistry, invocation_parameters
 from yilian.fhir.store.sql import Indexer, UnitOfWork
 from yilian.kit import jsonfmt
 from yilian.kit.clock import utcnow
@@ -28,11 +29,20 @@ JSON_PATCH = "application/json-patch+json"
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 
+def default_operations() -> OperationRegistry:
+    from yilian.fhir.operations import validate
+
+    registry = OperationRegistry()
+    registry.register(validate.operation())
+    return registry
+
+
 @dataclass(frozen=True, slots=True)
 class RouterOptions:
     validate: bool = True
     default_page_size: int = 20
     max_page_size: int = 1000
+    operations: OperationRegistry = field(default_factory=default_operations)
 
 
 def parse_body(request: FhirRequest) -> Any:
@@ -84,6 +94,9 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
         raise MethodNotAllowed("YL-1111", f"{method} is not allowed on the base URL")
 
     head = parts[0]
+    operation_at = next((i for i, part in enumerate(parts) if part.startswith("$")), None)
+    if operation_at is not None:
+        return _operation(ctx, request, parts, operation_at, options)
     if head == "metadata":
         if method not in READ_METHODS or n != 1:
             raise MethodNotAllowed("YL-1112", "metadata only answers GET")
@@ -161,6 +174,32 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
     raise NotFound("YL-1117", f"No FHIR endpoint at /{request.path}")
 
 
+_LEVELS: dict[int, Level] = {0: "system", 1: "type", 2: "instance"}
+
+
+def _operation(
+    ctx: Context, request: FhirRequest, parts: list[str], at: int, options: RouterOptions
+) -> FhirResponse:
+    """[base]/$op, [base]/Type/$op, [base]/Type/id/$op."""
+    if at != len(parts) - 1 or at > 2:
+        raise NotFound("YL-1117", f"No FHIR endpoint at /{request.path}")
+    level = _LEVELS[at]
+    res_type = parts[0] if at >= 1 else None
+    res_id = parts[1] if at == 2 else None
+    if res_type is not None:
+        interactions.check_type(res_type)
+    if res_id is not None:
+        interactions.check_id(res_id)
+    if request.method not in ("GET", "POST"):
+        raise MethodNotAllowed("YL-1133", "Operations are invoked with POST (or GET when they "
+                               "change nothing)")
+    operation = options.operations.find(parts[at][1:], level, res_type)
+    body = parse_body(request) if request.method == "POST" else None
+    call = Invocation(level, res_type, res_id, invocation_parameters(operation, request, body),
+                      body, request)
+    return operation.handler(ctx, call)
+
+
 def _form(request: FhirRequest) -> list[tuple[str, str]]:
     """POST _search sends its parameters as application/x-www-form-urlencoded."""
     if not request.body:
@@ -176,11 +215,22 @@ def _form(request: FhirRequest) -> list[tuple[str, str]]:
         raise BadRequest("YL-1119", "The form body is not UTF-8") from error
 
 
-def is_write(request: FhirRequest) -> bool:
+def is_write(request: FhirRequest, operations: OperationRegistry) -> bool:
     if request.method in READ_METHODS:
         return False
     path = request.path.strip("/")
-    return not (request.method == "POST" and path.endswith("_search"))
+    if request.method == "POST" and path.endswith("_search"):
+        return False
+    last = path.rsplit("/", 1)[-1]
+    if last.startswith("$"):
+        parts = path.split("/")
+        level = _LEVELS.get(len(parts) - 1, "instance")
+        res_type = parts[0] if len(parts) > 1 else None
+        try:
+            return operations.find(last[1:], level, res_type).affects_state
+        except NotFound:
+            return False  # dispatch reports it, in a read transaction
+    return True
 
 
 class FhirRouter:
@@ -208,7 +258,7 @@ class FhirRouter:
         try:
             if request.method == "POST" and not request.path.strip("/"):
                 return self._bundle(request, base_url)
-            if is_write(request):
+            if is_write(request, self.options.operations):
                 return self.write(lambda ctx: dispatch(ctx, request, self.options), base_url)
             with read_transaction(self.engine) as conn:
                 ctx = Context(conn, base_url, validate=self.options.validate)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from yilian.errors import BadRequest, OutcomeIssue, PreconditionFailed, YilianError
-from yilian.fhir import interactions
+from yilian.fhir import definitions, interactions
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
 from yilian.kit.clock import to_instant, utcnow
@@ -158,11 +158,19 @@ def _str(value: Any) -> str | None:
 
 
 def _split_url(url: str, base_url: str) -> tuple[str, list[tuple[str, str]]]:
+    """The request's path relative to this server, and its query.
+
+    An absolute URL on another base (an IG's canonical, say) is read from its resource type
+    on: http://hl7.org/fhir/us/sdc/Questionnaire/54127-6 → Questionnaire/54127-6.
+    """
     if url.startswith(base_url + "/"):
         url = url[len(base_url) + 1 :]
     elif "://" in url:
         parts = urlsplit(url)
-        url = parts.path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+        segments = parts.path.strip("/").split("/")
+        types = definitions.resource_types()
+        start = max((i for i, s in enumerate(segments) if s in types), default=0)
+        url = "/".join(segments[start:]) + (f"?{parts.query}" if parts.query else "")
     path, _, query = url.lstrip("/").partition("?")
     return path, parse_qsl(query, keep_blank_values=True)
 
@@ -202,7 +210,7 @@ def _run(
     ctx: Context, entry: Entry, prefer: Preferences, options: RouterOptions, dispatch: Any
 ) -> FhirResponse:
     where = f"{entry.where}.resource"
-    if entry.method == "POST":
+    if entry.method == "POST" and "$" not in entry.path:
         if not entry.path or "/" in entry.path:
             raise BadRequest("YL-3010", "POST entries must name a resource type",
                              expression=(f"{entry.where}.request.url",))
@@ -249,6 +257,8 @@ def _plan_entry(ctx: Context, entry: Entry, ids: dict[str, str]) -> None:
     parts = entry.path.split("/") if entry.path else []
     if entry.method in ("POST", "PUT", "PATCH", "DELETE") and parts:
         interactions.check_type(parts[0])
+    if entry.method == "POST" and "$" in entry.path:
+        return  # an operation: nothing to plan
     if entry.method == "POST":
         if entry.if_none_exist:
             from yilian.fhir.router import header_criteria
@@ -364,7 +374,7 @@ def process_batch(
             single = FhirRequest(single.method, single.path, single.query,
                                  {**single.headers, "prefer": prefer}, resource=single.resource)
         try:
-            if is_write(single):
+            if is_write(single, router.options.operations):
                 entry.outcome = router.write(
                     lambda ctx, r=single: dispatch(ctx, r, router.options), base_url
                 )

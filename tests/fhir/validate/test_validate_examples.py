@@ -1,74 +1,16 @@
-"""Every one of the 719 example instances of the official R4 package is validated.
-
-The corpus is fetched by `make test` (scripts/fetch-fhir-examples.sh) into
-.cache/fhir-r4-examples/package. Files are named `<resourceType>-<id>.json`; the conformance
-resources (StructureDefinition, ValueSet...) are definitions, not examples, and are left out.
-"""
+"""Every one of the 719 example instances of the official R4 package is validated
+(the corpus and its known-invalid examples: tests/r4_examples.py)."""
 
 from __future__ import annotations
 
 import decimal
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from r4_examples import CONFORMANCE, EXAMPLES, KNOWN_INVALID, NAMES, known_invalid_path
 
-from yilian.fhir.definitions import resource_types
 from yilian.fhir.validate import Validator
-
-EXAMPLES = Path(__file__).resolve().parents[3] / ".cache" / "fhir-r4-examples" / "package"
-
-CONFORMANCE = frozenset(
-    {
-        "StructureDefinition", "ValueSet", "CodeSystem", "SearchParameter", "OperationDefinition",
-        "CapabilityStatement", "CompartmentDefinition", "ConceptMap", "NamingSystem",
-        "ImplementationGuide", "StructureMap", "GraphDefinition", "MessageDefinition",
-        "TerminologyCapabilities", "ExampleScenario",
-    }
-)  # fmt: skip
-
-# Examples that break the R4 specification's own rules. Each reason starts with the FHIRPath
-# location of the fault, where the validator must report an error, then quotes the definition.
-KNOWN_INVALID = {
-    "DeviceMetric-example.json": (
-        "DeviceMetric.parent.reference: the reference is to DeviceDefinition/dc102, but the "
-        "element is defined as 'DeviceMetric.parent 0..1 Reference(Device)' (targetProfile "
-        "http://hl7.org/fhir/StructureDefinition/Device only)."
-    ),
-    "DeviceUseStatement-example.json": (
-        "DeviceUseStatement.reasonReference[0].reference: the reference is to "
-        "Procedure/example, but the element is 'DeviceUseStatement.reasonReference 0..* "
-        "Reference(Condition | Observation | DiagnosticReport | DocumentReference | Media)'."
-    ),
-    "MedicationRequest-medrx0301.json": (
-        "MedicationRequest.dispenseRequest.performer.reference: the reference is to "
-        "Practitioner/f001, but the element is 'MedicationRequest.dispenseRequest.performer "
-        "0..1 Reference(Organization)'."
-    ),
-    "Observation-clinical-gender.json": (
-        "Observation.performer[0].reference: the reference is to Encounter/example, but the "
-        "element is 'Observation.performer 0..* Reference(Practitioner | PractitionerRole | "
-        "Organization | CareTeam | Patient | RelatedPerson)'."
-    ),
-    "Questionnaire-qs1.json": (
-        "Questionnaire.item[0].item[0].linkId: nested 'display' items have no linkId, but "
-        "'Questionnaire.item.item' is a contentReference to #Questionnaire.item, whose "
-        "'Questionnaire.item.linkId' is 1..1 (32 nested items lack it)."
-    ),
-}
-
-
-def _example_names() -> list[str]:
-    if not EXAMPLES.is_dir():
-        return []
-    examples = resource_types() - CONFORMANCE
-    return sorted(
-        path.name for path in EXAMPLES.glob("*.json") if path.name.split("-")[0] in examples
-    )
-
-
-NAMES = _example_names()
 
 
 def _load(name: str) -> Any:
@@ -96,7 +38,7 @@ def test_example(validator: Validator, name: str) -> None:
     if name not in KNOWN_INVALID:
         assert errors == [], "\n".join(f"{e.code} {e.path}: {e.message}" for e in errors)
         return
-    path = KNOWN_INVALID[name].partition(": ")[0]
+    path = known_invalid_path(name)
     at_path = [error for error in errors if error.path == path]
     assert at_path, f"expected an error at {path}, got {errors}"
     # and nothing else is wrong with it than the rule quoted

@@ -27,8 +27,8 @@ Only equality is expressible this way; comparators and prefixes on components ar
 from __future__ import annotations
 
 import itertools
-from hashlib import blake2b
 from collections.abc import Callable, Sequence
+from hashlib import blake2b
 from typing import Any
 
 from yilian.fhir.search.normalize import decimal_key, normalize_text, to_decimal

@@ -38,11 +38,11 @@ def _zone(text: str | None) -> timezone:
     return timezone(sign * timedelta(hours=int(text[1:3]), minutes=int(text[4:6])))
 
 
-def _to_utc(moment: datetime, *, low: bool) -> datetime:
+def _to_utc(moment: datetime) -> datetime:
     try:
         return moment.astimezone(UTC)
-    except OverflowError:  # year 1 east of UTC, year 9999 west of it
-        return DATE_MIN if low else DATE_MAX
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it: the calendar's ends
+        return DATE_MIN if moment.year == 1 else DATE_MAX
 
 
 @lru_cache(maxsize=8192)
@@ -87,7 +87,7 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
                 high = low + (10 ** (6 - digits) - 1) * _MICRO if digits < 6 else low
     except (ValueError, OverflowError):  # month 13, day 31 of April, hour 24, ...
         return None
-    return _to_utc(low, low=True), _to_utc(high, low=False)
+    return _to_utc(low), _to_utc(high)
 
 
 def period_range(start: str | None, end: str | None) -> tuple[datetime, datetime] | None:

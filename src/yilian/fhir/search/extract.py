@@ -60,8 +60,11 @@ class Route(StrEnum):
 
 
 class _Indexer(Protocol):
-    param: str
-    table: str
+    @property
+    def param(self) -> str: ...
+
+    @property
+    def table(self) -> str: ...
 
     def rows(self, resource: JsonObject, res_type: str) -> list[Any]: ...
 
@@ -116,7 +119,7 @@ class _FhirPathIndexer:
         builders = BUILDERS[self.param_type]
         try:
             values = self.evaluate(resource)
-        except Exception as error:  # noqa: BLE001 - fhirpathpy raises bare ValueErrors etc.
+        except Exception as error:
             # An expression that cannot be evaluated on this resource (e.g. `as` on a
             # collection) must not refuse the write: the parameter just finds nothing here.
             _log.warning("search parameter %s.%s not indexed: %s", res_type, self.param, error)
@@ -239,11 +242,13 @@ def compile_param(
         return (Route.WALKER, indexer) if indexer else (Route.SKIPPED, None)
     if not force_fhirpath:
         try:
-            return Route.WALKER, _path_indexer(param, compile_expression(param.expression, param.resource_type))
+            compiled = compile_expression(param.expression, param.resource_type)
+            return Route.WALKER, _path_indexer(param, compiled)
         except Unsupported:
             pass
     evaluate = compile_fhirpath(param.expression)
-    return Route.FHIRPATH, _FhirPathIndexer(param.code, param.type.value, param.type.value, evaluate)
+    table = param.type.value
+    return Route.FHIRPATH, _FhirPathIndexer(param.code, table, table, evaluate)
 
 
 @cache

@@ -30,7 +30,7 @@ def _resolve(inputs: list[Any]) -> list[Any]:
         target = reference_type(item)
         if target is not None:
             # A node (not a bare dict) so that `is Patient` sees a FHIR type.
-            found.append(ResourceNode.create_node({"resourceType": target}))
+            found.append(ResourceNode.create_node({"resourceType": target}))  # type: ignore[no-untyped-call]
     return found
 
 

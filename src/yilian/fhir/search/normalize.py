@@ -7,7 +7,7 @@ fast paths and the search-specific pieces.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +36,10 @@ QUANTITY_CODE_WIDTH = 200  # code, unit
 # Numeric(38, 10) holds 28 integer digits: the open ends of ranges (Range without high, `<5`).
 NUMBER_MIN = Decimal("-9999999999999999999999999999")
 NUMBER_MAX = Decimal("9999999999999999999999999999")
+
+
+# Arithmetic on written decimals without rounding (the default context keeps 28 digits).
+_EXACT = Context(prec=200)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -86,7 +90,7 @@ def precision_range(value: Decimal) -> tuple[Decimal, Decimal]:
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite values only
     half = Decimal((0, (5,), exponent - 1))
-    return value - half, value + half
+    return _EXACT.subtract(value, half), _EXACT.add(value, half)
 
 
 def decimal_key(value: Decimal) -> str:
@@ -94,5 +98,4 @@ def decimal_key(value: Decimal) -> str:
     1E+2 → 100, -0 → 0)."""
     if value.is_zero():
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(_EXACT), "f")

@@ -254,11 +254,11 @@ def _member(states: list[_State], name: str) -> list[_State]:
             for type_name in info.types:
                 key = fhirmodel.choice_key(name, type_name)
                 node = fhirmodel.node_for(info, type_name)
-                out.append(_State(state.steps + ((KEY, key),), node, info.targets))
+                out.append(_State((*state.steps, (KEY, key)), node, info.targets))
         else:
             type_name = info.types[0] if info.types else "BackboneElement"
             node = fhirmodel.node_for(info, type_name)
-            out.append(_State(state.steps + ((KEY, name),), node, info.targets))
+            out.append(_State((*state.steps, (KEY, name)), node, info.targets))
     return out
 
 
@@ -276,7 +276,7 @@ def _compile(ast: _Ast, start: list[_State], resource: Node) -> list[_State]:
             return _member(_compile(base, start, resource), name)
         case _Index(base, index):
             return [
-                _State(s.steps + ((INDEX, index),), s.node, s.targets)
+                _State((*s.steps, (INDEX, index)), s.node, s.targets)
                 for s in _compile(base, start, resource)
             ]
         case _Cast(base, type_name):
@@ -287,12 +287,12 @@ def _compile(ast: _Ast, start: list[_State], resource: Node) -> list[_State]:
             ]
         case _WhereRef(base, type_name):
             return [
-                _State(s.steps + ((REF_IS, type_name),), s.node, (type_name,))
+                _State((*s.steps, (REF_IS, type_name)), s.node, (type_name,))
                 for s in _compile(base, start, resource)
             ]
         case _WhereEq(base, name, literal):
             return [
-                _State(s.steps + ((EQUALS, name, literal),), s.node, s.targets)
+                _State((*s.steps, (EQUALS, name, literal)), s.node, s.targets)
                 for s in _compile(base, start, resource)
             ]
         case _Union(items):

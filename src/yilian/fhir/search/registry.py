@@ -91,6 +91,16 @@ def branch_root(branch: str) -> str:
     return text[:end]
 
 
+def _rooted(branch: str, base: str) -> str:
+    """A branch that starts with an element instead of a type (InsurancePlan-name is written
+    `name | alias`) is relative to the base: `name` → `InsurancePlan.name`."""
+    root = branch_root(branch)
+    if root and not root[0].isupper():
+        opening = len(branch) - len(branch.lstrip("( "))
+        return f"{branch[:opening]}{base}.{branch[opening:]}"
+    return branch
+
+
 def _domain_resource_types() -> frozenset[str]:
     """Types that derive from DomainResource (all but Bundle, Binary and Parameters)."""
     sds = structure_definitions()
@@ -146,7 +156,8 @@ def _param_for(
 ) -> SearchParam:
     expression: str | None = definition.get("expression")
     if expression is not None:
-        own = [b for b in split_union(expression) if branch_root(b) == base]
+        own = [_rooted(b, base) for b in split_union(expression)]
+        own = [b for b in own if branch_root(b) == base]
         if base != res_type:
             # `Resource.meta.tag` → `Patient.meta.tag`: a FHIRPath engine evaluating on a
             # Patient selects nothing from a root named Resource.

@@ -370,11 +370,22 @@ def date_timing(rows: list[Any], param: str, res_type: str, value: Any) -> None:
 # --- number and quantity -----------------------------------------------------------------------
 
 
+def _fit(number: Decimal) -> Decimal:
+    """Within what the Numeric(38, 10) columns hold, so an absurd value cannot fail a write."""
+    if number < NUMBER_MIN:
+        return NUMBER_MIN
+    return NUMBER_MAX if number > NUMBER_MAX else number
+
+
+def _number_row(param: str, value: Decimal, low: Decimal, high: Decimal) -> NumberRow:
+    return {"param": param, "value": _fit(value), "low": _fit(low), "high": _fit(high)}
+
+
 def number_primitive(rows: list[Any], param: str, res_type: str, value: Any) -> None:
     number = to_decimal(value) if type(value) is not bool else None
     if number is not None:
         low, high = precision_range(number)
-        rows.append({"param": param, "value": number, "low": low, "high": high})
+        rows.append(_number_row(param, number, low, high))
 
 
 def _range_bounds(value: Any) -> tuple[dict[str, Any], Decimal, Decimal, Decimal] | None:
@@ -384,36 +395,42 @@ def _range_bounds(value: Any) -> tuple[dict[str, Any], Decimal, Decimal, Decimal
     low_q, high_q = value.get("low"), value.get("high")
     low = to_decimal(low_q.get("value")) if type(low_q) is dict else None
     high = to_decimal(high_q.get("value")) if type(high_q) is dict else None
-    if low is None and high is None:
-        return None
-    unit_source: dict[str, Any] = low_q if low is not None and type(low_q) is dict else high_q
-    return (
-        unit_source,
-        low if low is not None else high,  # type: ignore[return-value]
-        low if low is not None else NUMBER_MIN,
-        high if high is not None else NUMBER_MAX,
-    )
+    if low is not None and type(low_q) is dict:
+        return low_q, low, low, high if high is not None else NUMBER_MAX
+    if high is not None and type(high_q) is dict:
+        return high_q, high, NUMBER_MIN, high
+    return None
 
 
 def number_range(rows: list[Any], param: str, res_type: str, value: Any) -> None:
     bounds = _range_bounds(value)
     if bounds is not None:
         _, number, low, high = bounds
-        rows.append({"param": param, "value": number, "low": low, "high": high})
+        rows.append(_number_row(param, number, low, high))
 
 
 def _quantity_row(
-    param: str, source: dict[str, Any], value: Decimal, low: Decimal, high: Decimal
+    param: str,
+    system: str | None,
+    code: str | None,
+    unit: str | None,
+    value: Decimal,
+    low: Decimal,
+    high: Decimal,
 ) -> QuantityRow:
     return {
         "param": param,
-        "system": _cut(_str(source.get("system")), TOKEN_WIDTH),
-        "code": _cut(_str(source.get("code")), QUANTITY_CODE_WIDTH),
-        "unit": _cut(_str(source.get("unit")), QUANTITY_CODE_WIDTH),
-        "value": value,
-        "low": low,
-        "high": high,
+        "system": _cut(system, TOKEN_WIDTH),
+        "code": _cut(code, QUANTITY_CODE_WIDTH),
+        "unit": _cut(unit, QUANTITY_CODE_WIDTH),
+        "value": _fit(value),
+        "low": _fit(low),
+        "high": _fit(high),
     }
+
+
+def _units(source: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    return _str(source.get("system")), _str(source.get("code")), _str(source.get("unit"))
 
 
 def quantity_quantity(rows: list[Any], param: str, res_type: str, value: Any) -> None:
@@ -429,7 +446,7 @@ def quantity_quantity(rows: list[Any], param: str, res_type: str, value: Any) ->
         low = NUMBER_MIN
     elif comparator in (">", ">="):
         high = NUMBER_MAX
-    rows.append(_quantity_row(param, value, number, low, high))
+    rows.append(_quantity_row(param, *_units(value), number, low, high))
 
 
 ISO_4217 = "urn:iso:std:iso:4217"
@@ -444,17 +461,8 @@ def quantity_money(rows: list[Any], param: str, res_type: str, value: Any) -> No
         return
     low, high = precision_range(number)
     currency = _str(value.get("currency"))
-    rows.append(
-        {
-            "param": param,
-            "system": ISO_4217 if currency else None,
-            "code": currency,
-            "unit": None,
-            "value": number,
-            "low": low,
-            "high": high,
-        }
-    )
+    system = ISO_4217 if currency else None
+    rows.append(_quantity_row(param, system, currency, None, number, low, high))
 
 
 def quantity_range(rows: list[Any], param: str, res_type: str, value: Any) -> None:
@@ -462,7 +470,7 @@ def quantity_range(rows: list[Any], param: str, res_type: str, value: Any) -> No
     bounds = _range_bounds(value)
     if bounds is not None:
         source, number, low, high = bounds
-        rows.append(_quantity_row(param, source, number, low, high))
+        rows.append(_quantity_row(param, *_units(source), number, low, high))
 
 
 # --- uri ---------------------------------------------------------------------------------------

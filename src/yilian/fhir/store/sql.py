@@ -76,17 +76,29 @@ def _stored(row: Any) -> StoredVersion:
     return StoredVersion(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
+_READ_CURRENT = (
+    select(*_VERSION_COLUMNS)
+    .select_from(_JOIN)
+    .where(
+        resource.c.res_type == bindparam("res_type"),
+        resource.c.res_id == bindparam("res_id"),
+        resource_version.c.version == resource.c.version,
+    )
+)
+_READ_VERSION = (
+    select(*_VERSION_COLUMNS)
+    .select_from(_JOIN)
+    .where(
+        resource.c.res_type == bindparam("res_type"),
+        resource.c.res_id == bindparam("res_id"),
+        resource_version.c.version == bindparam("version"),
+    )
+)
+
+
 def read_current(conn: Connection, res_type: str, res_id: str) -> StoredVersion | None:
     """The current version (a tombstone if deleted), or None if it never existed."""
-    row = conn.execute(
-        select(*_VERSION_COLUMNS)
-        .select_from(_JOIN)
-        .where(
-            resource.c.res_type == res_type,
-            resource.c.res_id == res_id,
-            resource_version.c.version == resource.c.version,
-        )
-    ).first()
+    row = conn.execute(_READ_CURRENT, {"res_type": res_type, "res_id": res_id}).first()
     return None if row is None else _stored(row)
 
 
@@ -94,13 +106,7 @@ def read_version(
     conn: Connection, res_type: str, res_id: str, version: int
 ) -> StoredVersion | None:
     row = conn.execute(
-        select(*_VERSION_COLUMNS)
-        .select_from(_JOIN)
-        .where(
-            resource.c.res_type == res_type,
-            resource.c.res_id == res_id,
-            resource_version.c.version == version,
-        )
+        _READ_VERSION, {"res_type": res_type, "res_id": res_id, "version": version}
     ).first()
     return None if row is None else _stored(row)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +48,8 @@ def _targets(type_ref: JsonObject) -> frozenset[str] | None:
     names = {
         str(profile).removeprefix(CORE_PROFILE) for profile in type_ref.get("targetProfile", ())
     }
-    if not names or "Resource" in names or any("/" in name for name in names):
-        return None
+    if not names or not names <= resource_types():
+        return None  # any resource ("Resource"), or a profile this validator does not know
     return frozenset(names)
 
 
@@ -64,6 +65,7 @@ class _Compiler:
         self.all_types: list[ComplexType] = []
 
     def compile_definition(self, sd: JsonObject) -> ComplexType:
+        """The table of a type's root, and of its backbone elements, from its snapshot."""
         elements: list[JsonObject] = sd["snapshot"]["element"]
         root: str = elements[0]["path"]
         children: dict[str, list[JsonObject]] = {}
@@ -89,7 +91,7 @@ class _Compiler:
         ctype: ComplexType,
         element: JsonObject,
         children: dict[str, list[JsonObject]],
-        build: Any,
+        build: Callable[[str], ComplexType],
         resource_root: str | None,
     ) -> None:
         path: str = element["path"]
@@ -124,7 +126,8 @@ class _Compiler:
             elif code in INLINE and path in children:
                 made.complex = build(path)
             else:
-                made.hook = HOOKS.get(code, Hook.NONE).value
+                if code in HOOKS and (code not in BOUND or made.binding is not None):
+                    made.hook = HOOKS[code].value
                 if code == "Reference":
                     made.targets = _targets(type_ref)
             ctype.fields[key] = made
@@ -148,6 +151,7 @@ class _Compiler:
             ctype.required.append((name, tuple(keys)))
 
     def link(self, types: dict[str, ComplexType]) -> None:
+        """Points every field of a named data type at that type's table."""
         for ctype in self.all_types:
             for made in ctype.fields.values():
                 if made.kind is Kind.COMPLEX and made.complex is None:
@@ -164,11 +168,8 @@ def compile_schema() -> Schema:
             types[name] = compiler.compile_definition(sd)
         elif sd["kind"] == "resource" and name in compiler.resource_names:
             resources[name] = compiler.compile_definition(sd)
-    companion = types["Element"]
+    companion = types["Element"]  # id and extension: what a "_name" object may hold
     compiler.link(types)
-    for made in companion.fields.values():
-        if made.kind is Kind.COMPLEX and made.complex is None:
-            made.complex = types[made.type_code]
     for ctype in compiler.all_types:
         for made in ctype.fields.values():
             if made.kind is Kind.COMPANION:

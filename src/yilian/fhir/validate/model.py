@@ -61,6 +61,7 @@ class Field:
     codes: frozenset[str] | None = None  # the codes of `binding`, for the fast path
 
     def choose_fast(self) -> None:
+        """Decides, once linked, whether the walk can take a fast path for this field."""
         self.codes = None if self.binding is None else self.binding.codes
         if self.choice is not None or self.max not in (1, None):
             return

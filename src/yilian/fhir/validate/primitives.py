@@ -66,6 +66,11 @@ def show(value: Any) -> str:
     return describe(value)
 
 
+def article(type_name: str) -> str:
+    """The type name with its indefinite article: "an integer", "a string"."""
+    return f"{'an' if type_name[0] in 'aeiouAEIOU' else 'a'} {type_name}"
+
+
 def describe(value: Any) -> str:
     """The JSON kind of a parsed value, with the value itself for scalars."""
     if value is None:
@@ -84,7 +89,7 @@ def describe(value: Any) -> str:
 
 
 def _not_string(value: Any, type_name: str) -> Finding:
-    return STRUCTURE, f"a {type_name} must be a JSON string, got {describe(value)}"
+    return STRUCTURE, f"{article(type_name)} must be a JSON string, got {describe(value)}"
 
 
 def _real_date(value: str) -> bool:
@@ -118,7 +123,7 @@ def _explainer(type_name: str, pattern: str) -> Check:
         if dated and not _real_date(value):
             return VALUE, f"{show(value)} is not a real calendar date"
         if len(value) > MAX_STRING_LENGTH:
-            return VALUE, f"a {type_name} must not exceed 1 MB ({len(value)} characters)"
+            return VALUE, f"{article(type_name)} must not exceed 1 MB ({len(value)} characters)"
         return None
 
     return explain
@@ -198,10 +203,13 @@ def _boolean(value: Any) -> Finding | None:
 def _integer_check(type_name: str, low: int) -> Check:
     def check(value: Any) -> Finding | None:
         if type(value) is not int:
-            return STRUCTURE, f"a {type_name} must be a JSON integer number, got {describe(value)}"
+            return (
+                STRUCTURE,
+                f"{article(type_name)} must be a JSON integer number, got {describe(value)}",
+            )
         if value < low or value > INT32_MAX:
             bounds = f"{low}..{INT32_MAX}"
-            return VALUE, f"{value} is outside the range of a {type_name} ({bounds})"
+            return VALUE, f"{value} is outside the range of {article(type_name)} ({bounds})"
         return None
 
     return check

@@ -16,7 +16,7 @@ _RESTFUL = re.compile(
     rf"https?://\S+/([A-Z][A-Za-z]+)/({_ID})(/_history/{_ID})?", re.ASCII
 ).fullmatch
 _LOCAL = re.compile(rf"#({_ID})?", re.ASCII).fullmatch
-_UUID = re.compile(PATTERNS["uuid"], re.ASCII).fullmatch
+_UUID = re.compile(PATTERNS["uuid"], re.ASCII | re.IGNORECASE).fullmatch  # RFC 4122: any case
 _OID = re.compile(PATTERNS["oid"], re.ASCII).fullmatch
 
 Form = Literal["relative", "conditional", "absolute", "local", "urn"]
@@ -37,7 +37,7 @@ def parse_reference(text: str, resource_names: frozenset[str]) -> ParsedReferenc
         return ParsedReference("local", None, text[1:] or None)
     if text.startswith("urn:uuid:"):
         if _UUID(text) is None:
-            return f'"{text}" is not a valid urn:uuid: (lower-case RFC 4122 UUID expected)'
+            return f'"{text}" is not a valid urn:uuid: (an RFC 4122 UUID expected)'
         return ParsedReference("urn", None)
     if text.startswith("urn:oid:"):
         if _OID(text) is None:

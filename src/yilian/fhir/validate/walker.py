@@ -9,7 +9,7 @@ from yilian.fhir.validate.compiler import Schema
 from yilian.fhir.validate.contained import rules_of_contained, unreferenced, unresolved
 from yilian.fhir.validate.issue import Issue
 from yilian.fhir.validate.model import ComplexType, Fast, Field, Hook, Kind
-from yilian.fhir.validate.primitives import describe, show
+from yilian.fhir.validate.primitives import article, describe, show
 
 ABSENT: Final = object()  # a JSON key that is not there (None is JSON null)
 
@@ -340,7 +340,7 @@ class Walk:
             self.error(
                 STRUCTURE,
                 where,
-                f"{where}: a {field.type_code} must be a JSON object, got {describe(value)}",
+                f"{where}: {article(field.type_code)} must be a JSON object, got {describe(value)}",
             )
             return
         if not value or (len(value) == 1 and "id" in value):

@@ -1,0 +1,103 @@
+"""The command line of `python -m bench`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from bench.databases import KINDS, postgres_problem
+from bench.procs import install_signal_handlers, stop_all
+from bench.report import Line, append_json, render
+from bench.run import Options, run_database, say
+from bench.synthea import DEFAULT_DIR, load_bundles
+
+QUICK_BUNDLES = 8
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Yilian's ingestion, read and create throughput against ceilings "
+        "measured in the same run (bench/README.md).",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the first {QUICK_BUNDLES} bundles, 1 s warm-up + 4 s per phase")
+    parser.add_argument("--only", choices=KINDS, help="one database instead of both")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: profile one ingestion in process with cProfile")
+    parser.add_argument("--bundles", type=int, help="use the first N bundles")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up per load phase")
+    parser.add_argument("--duration", type=float, help="seconds measured per load phase")
+    parser.add_argument("--processes", type=int, default=2, help="load processes (2)")
+    parser.add_argument("--connections", type=int, default=4,
+                        help="keep-alive connections per load process (4)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DIR,
+                        help=f"the Synthea bundles ({DEFAULT_DIR})")
+    return parser.parse_args(argv)
+
+
+def _kinds(only: str | None) -> list[str]:
+    return [only] if only else list(KINDS)
+
+
+def _profile(args: argparse.Namespace, options: Options, workdir: Path) -> int:
+    from bench.profile import profile_ingestion
+
+    for kind in _kinds(args.only):
+        if kind == "postgresql" and (problem := postgres_problem()):
+            print(f"PostgreSQL profile skipped: {problem}")
+            continue
+        say(f"{kind}: profiling the ingestion of {len(options.bundles)} bundles")
+        print(profile_ingestion(kind, options.bundles, workdir))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    install_signal_handlers()
+    limit = args.bundles or (QUICK_BUNDLES if args.quick else None)
+    options = Options(
+        bundles=load_bundles(args.data, limit),
+        warmup=args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0),
+        duration=args.duration if args.duration is not None else (4.0 if args.quick else 10.0),
+        processes=args.processes,
+        connections=args.connections,
+    )
+    lines: list[Line] = []
+    notes: list[str] = []
+    skipped: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="yilian-bench-") as tmp:
+            workdir = Path(tmp)
+            if args.profile:
+                return _profile(args, options, workdir)
+            for kind in _kinds(args.only):
+                if kind == "postgresql" and (problem := postgres_problem()):
+                    skipped.append(f"The PostgreSQL half was skipped: {problem}")
+                    say(skipped[-1])
+                    continue
+                half = run_database(kind, options, workdir)
+                lines += half.lines
+                notes += half.notes
+    finally:
+        stop_all()
+    print(render(lines))
+    print()
+    for note in [*notes, *skipped]:
+        print(f"- {note}")
+    context = {
+        "quick": args.quick,
+        "bundles": len(options.bundles),
+        "resources": sum(b.entries for b in options.bundles),
+        "warmup_s": options.warmup,
+        "duration_s": options.duration,
+        "load_processes": options.processes,
+        "connections_per_process": options.connections,
+        "cpus": os.cpu_count(),
+        "notes": [*notes, *skipped],
+    }
+    path = append_json(lines, context)
+    print(f"- appended {len(lines)} lines to {path}")
+    return 0

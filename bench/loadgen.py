@@ -1,0 +1,240 @@
+"""A small HTTP/1.1 load generator: separate processes, keep-alive sockets, fixed duration.
+
+Each process (multiprocessing, spawn) opens `connections` keep-alive connections to 127.0.0.1
+and runs one request at a time on each, as fast as answers come (a closed loop). All processes
+start together (a barrier), warm up for `warmup` seconds, then count every answer completed in
+the next `duration` seconds and record its latency (from writing the request to having read
+the whole body). A process also stops after `max_requests` counted answers, to bound memory.
+Raw asyncio streams (uvloop when installed) keep the client's cost per request small, so the
+2-core machine's time goes to the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import queue
+import random
+import time
+from array import array
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from multiprocessing.synchronize import Barrier
+from typing import Any
+
+HOST = "127.0.0.1"
+
+_PATIENT = (
+    '{"resourceType":"Patient","identifier":[{"system":"urn:yilian:bench","value":"%s"}],'
+    '"name":[{"family":"Bench","given":["P%s"]}],"gender":"female","birthDate":"1980-02-29"}'
+)
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    port: int
+    kind: str  # "read": GET a random path of `paths`; "create": POST a new Patient
+    paths: tuple[str, ...] = ()
+    processes: int = 2
+    connections: int = 4  # per process
+    warmup: float = 2.0
+    duration: float = 10.0
+    max_requests: int = 500_000  # counted answers per process
+    seed: int = 1
+
+
+@dataclass
+class LoadResult:
+    windows: list[tuple[int, float]]  # per process: answers counted, seconds counted
+    latencies: array[float]  # seconds, sorted
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: int = 0
+
+    @property
+    def requests(self) -> int:
+        return sum(count for count, _ in self.windows)
+
+    @property
+    def rate(self) -> float:
+        return sum(count / seconds for count, seconds in self.windows if seconds > 0)
+
+    def percentile_ms(self, fraction: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        index = min(len(self.latencies) - 1, round(fraction * (len(self.latencies) - 1)))
+        return self.latencies[index] * 1000.0
+
+    def failures(self) -> int:
+        return self.errors + sum(n for status, n in self.statuses.items() if status >= 400)
+
+
+@dataclass
+class _Tally:
+    measure_from: float
+    stop_at: float
+    limit: int
+    count: int = 0
+    errors: int = 0
+    latencies: array[float] = field(default_factory=lambda: array("d"))
+    statuses: Counter[int] = field(default_factory=Counter)
+
+    def done(self, now: float) -> bool:
+        return now >= self.stop_at or self.count >= self.limit
+
+    def window(self) -> float:
+        """Seconds counted: the whole duration, or until the request limit was reached."""
+        if self.count >= self.limit:
+            return min(self.stop_at, time.monotonic()) - self.measure_from
+        return self.stop_at - self.measure_from
+
+
+def _request_maker(plan: LoadPlan, worker: int, connection: int) -> Callable[[], bytes]:
+    host = f"Host: {HOST}:{plan.port}\r\n"
+    if plan.kind == "read":
+        rng = random.Random(plan.seed * 7919 + worker * 131 + connection)
+        requests = [
+            f"GET {path} HTTP/1.1\r\n{host}Accept: application/fhir+json\r\n\r\n".encode()
+            for path in plan.paths
+        ]
+        return lambda: rng.choice(requests)
+    if plan.kind == "create":
+        counter = iter(range(1 << 62))
+        prefix = f"{plan.seed}-{worker}-{connection}-"
+
+        def create() -> bytes:
+            tag = f"{prefix}{next(counter)}"
+            body = (_PATIENT % (tag, tag)).encode()
+            return (
+                f"POST /fhir/Patient HTTP/1.1\r\n{host}Accept: application/fhir+json\r\n"
+                f"Content-Type: application/fhir+json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+
+        return create
+    raise ValueError(f"unknown load kind {plan.kind!r}")
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> int:
+    """Read one whole answer; returns its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    at = lower.find(b"\r\ncontent-length:")
+    if at >= 0:
+        end = lower.index(b"\r\n", at + 2)
+        length = int(lower[at + 17 : end])
+        if length:
+            await reader.readexactly(length)
+    elif b"\r\ntransfer-encoding: chunked" in lower:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    return status
+
+
+async def _connection(plan: LoadPlan, worker: int, number: int, tally: _Tally) -> None:
+    make = _request_maker(plan, worker, number)
+    reader, writer = await asyncio.open_connection(HOST, plan.port)
+    try:
+        while not tally.done(time.monotonic()):
+            request = make()
+            started = time.monotonic()
+            try:
+                writer.write(request)
+                status = await _read_answer(reader)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                tally.errors += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection(HOST, plan.port)
+                continue
+            finished = time.monotonic()
+            if tally.measure_from <= finished <= tally.stop_at:
+                tally.count += 1
+                tally.latencies.append(finished - started)
+                tally.statuses[status] += 1
+    finally:
+        writer.close()
+
+
+async def _drive(plan: LoadPlan, worker: int, barrier: Barrier) -> tuple[_Tally, float]:
+    barrier.wait(timeout=60)  # every process is up: start together
+    start = time.monotonic()
+    tally = _Tally(start + plan.warmup, start + plan.warmup + plan.duration, plan.max_requests)
+    await asyncio.gather(*(_connection(plan, worker, n, tally) for n in range(plan.connections)))
+    return tally, tally.window()
+
+
+def _run(coroutine: Coroutine[Any, Any, tuple[_Tally, float]]) -> tuple[_Tally, float]:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    result: tuple[_Tally, float] = uvloop.run(coroutine)
+    return result
+
+
+def _worker(plan: LoadPlan, worker: int, barrier: Barrier, out: multiprocessing.Queue[Any]) -> None:
+    try:
+        tally, window = _run(_drive(plan, worker, barrier))
+        out.put((tally.count, window, tally.latencies.tobytes(), dict(tally.statuses),
+                 tally.errors))
+    except BaseException as error:
+        out.put(error if isinstance(error, Exception) else RuntimeError(repr(error)))
+
+
+def _next_answer(
+    out: multiprocessing.Queue[Any], workers: list[Any], deadline: float
+) -> Any:
+    """The next report of a load process; fails early when one died without reporting."""
+    while True:
+        try:
+            return out.get(timeout=0.5)
+        except queue.Empty:
+            pass
+        dead = [p for p in workers if p.exitcode not in (None, 0)]
+        if dead:
+            raise RuntimeError(f"load process {dead[0].name} died (exit code {dead[0].exitcode})")
+        if time.monotonic() > deadline:
+            raise RuntimeError("a load process did not report back in time")
+
+
+def run_load(plan: LoadPlan) -> LoadResult:
+    """Run the plan in `plan.processes` processes and merge what they counted."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(plan.processes)
+    out: multiprocessing.Queue[Any] = context.Queue()
+    workers = [
+        context.Process(target=_worker, args=(plan, n, barrier, out), daemon=True,
+                        name=f"bench-load-{n}")
+        for n in range(plan.processes)
+    ]
+    for process in workers:
+        process.start()
+    latencies: array[float] = array("d")
+    statuses: Counter[int] = Counter()
+    windows: list[tuple[int, float]] = []
+    errors = 0
+    try:
+        deadline = time.monotonic() + plan.warmup + plan.duration + 90
+        for _ in workers:
+            answer = _next_answer(out, workers, deadline)
+            if isinstance(answer, Exception):
+                raise RuntimeError(f"a load process failed: {answer!r}") from answer
+            count, window, raw, by_status, failed = answer
+            windows.append((count, window))
+            chunk: array[float] = array("d")
+            chunk.frombytes(raw)
+            latencies.extend(chunk)
+            statuses.update(by_status)
+            errors += failed
+        for process in workers:
+            process.join(timeout=10)
+    finally:
+        for process in workers:
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+    ordered = array("d", sorted(latencies))
+    return LoadResult(windows, ordered, statuses, errors)

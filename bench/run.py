@@ -1,0 +1,186 @@
+"""One database's half of the bench: our server, then the ceilings, then the result lines."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.ceiling_app import DATA_ENV, write_data
+from bench.databases import drop_database, fresh_database
+from bench.ingest import Ingestion, ingest_over_http
+from bench.loadgen import LoadPlan, LoadResult, run_load
+from bench.procs import ceiling_argv, start_server, yilian_argv
+from bench.report import Line
+from bench.rows import ReadBack, read_back, time_inserts
+from bench.synthea import BundleFile
+
+INGEST_GOAL_SQLITE = 2_000.0  # resources/s
+READ_GOAL = 0.5  # of the ceiling
+
+
+@dataclass(frozen=True)
+class Options:
+    bundles: list[BundleFile]
+    warmup: float
+    duration: float
+    processes: int
+    connections: int
+
+
+@dataclass
+class Half:
+    lines: list[Line]
+    notes: list[str]
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _plan(
+    options: Options, port: int, kind: str, paths: tuple[str, ...] = (), *, serial: bool = False
+) -> LoadPlan:
+    """The load of a phase; `serial`: one process, one connection (latency without queueing)."""
+    return LoadPlan(
+        port=port,
+        kind=kind,
+        paths=paths,
+        processes=1 if serial else options.processes,
+        connections=1 if serial else options.connections,
+        warmup=options.warmup,
+        duration=options.duration,
+    )
+
+
+@dataclass
+class Loads:
+    reads: LoadResult
+    serial_reads: LoadResult
+    creates: LoadResult
+
+    def failures(self, label: str) -> list[str]:
+        return (_failures(f"{label} read", self.reads)
+                + _failures(f"{label} read, 1 connection", self.serial_reads)
+                + _failures(f"{label} create", self.creates))
+
+
+def _run_loads(options: Options, label: str, port: int, paths: tuple[str, ...]) -> Loads:
+    phase = f"{options.warmup:g}+{options.duration:g} s"
+    say(f"{label}: read by id, {options.processes}x{options.connections} connections, {phase}")
+    reads = run_load(_plan(options, port, "read", paths))
+    say(f"{label}: read by id, 1 connection, {phase}")
+    serial = run_load(_plan(options, port, "read", paths, serial=True))
+    say(f"{label}: create Patient, {phase}")
+    creates = run_load(_plan(options, port, "create"))
+    return Loads(reads, serial, creates)
+
+
+def _same_bytes(base: str, reads: dict[str, tuple[bytes, str, str]], sample: int = 25) -> int:
+    """How many of a sample of reads did not answer exactly the bytes the ceiling will send."""
+    keys = list(reads)[:: max(1, len(reads) // sample)]
+    different = 0
+    with httpx.Client(base_url=base, timeout=30.0) as client:
+        for key in keys:
+            response = client.get(f"/fhir/{key}", headers={"Accept": "application/fhir+json"})
+            if response.status_code != 200 or response.content != reads[key][0]:
+                different += 1
+    return different
+
+
+def _load_lines(
+    database: str, what: str, ours: LoadResult, ceiling: LoadResult, goal: float | None
+) -> list[Line]:
+    return [
+        Line(database, what, "requests/s", ours.rate, ceiling.rate, goal=goal,
+             goal_on_ratio=goal is not None),
+        Line(database, f"{what} p50", "ms", ours.percentile_ms(0.50),
+             ceiling.percentile_ms(0.50), higher_is_better=False),
+        Line(database, f"{what} p95", "ms", ours.percentile_ms(0.95),
+             ceiling.percentile_ms(0.95), higher_is_better=False),
+    ]
+
+
+def _failures(label: str, result: LoadResult) -> list[str]:
+    failed = result.failures()
+    if not failed:
+        return []
+    return [f"{label}: {failed} failed answers of {result.requests + result.errors} "
+            f"(statuses {dict(result.statuses)}, connection errors {result.errors})"]
+
+
+def _ours(kind: str, options: Options, workdir: Path, url: str) -> tuple[
+    Ingestion, ReadBack, Loads, int | None, list[str]
+]:
+    notes: list[str] = []
+    say(f"{kind}: starting yilian serve")
+    server = start_server(f"yilian-{kind}", yilian_argv(url), log_dir=workdir)
+    try:
+        total = sum(b.entries for b in options.bundles)
+        say(f"{kind}: ingesting {len(options.bundles)} bundles ({total:,} resources) over HTTP")
+        ingestion = ingest_over_http(server.base, options.bundles)
+        say(f"{kind}: {ingestion.rate:,.0f} resources/s; reading the rows back")
+        back = read_back(url, ingestion.keys)
+        different = _same_bytes(server.base, back.reads)
+        if different:
+            notes.append(f"{kind}: {different} sampled reads differ from the stored bytes "
+                         "the ceiling serves")
+        paths = tuple(f"/fhir/{key}" for key in back.reads)
+        loads = _run_loads(options, kind, server.port, paths)
+        peak = server.peak_rss_kib()
+    finally:
+        server.stop()
+    notes += loads.failures(f"{kind} (yilian)")
+    return ingestion, back, loads, peak, notes
+
+
+def _ceiling_http(kind: str, options: Options, workdir: Path, back: ReadBack) -> Loads:
+    data = workdir / f"ceiling-{kind}.json"
+    write_data(data, back.reads)
+    say(f"{kind}: starting the ceiling app")
+    server = start_server(f"ceiling-{kind}", ceiling_argv(), log_dir=workdir,
+                          env={DATA_ENV: str(data)})
+    try:
+        paths = tuple(f"/fhir/{key}" for key in back.reads)
+        return _run_loads(options, f"{kind} ceiling", server.port, paths)
+    finally:
+        server.stop()
+        data.unlink(missing_ok=True)
+
+
+def run_database(kind: str, options: Options, workdir: Path) -> Half:
+    url = fresh_database(kind, "server", workdir)
+    try:
+        ingestion, back, ours, peak, notes = _ours(kind, options, workdir, url)
+    finally:
+        drop_database(kind, "server", workdir)
+    ceiling = _ceiling_http(kind, options, workdir, back)
+    notes += ceiling.failures(f"{kind} (ceiling)")
+    say(f"{kind}: ceiling ingestion, the same rows by executemany")
+    ceiling_url = fresh_database(kind, "ceiling", workdir)
+    try:
+        insert_seconds = time_inserts(ceiling_url, back.bundles)
+    finally:
+        drop_database(kind, "ceiling", workdir)
+    resources = back.count("resources")
+    ceiling_rate = resources / insert_seconds if insert_seconds else None
+    notes.append(
+        f"{kind}: ingested {ingestion.resources:,} resources in {len(ingestion.keys)} bundles "
+        f"in {ingestion.seconds:.1f} s, writing {back.count('versions'):,} versions and "
+        f"{back.count('index'):,} index rows; without the first bundle "
+        f"{ingestion.rate_after_first():,.0f} resources/s; the ceiling inserted the same rows "
+        f"in {insert_seconds:.2f} s"
+    )
+    lines = [
+        Line(kind, "ingest (transaction Bundles)", "resources/s", ingestion.rate, ceiling_rate,
+             goal=INGEST_GOAL_SQLITE if kind == "sqlite" else None),
+        *_load_lines(kind, "read by id", ours.reads, ceiling.reads, READ_GOAL),
+        *_load_lines(kind, "read by id, 1 connection", ours.serial_reads,
+                     ceiling.serial_reads, None)[:2],
+        *_load_lines(kind, "create Patient", ours.creates, ceiling.creates, None),
+        Line(kind, "server peak RSS (VmHWM)", "MiB",
+             None if peak is None else peak / 1024.0),
+    ]
+    return Half(lines, notes)

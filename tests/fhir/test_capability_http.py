@@ -1,0 +1,49 @@
+"""/fhir/metadata states what the server supports, and nothing it does not."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+
+def test_capability_statement(client: TestClient) -> None:
+    response = client.get("/fhir/metadata")
+    assert response.status_code == 200
+    statement = response.json()
+    assert statement["resourceType"] == "CapabilityStatement"
+    assert statement["fhirVersion"] == "4.0.1"
+    assert statement["kind"] == "instance"
+    assert statement["format"] == ["application/fhir+json", "json"]
+    assert statement["implementation"]["url"] == "http://testserver/fhir"
+    rest = statement["rest"][0]
+    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch", "history-system"}
+    resources = {r["type"]: r for r in rest["resource"]}
+    assert len(resources) == 146
+    patient = resources["Patient"]
+    assert {i["code"] for i in patient["interaction"]} == {
+        "read", "vread", "update", "patch", "delete", "history-instance", "history-type",
+        "create", "search-type",
+    }
+    assert patient["versioning"] == "versioned-update"
+    assert patient["conditionalCreate"] is True
+    assert patient["conditionalDelete"] == "single"
+    params = {p["name"]: p["type"] for p in patient["searchParam"]}
+    assert params["identifier"] == "token"
+    assert params["name"] == "string"
+    assert params["_id"] == "token"
+    # Date search is not implemented yet, so it is not claimed.
+    assert "birthdate" not in params
+    assert [op["name"] for op in patient["operation"]] == ["validate"]
+
+
+def test_capability_statement_is_valid_r4(client: TestClient) -> None:
+    from yilian.fhir.validate import get_validator
+
+    statement = client.get("/fhir/metadata").json()
+    errors = [i for i in get_validator().validate(statement) if i.severity == "error"]
+    assert errors == []
+
+
+def test_root_redirects_to_metadata(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code in (302, 307)
+    assert response.headers["location"] == "/fhir/metadata"
