@@ -24,6 +24,7 @@ run: $(STAMP)
 
 test: $(STAMP) $(EXAMPLES)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -q
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,8 +56,17 @@ def _profile(args: argparse.Namespace, options: Options, workdir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
     install_signal_handlers()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\n[bench] interrupted: every server it started has been stopped",
+              file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    args = _arguments(argv)
     limit = args.bundles or (QUICK_BUNDLES if args.quick else None)
     options = Options(
         bundles=load_bundles(args.data, limit),

@@ -180,8 +180,10 @@ def _worker(plan: LoadPlan, worker: int, barrier: Barrier, out: multiprocessing.
         tally, window = _run(_drive(plan, worker, barrier))
         out.put((tally.count, window, tally.latencies.tobytes(), dict(tally.statuses),
                  tally.errors))
-    except BaseException as error:
-        out.put(error if isinstance(error, Exception) else RuntimeError(repr(error)))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: the bench stops everything
+    except Exception as error:
+        out.put(error)
 
 
 def _next_answer(

@@ -63,25 +63,36 @@ def summarise(profiler: cProfile.Profile, top: int = 15) -> str:
     return "\n".join(lines)
 
 
+def _ingest(router: FhirRouter, bundles: list[BundleFile], profiler: cProfile.Profile | None
+            ) -> float:
+    started = time.perf_counter()
+    for bundle in bundles:
+        request = FhirRequest("POST", "", body=bundle.body, content_type="application/fhir+json")
+        if profiler is not None:
+            profiler.enable()
+        answer = router.handle(request, BASE_URL)
+        if profiler is not None:
+            profiler.disable()
+        if answer.status != 200:
+            raise RuntimeError(f"{bundle.name}: {answer.status} {answer.body_bytes()!r:.300}")
+    return time.perf_counter() - started
+
+
 def profile_ingestion(kind: str, bundles: list[BundleFile], workdir: Path) -> str:
     url = fresh_database(kind, "profile", workdir)
     engine = make_engine(url)
     try:
         router = FhirRouter(engine, indexer=extract_index_rows,
                             options=RouterOptions(validate=True))
+        # The first Bundle pays for one-time work (search registry, per-type plans, SQL
+        # compilation); it is ingested first, unprofiled, so the profile shows steady state.
+        warm, measured = (bundles[:1], bundles[1:]) if len(bundles) > 1 else ([], bundles)
+        warm_seconds = _ingest(router, warm, None)
         profiler = cProfile.Profile()
         started = time.perf_counter()
-        resources = 0
-        for bundle in bundles:
-            request = FhirRequest("POST", "", body=bundle.body,
-                                  content_type="application/fhir+json")
-            profiler.enable()
-            answer = router.handle(request, BASE_URL)
-            profiler.disable()
-            if answer.status != 200:
-                raise RuntimeError(f"{bundle.name}: {answer.status} {answer.body_bytes()!r:.300}")
-            resources += bundle.entries
+        _ingest(router, measured, profiler)
         elapsed = time.perf_counter() - started
+        resources = sum(bundle.entries for bundle in measured)
     finally:
         engine.dispose()
         drop_database(kind, "profile", workdir)
@@ -91,7 +102,9 @@ def profile_ingestion(kind: str, bundles: list[BundleFile], workdir: Path) -> st
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("tottime").print_stats(80)
         stats.sort_stats("cumulative").print_stats(120)
-    header = (f"{kind}: {resources:,} resources in {elapsed:.1f} s under cProfile "
+    warm_note = (f"after a first bundle of {warm[0].entries} resources in {warm_seconds:.2f} s "
+                 "(unprofiled, one-time setup included); " if warm else "")
+    header = (f"{kind}: {warm_note}{resources:,} resources in {elapsed:.1f} s under cProfile "
               f"({resources / elapsed:,.0f}/s, profiler overhead included); "
               f"full listing: {full}")
     return header + "\n" + summarise(profiler)

@@ -12,6 +12,7 @@ from bench.ceiling_app import DATA_ENV, write_data
 from bench.databases import drop_database, fresh_database
 from bench.ingest import Ingestion, ingest_over_http
 from bench.loadgen import LoadPlan, LoadResult, run_load
+from bench.machine import quiet_note
 from bench.procs import ceiling_argv, start_server, yilian_argv
 from bench.report import Line
 from bench.rows import ReadBack, read_back, time_inserts
@@ -151,13 +152,15 @@ def _ceiling_http(kind: str, options: Options, workdir: Path, back: ReadBack) ->
 
 
 def run_database(kind: str, options: Options, workdir: Path) -> Half:
+    busy = [note for note in (quiet_note(kind),) if note]
     url = fresh_database(kind, "server", workdir)
     try:
         ingestion, back, ours, peak, notes = _ours(kind, options, workdir, url)
     finally:
         drop_database(kind, "server", workdir)
+    busy += [note for note in (quiet_note(f"{kind} ceiling"),) if note]
     ceiling = _ceiling_http(kind, options, workdir, back)
-    notes += ceiling.failures(f"{kind} (ceiling)")
+    notes = busy + notes + ceiling.failures(f"{kind} (ceiling)")
     say(f"{kind}: ceiling ingestion, the same rows by executemany")
     ceiling_url = fresh_database(kind, "ceiling", workdir)
     try:

@@ -8,6 +8,7 @@ the answer names the failing entry. A batch runs each entry in a transaction of 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -376,7 +377,8 @@ def process_batch(
         try:
             if is_write(single, router.options.operations):
                 entry.outcome = router.write(
-                    lambda ctx, r=single: dispatch(ctx, r, router.options), base_url
+                    functools.partial(dispatch, request=single, options=router.options),
+                    base_url,
                 )
             else:
                 with read_transaction(router.engine) as conn:

@@ -57,7 +57,9 @@ def _values(rows: list[Any]) -> list[str]:
 #    contexts. Such evaluations are skipped below.
 #  - CarePlan.activity.detail.scheduled includes scheduledString; the fallback guesses a date
 #    from a string, the walker indexes only date types.
-_KNOWN = {("CarePlan", "activity-date")}
+#  - Bundle.entry[0].resource: the walker keeps it only when it is of the parameter's target
+#    type (a Composition for `composition`), the expression itself takes any first entry.
+_KNOWN = {("CarePlan", "activity-date"), ("Bundle", "composition"), ("Bundle", "message")}
 
 
 def test_the_walker_agrees_with_fhirpathpy_on_the_examples() -> None:

@@ -95,6 +95,9 @@ def test_document_bundle_composition_is_its_first_entry() -> None:
         ],
     }
     assert rows(bundle, "reference", "composition") == [ref("composition", "Composition", "c1")]
+    assert rows(bundle, "reference", "message") == []
+    transaction = {**bundle, "type": "transaction", "entry": bundle["entry"][1:]}
+    assert rows(transaction, "reference", "composition") == []
     # The entries themselves are not indexed as the Bundle's own values.
     assert rows(bundle, "token", "_id") == [token("Bundle", "_id", None, "b")]
 

@@ -1,6 +1,9 @@
 """Composite parameters as hashes of their components' values.
 
-A composite search such as `code-value-quantity=http://loinc.org|8480-6$120|http://unitsofmeasure.org|mm[Hg]`
+A composite search such as
+
+    component-code-value-quantity=http://loinc.org|8480-6$120|http://unitsofmeasure.org|mm[Hg]
+
 must match components taken from the same element (the same Observation.component), so each
 row stands for one combination: a hash of one key per component, in the definition's order.
 

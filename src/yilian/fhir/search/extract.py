@@ -25,6 +25,7 @@ from yilian.fhir.search.composite import (
     component_keys,
 )
 from yilian.fhir.search.fallback import Evaluator, compile_fhirpath, infer_type
+from yilian.fhir.search.fhirmodel import Node
 from yilian.fhir.search.paths import (
     KEY,
     Compiled,
@@ -202,9 +203,33 @@ def _path_indexer(param: SearchParam, compiled: Compiled) -> _Indexer:
         return _PresenceIndexer(param.code, table, tuple(leaf.steps for leaf in compiled.leaves))
     builders = BUILDERS[table]
     leaves = tuple(
-        (leaf.steps, builders[leaf.type]) for leaf in compiled.leaves if leaf.type in builders
-    )
+        (leaf.steps, _of_targets(builders[leaf.type], param.targets)
+         if leaf.type == "Resource" else builders[leaf.type])
+        for leaf in compiled.leaves
+        if leaf.type in builders
+    )  # fmt: skip
     return _PathIndexer(param.code, table, leaves)
+
+
+def _of_targets(builder: Builder, targets: tuple[str, ...]) -> Builder:
+    """Bundle.entry[0].resource is `composition` only when it is a Composition (and
+    `message` only for a MessageHeader): any Bundle's first entry would match otherwise."""
+    allowed = frozenset(targets)
+
+    def build(rows: list[Any], param: str, res_type: str, value: Any) -> None:
+        if type(value) is dict and value.get("resourceType") in allowed:
+            builder(rows, param, res_type, value)
+
+    return build
+
+
+@cache
+def _component(expression: str, res_type: str, start: Node, param_type: str) -> ComponentKeys:
+    """One function per distinct component, shared by the composites that use it (`code` of
+    Observation.component serves component-code-value-* and combo-code-value-*), so that the
+    per-extraction memo computes its keys once."""
+    relative = compile_expression(expression, res_type, start=start)
+    return component_keys(relative, param_type)
 
 
 def _composite_indexer(param: SearchParam, registry: SearchRegistry) -> _Indexer | None:
@@ -217,8 +242,9 @@ def _composite_indexer(param: SearchParam, registry: SearchRegistry) -> _Indexer
             definition = registry.get(param.resource_type, code)
             if definition is None or definition.type.value not in KEYS:
                 return None
-            relative = compile_expression(expression, param.resource_type, start=leaf.node)
-            components.append(component_keys(relative, definition.type.value))
+            components.append(
+                _component(expression, param.resource_type, leaf.node, definition.type.value)
+            )
         parts.append((leaf.steps, tuple(components)))
     return _CompositeIndexer(param.code, "composite", tuple(parts))
 
@@ -312,21 +338,19 @@ def extract_index_rows(resource: Mapping[str, Any]) -> IndexRows:
 
 
 def routing_summary() -> dict[str, Counter[str]]:
-    """How the official definitions are indexed: by route, counted once per definition (a
-    definition shared by many types takes the route of its most general evaluation)."""
+    """How parameters are indexed, by route: "definitions" counts each official definition
+    once (a shared one by the least direct route any of its types takes), "per_type" counts
+    every (resource type, parameter) pair."""
     registry = get_registry()
-    routes: dict[str, set[Route]] = {}
+    by_url: dict[str, set[Route]] = {}
+    per_type: Counter[str] = Counter()
     for res_type in registry.resource_types():
         for param in registry.params_for(res_type).values():
             route, _ = compile_param(param, registry)
-            routes.setdefault(param.url, set()).add(route)
-    summary: dict[str, Counter[str]] = {"definitions": Counter(), "per_type": Counter()}
-    for found in routes.values():
-        for route in (Route.FHIRPATH, Route.WALKER, Route.SKIPPED):
-            if route in found:
-                summary["definitions"][route.value] += 1
-                break
-    for res_type in registry.resource_types():
-        for param in registry.params_for(res_type).values():
-            summary["per_type"][compile_param(param, registry)[0].value] += 1
-    return summary
+            by_url.setdefault(param.url, set()).add(route)
+            per_type[route.value] += 1
+    definitions: Counter[str] = Counter()
+    for routes in by_url.values():
+        route = next(r for r in (Route.FHIRPATH, Route.WALKER, Route.SKIPPED) if r in routes)
+        definitions[route.value] += 1
+    return {"definitions": definitions, "per_type": per_type}

@@ -18,7 +18,7 @@ evaluates it with fhirpathpy instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -379,16 +379,3 @@ def walk_from(current: list[Any], resource: dict[str, Any], steps: Sequence[Step
         if not current:
             break
     return current
-
-
-def iter_leaf_values(
-    compiled: Compiled, start: Any, resource: dict[str, Any]
-) -> Iterator[tuple[Any, str]]:
-    """(value, FHIR type) for every value the compiled expression selects."""
-    if compiled.exists_not_false:
-        values = [v for leaf in compiled.leaves for v in walk(start, resource, leaf.steps)]
-        yield (bool(values) and values != [False]), "boolean"
-        return
-    for leaf in compiled.leaves:
-        for value in walk(start, resource, leaf.steps):
-            yield value, leaf.type

@@ -288,7 +288,7 @@ def predicate(
 
 def select_matches(
     res_type: str, parsed: ParsedQuery, *, base_url: str | None = None
-) -> Select[tuple[int, str]]:
+) -> Select[int, str]:
     conditions = [predicate(res_type, c, base_url) for c in parsed.criteria]
     return select(resource.c.pk, resource.c.res_id).where(
         resource.c.res_type == res_type,

@@ -529,6 +529,3 @@ BUILDERS: dict[str, dict[str, Builder]] = {
     },
     "uri": dict.fromkeys(_TEXTUAL, uri_primitive),
 }
-
-# The table each parameter type writes to (composite rows are built in composite.py).
-TABLE_OF = {name: name for name in (*BUILDERS, "composite")}

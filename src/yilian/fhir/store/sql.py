@@ -242,7 +242,7 @@ class _BulkInsert:
             ]
         else:
             params = [tuple(row.get(name) for name in names) for row in rows]
-        conn.exec_driver_sql(self.sql[dialect], params)  # type: ignore[arg-type]
+        conn.exec_driver_sql(self.sql[dialect], params)
 
 
 def _identity(value: Any) -> Any:
@@ -378,12 +378,12 @@ class UnitOfWork:
         """Send the staged rows; reads within the transaction see them afterwards."""
         if self._new:
             new, self._new = self._new, []
-            rows = [
+            new_rows = [
                 {"res_type": n.res_type, "res_id": n.res_id, "version": n.version,
                  "last_updated": self.now, "deleted": n.deleted}
                 for n in new
             ]
-            pks = self.conn.execute(_INSERT_RESOURCES, rows).scalars().all()
+            pks = self.conn.execute(_INSERT_RESOURCES, new_rows).scalars().all()
             for staged, pk in zip(new, pks, strict=True):
                 staged.pk = pk
         if self._updates:
@@ -404,13 +404,13 @@ class UnitOfWork:
             for key, (res_type, tables) in staged_rows.items():
                 pk = _pk(key)
                 # The extractor cuts values to their column's width (search.normalize).
-                for name, rows in tables.items():
+                for name, table_rows in tables.items():
                     bucket = by_table.setdefault(name, [])
-                    for row in rows:
+                    for row in table_rows:
                         bucket.append({**row, "resource_pk": pk, "res_type": res_type})
-            for name, rows in by_table.items():
-                if rows:
-                    _INSERT_INDEX[name].run(self.conn, rows)
+            for name, bucket_rows in by_table.items():
+                if bucket_rows:
+                    _INSERT_INDEX[name].run(self.conn, bucket_rows)
 
 
 def _pk(key: ResourceKey) -> int:
