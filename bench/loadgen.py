@@ -15,6 +15,7 @@ import asyncio
 import multiprocessing
 import queue
 import random
+import signal
 import time
 from array import array
 from collections import Counter
@@ -176,28 +177,32 @@ def _run(coroutine: Coroutine[Any, Any, tuple[_Tally, float]]) -> tuple[_Tally, 
 
 
 def _worker(plan: LoadPlan, worker: int, barrier: Barrier, out: multiprocessing.Queue[Any]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends us
     try:
         tally, window = _run(_drive(plan, worker, barrier))
         out.put((tally.count, window, tally.latencies.tobytes(), dict(tally.statuses),
                  tally.errors))
-    except KeyboardInterrupt:
-        pass  # Ctrl-C: the bench stops everything
     except Exception as error:
         out.put(error)
 
 
 def _next_answer(
-    out: multiprocessing.Queue[Any], workers: list[Any], deadline: float
+    out: multiprocessing.Queue[Any], workers: list[Any], received: int, deadline: float
 ) -> Any:
-    """The next report of a load process; fails early when one died without reporting."""
+    """The next report of a load process; fails early when one ended without reporting."""
     while True:
         try:
             return out.get(timeout=0.5)
         except queue.Empty:
             pass
-        dead = [p for p in workers if p.exitcode not in (None, 0)]
-        if dead:
-            raise RuntimeError(f"load process {dead[0].name} died (exit code {dead[0].exitcode})")
+        ended = [p for p in workers if p.exitcode is not None]
+        if len(ended) > received:
+            try:  # its report may still be in the pipe
+                return out.get(timeout=2.0)
+            except queue.Empty:
+                pass
+            codes = ", ".join(f"{p.name}: {p.exitcode}" for p in ended)
+            raise RuntimeError(f"a load process ended without reporting (exit codes {codes})")
         if time.monotonic() > deadline:
             raise RuntimeError("a load process did not report back in time")
 
@@ -220,8 +225,8 @@ def run_load(plan: LoadPlan) -> LoadResult:
     errors = 0
     try:
         deadline = time.monotonic() + plan.warmup + plan.duration + 90
-        for _ in workers:
-            answer = _next_answer(out, workers, deadline)
+        for received in range(len(workers)):
+            answer = _next_answer(out, workers, received, deadline)
             if isinstance(answer, Exception):
                 raise RuntimeError(f"a load process failed: {answer!r}") from answer
             count, window, raw, by_status, failed = answer

@@ -68,6 +68,8 @@ def install_signal_handlers() -> None:
 
     signal.signal(signal.SIGTERM, _exit)
     signal.signal(signal.SIGHUP, _exit)
+    # Even when started with SIGINT ignored (a background job), Ctrl-C must stop the bench.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 atexit.register(stop_all)

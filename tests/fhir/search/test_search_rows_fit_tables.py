@@ -50,7 +50,8 @@ def test_every_example_s_rows_insert_and_read_back(database_url: str) -> None:
                     idx_date.c.res_type == "Patient", idx_date.c.param == "birthdate",
                     idx_date.c.low == datetime(1974, 12, 24, 16, tzinfo=UTC),
                 )
-            ).one()  # fmt: skip
+            ).first()  # fmt: skip
+            assert birth is not None
             assert tuple(birth) == (
                 datetime(1974, 12, 24, 16, tzinfo=UTC),
                 datetime(1974, 12, 25, 15, 59, 59, 999999, tzinfo=UTC),

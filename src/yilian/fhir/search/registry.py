@@ -46,9 +46,9 @@ class SearchParam:
     url: str
 
 
-# Not indexed by the extractor: full-text parameters have no expression to evaluate, and
-# _query is a named query (type special).
-NOT_INDEXED_CODES = frozenset({"_text", "_content", "_query"})
+# Not indexed by the extractor: full-text parameters have no expression to evaluate, _query
+# is a named query (type special), and _id and _lastUpdated are columns of the resource table.
+NOT_INDEXED_CODES = frozenset({"_text", "_content", "_query", "_id", "_lastUpdated"})
 
 # Errata of the R4 definitions, fixed as in R5: DocumentReference-relationship's components
 # are swapped (relatesto, a reference, points at `code`; relation, a token, at `target`).

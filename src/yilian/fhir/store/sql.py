@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -209,46 +210,53 @@ _UPDATE_RESOURCE = (
 
 
 class _BulkInsert:
-    """A multi-row INSERT sent straight to the driver's executemany.
+    """Many rows into one table, straight through the driver.
 
-    The bulk of a write is version and index rows; SQLAlchemy's per-row parameter processing
-    cost more than the database's work, so values are converted here once per column type:
-    on SQLite as SQLAlchemy itself stores them (UTC text, REAL, 0/1), on PostgreSQL as
-    psycopg takes them natively.
+    The bulk of a write is version and index rows, and SQLAlchemy's per-row parameter
+    processing cost more than the database's own work. SQLite gets one executemany with the
+    values converted as SQLAlchemy itself stores them (UTC text, REAL, 0/1); PostgreSQL gets
+    COPY, several times faster than executemany, psycopg adapting the values natively.
     """
 
     def __init__(self, table: Table) -> None:
-        self.columns = [c for c in table.columns if not (c.primary_key and c.autoincrement is True
-                                                         and c.name == "id")]
-        names = ", ".join(c.name for c in self.columns)
-        self.sql = {
-            "sqlite": f"INSERT INTO {table.name} ({names}) VALUES "
-            f"({', '.join('?' for _ in self.columns)})",
-            "postgresql": f"INSERT INTO {table.name} ({names}) VALUES "
-            f"({', '.join('%s' for _ in self.columns)})",
-        }
-        self.sqlite_converters = [_sqlite_converter(c.type) for c in self.columns]
+        self.columns = [c for c in table.columns if not (c.name == "id" and c.primary_key)]
         self.names = [c.name for c in self.columns]
+        joined = ", ".join(self.names)
+        marks = ", ".join("?" for _ in self.columns)
+        self.insert_sql = f"INSERT INTO {table.name} ({joined}) VALUES ({marks})"
+        self.copy_sql = f"COPY {table.name} ({joined}) FROM STDIN"
+        self.sqlite_conversions = [
+            (index, convert)
+            for index, column in enumerate(self.columns)
+            if (convert := _sqlite_converter(column.type)) is not None
+        ]
 
     def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        dialect = conn.dialect.name
-        names = self.names
-        if dialect == "sqlite":
-            converters = self.sqlite_converters
-            params = [
-                tuple(convert(row.get(name)) for name, convert in zip(names, converters,
-                                                                      strict=True))
-                for row in rows
-            ]
+        if conn.dialect.name == "postgresql":
+            self._copy(conn, rows)
         else:
-            params = [tuple(row.get(name) for name in names) for row in rows]
-        conn.exec_driver_sql(self.sql[dialect], params)
+            self._executemany(conn, rows)
+
+    def _executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        names = self.names
+        params = []
+        for row in rows:
+            values = [row.get(name) for name in names]
+            for index, convert in self.sqlite_conversions:
+                values[index] = convert(values[index])
+            params.append(tuple(values))
+        conn.exec_driver_sql(self.insert_sql, params)
+
+    def _copy(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        names = self.names
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
+            for row in rows:
+                copy.write_row([row.get(name) for name in names])
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
+@lru_cache(maxsize=1 << 16)  # index rows repeat instants (a transaction's, a period's ends)
 def _sqlite_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -263,14 +271,14 @@ def _sqlite_bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _sqlite_converter(column_type: Any) -> Callable[[Any], Any]:
+def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     if isinstance(column_type, UtcDateTime):
         return _sqlite_datetime
     if isinstance(column_type, Numeric):
         return _sqlite_decimal
     if isinstance(column_type, Boolean):
         return _sqlite_bool
-    return _identity
+    return None
 
 
 _INSERT_VERSIONS = _BulkInsert(resource_version)
