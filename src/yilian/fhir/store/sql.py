@@ -209,6 +209,9 @@ _UPDATE_RESOURCE = (
 )
 
 
+Group = tuple[tuple[Any, ...], Sequence[Mapping[str, Any]]]  # (leading values, rows)
+
+
 class _BulkInsert:
     """Many rows into one table, straight through the driver.
 
@@ -216,44 +219,46 @@ class _BulkInsert:
     processing cost more than the database's own work. SQLite gets one executemany with the
     values converted as SQLAlchemy itself stores them (UTC text, REAL, 0/1); PostgreSQL gets
     COPY, several times faster than executemany, psycopg adapting the values natively.
+    Rows come in groups that share their leading columns (a resource's pk and type), so no
+    row is copied just to add them.
     """
 
-    def __init__(self, table: Table) -> None:
-        self.columns = [c for c in table.columns if not (c.name == "id" and c.primary_key)]
-        self.names = [c.name for c in self.columns]
-        joined = ", ".join(self.names)
-        marks = ", ".join("?" for _ in self.columns)
+    def __init__(self, table: Table, lead: tuple[str, ...]) -> None:
+        self.rest = [c.name for c in table.columns if c.name not in lead
+                     and not (c.name == "id" and c.primary_key)]
+        names = [*lead, *self.rest]
+        columns = [table.c[name] for name in names]
+        joined = ", ".join(names)
+        marks = ", ".join("?" for _ in names)
         self.insert_sql = f"INSERT INTO {table.name} ({joined}) VALUES ({marks})"
         self.copy_sql = f"COPY {table.name} ({joined}) FROM STDIN"
         self.sqlite_conversions = [
             (index, convert)
-            for index, column in enumerate(self.columns)
+            for index, column in enumerate(columns)
             if (convert := _sqlite_converter(column.type)) is not None
         ]
 
-    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _tuples(self, groups: Sequence[Group]) -> list[tuple[Any, ...]]:
+        rest = self.rest
+        return [lead + tuple([row.get(name) for name in rest])
+                for lead, rows in groups for row in rows]
+
+    def run(self, conn: Connection, groups: Sequence[Group]) -> None:
         if conn.dialect.name == "postgresql":
-            self._copy(conn, rows)
-        else:
-            self._executemany(conn, rows)
-
-    def _executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        names = self.names
-        params = []
-        for row in rows:
-            values = [row.get(name) for name in names]
-            for index, convert in self.sqlite_conversions:
-                values[index] = convert(values[index])
-            params.append(tuple(values))
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            with driver.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
+                for values in self._tuples(groups):
+                    copy.write_row(values)
+            return
+        params = self._tuples(groups)
+        if self.sqlite_conversions:
+            for position, values in enumerate(params):
+                converted = list(values)
+                for index, convert in self.sqlite_conversions:
+                    converted[index] = convert(converted[index])
+                params[position] = tuple(converted)
         conn.exec_driver_sql(self.insert_sql, params)
-
-    def _copy(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        names = self.names
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
-            for row in rows:
-                copy.write_row([row.get(name) for name in names])
 
 
 @lru_cache(maxsize=1 << 16)  # index rows repeat instants (a transaction's, a period's ends)
@@ -281,8 +286,10 @@ def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-_INSERT_VERSIONS = _BulkInsert(resource_version)
-_INSERT_INDEX = {name: _BulkInsert(table) for name, table in INDEX_TABLES.items()}
+_INSERT_VERSIONS = _BulkInsert(resource_version, ("resource_pk",))
+_INSERT_INDEX = {
+    name: _BulkInsert(table, ("resource_pk", "res_type")) for name, table in INDEX_TABLES.items()
+}
 _LOCK_CURRENT = (
     select(resource.c.pk, resource.c.version, resource.c.deleted)
     .where(resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id"))
@@ -403,22 +410,18 @@ class UnitOfWork:
                 self.conn.execute(delete(table).where(table.c.resource_pk.in_(stale)))
         if self._versions:
             versions, self._versions = self._versions, []
-            _INSERT_VERSIONS.run(
-                self.conn, [{**row, "resource_pk": _pk(key)} for key, row in versions]
-            )
+            _INSERT_VERSIONS.run(self.conn, [((_pk(key),), (row,)) for key, row in versions])
         if self._index_rows:
             staged_rows, self._index_rows = self._index_rows, {}
-            by_table: dict[str, list[dict[str, Any]]] = {}
+            by_table: dict[str, list[Group]] = {}
             for key, (res_type, tables) in staged_rows.items():
-                pk = _pk(key)
+                lead = (_pk(key), res_type)
                 # The extractor cuts values to their column's width (search.normalize).
                 for name, table_rows in tables.items():
-                    bucket = by_table.setdefault(name, [])
-                    for row in table_rows:
-                        bucket.append({**row, "resource_pk": pk, "res_type": res_type})
-            for name, bucket_rows in by_table.items():
-                if bucket_rows:
-                    _INSERT_INDEX[name].run(self.conn, bucket_rows)
+                    if table_rows:
+                        by_table.setdefault(name, []).append((lead, table_rows))
+            for name, groups in by_table.items():
+                _INSERT_INDEX[name].run(self.conn, groups)
 
 
 def _pk(key: ResourceKey) -> int:
