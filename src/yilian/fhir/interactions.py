@@ -26,7 +26,7 @@ from yilian.errors import (
 from yilian.fhir import definitions
 from yilian.fhir.messages import FhirResponse, JsonObject
 from yilian.fhir.store import sql as store
-from yilian.fhir.store.sql import CurrentRow, StoredVersion, UnitOfWork
+from yilian.fhir.store.sql import CurrentRow, IndexRows, StoredVersion, UnitOfWork
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_http_date
 from yilian.kit.ids import is_valid_id, new_id
@@ -86,8 +86,11 @@ def check_id(res_id: str) -> None:
         )
 
 
-def check_resource(ctx: Context, res_type: str, body: Any, *, where: str = "") -> JsonObject:
-    """The body is a resource of the expected type and valid against the R4 definitions."""
+def check_resource(
+    res_type: str, body: Any, *, validate: bool = True, where: str = ""
+) -> JsonObject:
+    """The body is a resource of the expected type and, when asked, valid against the R4
+    definitions."""
     if not isinstance(body, dict):
         raise BadRequest("YL-1003", "The body must be a JSON object (a FHIR resource)")
     given = body.get("resourceType")
@@ -97,7 +100,7 @@ def check_resource(ctx: Context, res_type: str, body: Any, *, where: str = "") -
             f"The body's resourceType '{given}' does not match the URL's type '{res_type}'",
             expression=(_prefixed(where, f"{res_type}.resourceType"),),
         )
-    if ctx.validate:
+    if validate:
         from yilian.fhir.validate import get_validator
 
         problems = get_validator().validate(body)
@@ -271,10 +274,16 @@ def do_create(
     prefer: Preferences | None = None,
     res_id: str | None = None,
     where: str = "",
+    prepared: IndexRows | None = None,
 ) -> FhirResponse:
-    """POST: a new resource with an id the server assigns (any id in the body is ignored)."""
+    """POST: a new resource with an id the server assigns (any id in the body is ignored).
+
+    `prepared`: the index rows of a body already validated and indexed outside the
+    transaction (a transaction Bundle does that work before it takes the write lock).
+    """
     check_type(res_type)
-    resource = check_resource(ctx, res_type, body, where=where)
+    resource = check_resource(res_type, body, validate=ctx.validate and prepared is None,
+                              where=where)
     if if_none_exist is not None:
         matches = find_matches(ctx, res_type, if_none_exist)
         if len(matches) > 1:
@@ -288,7 +297,8 @@ def do_create(
             assert stored is not None
             return resource_response(ctx, stored, status=200, prefer=prefer)
     stored, stored_json = ctx.writer.put(
-        res_type, res_id or new_id(), resource, method="POST", current=None
+        res_type, res_id or new_id(), resource, method="POST", current=None,
+        index_rows=prepared,
     )
     return resource_response(
         ctx, stored, status=201, prefer=prefer, resource=stored_json, location=True
@@ -305,11 +315,14 @@ def do_update(
     prefer: Preferences | None = None,
     method: str = "PUT",
     where: str = "",
+    prepared: IndexRows | None = None,
 ) -> FhirResponse:
-    """PUT: a new version, or the first one when the client chose the id (update-as-create)."""
+    """PUT: a new version, or the first one when the client chose the id (update-as-create).
+    `prepared` as for `do_create`."""
     check_type(res_type)
     check_id(res_id)
-    resource = check_resource(ctx, res_type, body, where=where)
+    resource = check_resource(res_type, body, validate=ctx.validate and prepared is None,
+                              where=where)
     body_id = resource.get("id")
     if body_id is None:
         raise BadRequest(
@@ -330,7 +343,7 @@ def do_update(
         if unchanged is not None:
             return resource_response(ctx, unchanged, status=200, prefer=prefer)
     stored, stored_json = ctx.writer.put(res_type, res_id, resource, method=method,
-                                         current=current)
+                                         current=current, index_rows=prepared)
     created = current is None or current.deleted
     return resource_response(
         ctx,

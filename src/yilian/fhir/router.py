@@ -284,8 +284,12 @@ class FhirRouter:
         body = parse_body(request)
         if isinstance(body, dict) and body.get("type") == "batch":
             return transaction.process_batch(self, body, request, base_url)
+        prepared = transaction.prepare_transaction(
+            body, base_url=base_url, validate=self.options.validate, indexer=self.indexer
+        )
         return self.write(
-            lambda ctx: transaction.process_bundle(ctx, body, request, self.options), base_url
+            lambda ctx: transaction.process_bundle(ctx, body, prepared, request, self.options),
+            base_url,
         )
 
 

@@ -8,9 +8,10 @@ the answer names the failing entry. A batch runs each entry in a transaction of 
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -19,6 +20,7 @@ from yilian.errors import BadRequest, OutcomeIssue, PreconditionFailed, YilianEr
 from yilian.fhir import definitions, interactions
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
+from yilian.fhir.store.sql import Indexer, IndexRows
 from yilian.kit.clock import to_instant, utcnow
 from yilian.kit.ids import new_id
 
@@ -43,7 +45,7 @@ class Entry:
     if_modified_since: str | None = None
     target_id: str | None = None  # the id this entry writes, once planned
     outcome: FhirResponse | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    prepared: IndexRows | None = None  # validated and indexed before the transaction
 
     @property
     def where(self) -> str:
@@ -179,19 +181,84 @@ def _split_url(url: str, base_url: str) -> tuple[str, list[tuple[str, str]]]:
 # ------------------------------------------------------------------------------ transaction
 
 
+def prepare_transaction(
+    bundle: Any, *, base_url: str, validate: bool, indexer: Indexer | None
+) -> list[Entry] | None:
+    """The work of a transaction that needs no database, done before the write lock.
+
+    When nothing in the Bundle is conditional (no ifNoneExist, conditional URL or conditional
+    reference), ids are assigned, references rewritten, and every resource validated and
+    indexed here: on SQLite the lock is then held only for the writes, so a second server
+    process can do this work for another transaction meanwhile. Otherwise `process_bundle`
+    does it all inside the transaction, where conditional criteria can be resolved.
+    """
+    entries = parse_entries(bundle, base_url=base_url, kind="transaction")
+    if any(_conditional(entry) for entry in entries):
+        return None
+    ids = _plan(None, entries)
+    for entry in entries:
+        if entry.resource is None or entry.method not in ("POST", "PUT") or "$" in entry.path:
+            continue
+        try:
+            entry.resource = _rewrite_references(None, entry.resource, ids, entry.where)
+            interactions.check_type(entry.res_type)
+            resource = interactions.check_resource(entry.res_type, entry.resource,
+                                                   validate=validate,
+                                                   where=f"{entry.where}.resource")
+        except YilianError as error:
+            raise _entry_error(entry.index, error) from error
+        entry.prepared = indexer(resource) if indexer is not None else {}
+    return entries
+
+
+def _conditional(entry: Entry) -> bool:
+    if entry.if_none_exist or (entry.method != "POST" and "/" not in entry.path and entry.query):
+        return True
+    return entry.resource is not None and _has_conditional_reference(entry.resource)
+
+
+def _has_conditional_reference(node: JsonObject) -> bool:
+    for key, value in node.items():
+        if type(value) is dict:
+            if _has_conditional_reference(value):
+                return True
+        elif type(value) is list:
+            for item in value:
+                if type(item) is dict and _has_conditional_reference(item):
+                    return True
+        elif key == "reference" and type(value) is str and "?" in value:
+            return True
+    return False
+
+
 def process_bundle(
-    ctx: Context, bundle: Any, request: FhirRequest, options: RouterOptions
+    ctx: Context,
+    bundle: Any,
+    prepared: list[Entry] | None,
+    request: FhirRequest,
+    options: RouterOptions,
 ) -> FhirResponse:
+    """The transaction itself. It may run more than once (a rerun after losing a race), so
+    it keeps no state between runs: prepared entries only gain their outcomes, and a Bundle
+    planned here is parsed afresh and its resources copied before references are rewritten.
+    """
     from yilian.fhir.router import dispatch
 
-    entries = parse_entries(bundle, base_url=ctx.base_url, kind="transaction")
-    ids = _plan(ctx, entries)
-    for entry in entries:
-        if entry.resource is not None and entry.method in ("POST", "PUT"):
-            try:
-                entry.resource = _rewrite_references(ctx, entry.resource, ids, entry.where)
-            except YilianError as error:
-                raise _entry_error(entry.index, error) from error
+    if prepared is not None:
+        entries = prepared
+        for entry in entries:
+            entry.outcome = None
+    else:
+        entries = parse_entries(bundle, base_url=ctx.base_url, kind="transaction")
+        ids = _plan(ctx, entries)
+        for entry in entries:
+            if entry.resource is not None and entry.method in ("POST", "PUT"):
+                try:
+                    entry.resource = _rewrite_references(
+                        ctx, copy.deepcopy(entry.resource), ids, entry.where
+                    )
+                except YilianError as error:
+                    raise _entry_error(entry.index, error) from error
     # Entries answer without their resource unless the client asks for it (as HAPI does):
     # a 500-entry ingestion should not echo every resource back.
     asked = request.header("prefer")
@@ -217,7 +284,7 @@ def _run(
                              expression=(f"{entry.where}.request.url",))
         return interactions.do_create(
             ctx, entry.res_type, entry.resource, prefer=prefer, res_id=entry.target_id,
-            where=where,
+            where=where, prepared=entry.prepared,
         )
     if entry.method == "PUT" and entry.target_id is not None:
         body = entry.resource
@@ -225,7 +292,7 @@ def _run(
             body = {**body, "id": entry.target_id}
         return interactions.do_update(
             ctx, entry.res_type, entry.target_id, body, if_match=entry.if_match,
-            prefer=prefer, where=where,
+            prefer=prefer, where=where, prepared=entry.prepared,
         )
     if entry.method in ("GET", "HEAD"):
         ctx.writer.flush()
@@ -233,8 +300,9 @@ def _run(
     return response
 
 
-def _plan(ctx: Context, entries: list[Entry]) -> dict[str, str]:
-    """Assign every written resource its id; map fullUrls to the local references."""
+def _plan(ctx: Context | None, entries: list[Entry]) -> dict[str, str]:
+    """Assign every written resource its id; map fullUrls to the local references.
+    Without a context (before the transaction) no entry may be conditional."""
     ids: dict[str, str] = {}
     targets: set[str] = set()
     for entry in entries:
@@ -254,7 +322,7 @@ def _plan(ctx: Context, entries: list[Entry]) -> dict[str, str]:
     return ids
 
 
-def _plan_entry(ctx: Context, entry: Entry, ids: dict[str, str]) -> None:
+def _plan_entry(ctx: Context | None, entry: Entry, ids: dict[str, str]) -> None:
     parts = entry.path.split("/") if entry.path else []
     if entry.method in ("POST", "PUT", "PATCH", "DELETE") and parts:
         interactions.check_type(parts[0])
@@ -264,6 +332,7 @@ def _plan_entry(ctx: Context, entry: Entry, ids: dict[str, str]) -> None:
         if entry.if_none_exist:
             from yilian.fhir.router import header_criteria
 
+            assert ctx is not None, "conditional entries are planned in the transaction"
             matches = interactions.find_matches(
                 ctx, entry.res_type, header_criteria(entry.if_none_exist)
             )
@@ -282,6 +351,7 @@ def _plan_entry(ctx: Context, entry: Entry, ids: dict[str, str]) -> None:
         if entry.target_id is None:
             entry.target_id = new_id()
     elif entry.method == "PUT" and len(parts) == 1:
+        assert ctx is not None, "conditional entries are planned in the transaction"
         matches = interactions.find_matches(ctx, entry.res_type, entry.query)
         if len(matches) > 1:
             raise PreconditionFailed(
@@ -293,6 +363,7 @@ def _plan_entry(ctx: Context, entry: Entry, ids: dict[str, str]) -> None:
         interactions.check_id(parts[1])
         entry.target_id = parts[1]
     elif entry.method in ("PATCH", "DELETE") and len(parts) == 1:
+        assert ctx is not None, "conditional entries are planned in the transaction"
         matches = interactions.find_matches(ctx, entry.res_type, entry.query)
         if len(matches) > 1:
             raise PreconditionFailed(
@@ -311,7 +382,7 @@ def _plan_entry(ctx: Context, entry: Entry, ids: dict[str, str]) -> None:
 
 
 def _rewrite_references(
-    ctx: Context, resource: JsonObject, ids: dict[str, str], where: str
+    ctx: Context | None, resource: JsonObject, ids: dict[str, str], where: str
 ) -> JsonObject:
     """Turn urn:uuid, fullUrl and conditional references into Type/id, in place.
 
@@ -330,6 +401,7 @@ def _rewrite_references(
             )
         head, question, query = reference.partition("?")
         if question and head and "/" not in head:
+            assert ctx is not None, "conditional references are resolved in the transaction"
             criteria = parse_qsl(query, keep_blank_values=True)
             matches = interactions.find_matches(ctx, head, criteria)
             if len(matches) != 1:

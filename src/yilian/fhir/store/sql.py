@@ -331,11 +331,13 @@ class UnitOfWork:
         *,
         method: str,
         current: CurrentRow | None,
+        index_rows: IndexRows | None = None,
     ) -> tuple[StoredVersion, JsonObject]:
         """Write a new version of a resource; returns it and the stored JSON (meta set).
 
         `current` must come from `lock_current` in this unit, or be None for an id that
-        cannot exist yet (one the server just assigned).
+        cannot exist yet (one the server just assigned). `index_rows`, when given, were
+        extracted from this body already (they do not depend on meta.versionId/lastUpdated).
         """
         version = 1 if current is None else current.version + 1
         stored_json = with_server_meta(body, res_id, version, self.now)
@@ -344,9 +346,11 @@ class UnitOfWork:
         self._stage_version(key, res_type, version, method, content)
         if current is not None and not current.deleted:
             self._stale_index_pks.append(current.pk)
-        if self.indexer is not None:
+        if index_rows is None and self.indexer is not None:
+            index_rows = self.indexer(stored_json)
+        if index_rows is not None:
             # Replaces rows staged earlier in this unit for the same resource.
-            self._index_rows[key] = (res_type, self.indexer(stored_json))
+            self._index_rows[key] = (res_type, index_rows)
         stored = StoredVersion(res_type, res_id, version, self.now, False, method, content)
         return stored, stored_json
 
