@@ -39,7 +39,7 @@ def db_upgrade(db: DbOption = None) -> None:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     console.print(f"[green]Database at revision {current_revision(engine)}[/] "
-                  f"({engine.url.render_as_string(hide_password=True)})")
+                  f"({engine.url.render_as_string(hide_password=True)})", soft_wrap=True)
     engine.dispose()
 
 
@@ -52,12 +52,14 @@ def serve(
 ) -> None:
     """Serve the FHIR API (and, as they arrive, the domain APIs and pages)."""
     import uvicorn
+    from sqlalchemy import make_url
 
     settings = _settings(db, host=host, port=port, workers=workers)
     os.environ["YILIAN_DATABASE_URL"] = settings.database_url  # for worker processes
     console.print(
         f"[bold green]Yilian[/] serving FHIR R4 at http://{settings.host}:{settings.port}/fhir "
-        f"(database {settings.database_url})"
+        f"(database {make_url(settings.database_url).render_as_string(hide_password=True)})",
+        soft_wrap=True,
     )
     uvicorn.run(
         "yilian.api.asgi:app",
