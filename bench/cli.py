@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from bench.databases import KINDS, postgres_problem
+from bench.machine import QuietLog
 from bench.procs import install_signal_handlers, stop_all
 from bench.report import Line, append_json, render
 from bench.run import Options, run_database, say
@@ -74,10 +75,12 @@ def _main(argv: list[str] | None) -> int:
         duration=args.duration if args.duration is not None else (4.0 if args.quick else 10.0),
         processes=args.processes,
         connections=args.connections,
+        quiet=QuietLog(),
     )
     lines: list[Line] = []
     notes: list[str] = []
     skipped: list[str] = []
+    failures: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="yilian-bench-") as tmp:
             workdir = Path(tmp)
@@ -87,15 +90,24 @@ def _main(argv: list[str] | None) -> int:
                 if kind == "postgresql" and (problem := postgres_problem()):
                     skipped.append(f"The PostgreSQL half was skipped: {problem}")
                     say(skipped[-1])
+                    lines.append(Line(kind, "skipped (PostgreSQL does not answer)", "", None,
+                                      note=problem))
                     continue
-                half = run_database(kind, options, workdir)
+                try:
+                    half = run_database(kind, options, workdir)
+                except Exception as error:  # keep the other half's figures
+                    failures.append(f"The {kind} half failed: {error}")
+                    say(failures[-1])
+                    lines.append(Line(kind, "failed (see below)", "", None, note=str(error)))
+                    continue
                 lines += half.lines
                 notes += half.notes
     finally:
         stop_all()
+    notes += options.quiet.notes()
     print(render(lines))
     print()
-    for note in [*notes, *skipped]:
+    for note in [*notes, *skipped, *failures]:
         print(f"- {note}")
     context = {
         "quick": args.quick,
@@ -106,8 +118,8 @@ def _main(argv: list[str] | None) -> int:
         "load_processes": options.processes,
         "connections_per_process": options.connections,
         "cpus": os.cpu_count(),
-        "notes": [*notes, *skipped],
+        "notes": [*notes, *skipped, *failures],
     }
     path = append_json(lines, context)
     print(f"- appended {len(lines)} lines to {path}")
-    return 0
+    return 1 if failures else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -27,10 +28,23 @@ def busy_share(seconds: float = 1.0) -> float | None:
     return (after[0] - before[0]) / (after[1] - before[1])
 
 
-def quiet_note(label: str, threshold: float = 0.15) -> str | None:
-    """A warning when other processes keep the CPUs busy before a measurement starts."""
-    share = busy_share()
-    if share is None or share < threshold:
-        return None
-    return (f"{label}: the machine was busy before the measurements ({share:.0%} of all CPUs "
-            "used by other processes); these figures are noisy")
+@dataclass
+class QuietLog:
+    """Samples the CPUs just before each measurement (while nothing of the bench runs) and
+    remembers the measurements that started on a busy machine."""
+
+    seconds: float = 0.5
+    threshold: float = 0.15
+    busy: list[tuple[str, float]] = field(default_factory=list)
+
+    def check(self, label: str) -> None:
+        share = busy_share(self.seconds)
+        if share is not None and share >= self.threshold:
+            self.busy.append((label, share))
+
+    def notes(self) -> list[str]:
+        if not self.busy:
+            return []
+        where = ", ".join(f"{label} ({share:.0%})" for label, share in self.busy)
+        return [f"other processes kept the CPUs busy just before: {where}; "
+                "those figures are noisy"]

@@ -13,7 +13,7 @@ from bench.ceiling_app import DATA_ENV, write_data
 from bench.databases import drop_database, fresh_database
 from bench.ingest import Ingestion, ingest_over_http
 from bench.loadgen import LoadPlan, LoadResult, run_load
-from bench.machine import quiet_note
+from bench.machine import QuietLog
 from bench.procs import ceiling_argv, start_server, yilian_argv
 from bench.report import Line
 from bench.rows import BundleRows, ReadBack, read_back, time_driver_inserts, time_inserts
@@ -30,6 +30,7 @@ class Options:
     duration: float
     processes: int
     connections: int
+    quiet: QuietLog
 
 
 @dataclass
@@ -72,10 +73,13 @@ class Loads:
 def _run_loads(options: Options, label: str, port: int, paths: tuple[str, ...]) -> Loads:
     phase = f"{options.warmup:g}+{options.duration:g} s"
     say(f"{label}: read by id, {options.processes}x{options.connections} connections, {phase}")
+    options.quiet.check(f"{label} read")
     reads = run_load(_plan(options, port, "read", paths))
     say(f"{label}: read by id, 1 connection, {phase}")
+    options.quiet.check(f"{label} read, 1 connection")
     serial = run_load(_plan(options, port, "read", paths, serial=True))
     say(f"{label}: create Patient, {phase}")
+    options.quiet.check(f"{label} create")
     creates = run_load(_plan(options, port, "create"))
     return Loads(reads, serial, creates)
 
@@ -122,6 +126,7 @@ def _ours(kind: str, options: Options, workdir: Path, url: str) -> tuple[
     try:
         total = sum(b.entries for b in options.bundles)
         say(f"{kind}: ingesting {len(options.bundles)} bundles ({total:,} resources) over HTTP")
+        options.quiet.check(f"{kind} ingest")
         ingestion = ingest_over_http(server.base, options.bundles)
         say(f"{kind}: {ingestion.rate:,.0f} resources/s; reading the rows back")
         back = read_back(url, ingestion.keys)
@@ -153,29 +158,32 @@ def _ceiling_http(kind: str, options: Options, workdir: Path, back: ReadBack) ->
 
 
 def _timed_inserts(
-    kind: str, workdir: Path, back: ReadBack, timer: Callable[[str, list[BundleRows]], float]
+    kind: str,
+    options: Options,
+    workdir: Path,
+    back: ReadBack,
+    timer: Callable[[str, list[BundleRows]], float],
 ) -> float:
     url = fresh_database(kind, "ceiling", workdir)
     try:
+        options.quiet.check(f"{kind} ceiling rows ({timer.__name__})")
         return timer(url, back.bundles)
     finally:
         drop_database(kind, "ceiling", workdir)
 
 
 def run_database(kind: str, options: Options, workdir: Path) -> Half:
-    busy = [note for note in (quiet_note(kind),) if note]
     url = fresh_database(kind, "server", workdir)
     try:
         ingestion, back, ours, peak, notes = _ours(kind, options, workdir, url)
     finally:
         drop_database(kind, "server", workdir)
-    busy += [note for note in (quiet_note(f"{kind} ceiling"),) if note]
     ceiling = _ceiling_http(kind, options, workdir, back)
-    notes = busy + notes + ceiling.failures(f"{kind} (ceiling)")
+    notes += ceiling.failures(f"{kind} (ceiling)")
     say(f"{kind}: ceiling ingestion, the same rows by executemany")
-    insert_seconds = _timed_inserts(kind, workdir, back, time_inserts)
+    insert_seconds = _timed_inserts(kind, options, workdir, back, time_inserts)
     say(f"{kind}: the same rows as driver tuples (exec_driver_sql)")
-    driver_seconds = _timed_inserts(kind, workdir, back, time_driver_inserts)
+    driver_seconds = _timed_inserts(kind, options, workdir, back, time_driver_inserts)
     resources = back.count("resources")
     notes.append(
         f"{kind}: ingested {ingestion.resources:,} resources in {len(ingestion.keys)} bundles "

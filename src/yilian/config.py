@@ -29,3 +29,8 @@ class Settings(BaseSettings):
         default=True, description="Validate every write against the R4 StructureDefinitions"
     )
     workers: int = 1
+    threads: int = Field(
+        default=8,
+        description="Worker threads per process for database work; more only fight over "
+        "the GIL",
+    )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -11,7 +15,8 @@ from yilian.api.fhir_http import FhirEndpoint
 from yilian.config import Settings
 from yilian.fhir.router import FhirRouter, RouterOptions
 from yilian.fhir.search.extract import extract_index_rows
-from yilian.kit.db import make_engine
+from yilian.fhir.store.sql import FastReader
+from yilian.kit.db import make_autocommit_engine, make_engine
 
 _FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -19,8 +24,11 @@ _FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
+    reads = make_autocommit_engine(settings.database_url)
+    reader = FastReader(reads)
     router = FhirRouter(
         engine,
+        reader=reader,
         indexer=extract_index_rows,
         options=RouterOptions(
             validate=settings.validate_resources,
@@ -38,7 +46,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # anyio's default of 40 threads lets requests fight over the GIL; a few suffice.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+        reader.close()
+        engine.dispose()
+        reads.dispose()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/", home),
             Route("/healthz", health),
@@ -48,5 +66,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.read_engine = reads
     app.state.router = router
     return app

@@ -152,7 +152,7 @@ def parse_etag(value: str) -> int:
 
 
 def resource_response(
-    ctx: Context,
+    base_url: str,
     stored: StoredVersion,
     *,
     status: int = 200,
@@ -163,7 +163,7 @@ def resource_response(
     headers = {"ETag": stored.etag, "Last-Modified": to_http_date(stored.last_updated)}
     if location:
         headers["Location"] = (
-            f"{ctx.base_url}/{stored.res_type}/{stored.res_id}/_history/{stored.version}"
+            f"{base_url}/{stored.res_type}/{stored.res_id}/_history/{stored.version}"
         )
     choice = (prefer or Preferences()).return_
     if choice == "minimal":
@@ -199,6 +199,20 @@ def do_read(
     check_type(res_type)
     check_id(res_id)
     stored = store.read_current(ctx.conn, res_type, res_id)
+    return answer_read(ctx.base_url, res_type, res_id, stored, if_none_match=if_none_match,
+                       if_modified_since=if_modified_since)
+
+
+def answer_read(
+    base_url: str,
+    res_type: str,
+    res_id: str,
+    stored: StoredVersion | None,
+    *,
+    if_none_match: str | None = None,
+    if_modified_since: str | None = None,
+) -> FhirResponse:
+    """The read interaction's answer for what the store found (shared by the fast path)."""
     if stored is None:
         raise NotFound("YL-1010", f"{res_type}/{res_id} is not known")
     if stored.deleted:
@@ -207,7 +221,7 @@ def do_read(
         return FhirResponse(304, headers={"ETag": stored.etag})
     if if_modified_since is not None and _not_modified_since(if_modified_since, stored):
         return FhirResponse(304, headers={"ETag": stored.etag})
-    return resource_response(ctx, stored)
+    return resource_response(base_url, stored)
 
 
 def _etag_matches(header: str, version: int) -> bool:
@@ -243,7 +257,7 @@ def do_vread(ctx: Context, res_type: str, res_id: str, version: str) -> FhirResp
         raise NotFound("YL-1012", f"{res_type}/{res_id} has no version {version}")
     if stored.deleted:
         raise Gone("YL-1013", f"Version {version} of {res_type}/{res_id} is a deletion")
-    return resource_response(ctx, stored)
+    return resource_response(ctx.base_url, stored)
 
 
 # ----------------------------------------------------------------------------------- write
@@ -295,13 +309,13 @@ def do_create(
         if matches:
             stored = store.read_current(ctx.conn, res_type, matches[0])
             assert stored is not None
-            return resource_response(ctx, stored, status=200, prefer=prefer)
+            return resource_response(ctx.base_url, stored, status=200, prefer=prefer)
     stored, stored_json = ctx.writer.put(
         res_type, res_id or new_id(), resource, method="POST", current=None,
         index_rows=prepared,
     )
     return resource_response(
-        ctx, stored, status=201, prefer=prefer, resource=stored_json, location=True
+        ctx.base_url, stored, status=201, prefer=prefer, resource=stored_json, location=True
     )
 
 
@@ -341,12 +355,12 @@ def do_update(
     if current is not None and not current.deleted:
         unchanged = _unchanged(ctx, res_type, res_id, resource)
         if unchanged is not None:
-            return resource_response(ctx, unchanged, status=200, prefer=prefer)
+            return resource_response(ctx.base_url, unchanged, status=200, prefer=prefer)
     stored, stored_json = ctx.writer.put(res_type, res_id, resource, method=method,
                                          current=current, index_rows=prepared)
     created = current is None or current.deleted
     return resource_response(
-        ctx,
+        ctx.base_url,
         stored,
         status=201 if created else 200,
         prefer=prefer,

@@ -19,7 +19,7 @@ from yilian.fhir import definitions, interactions
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.operations import Invocation, Level, OperationRegistry, invocation_parameters
-from yilian.fhir.store.sql import Indexer, UnitOfWork
+from yilian.fhir.store.sql import FastReader, Indexer, UnitOfWork
 from yilian.kit import jsonfmt
 from yilian.kit.clock import utcnow
 from yilian.kit.db import read_transaction, run_write
@@ -233,6 +233,20 @@ def is_write(request: FhirRequest, operations: OperationRegistry) -> bool:
     return True
 
 
+def fast_read_target(request: FhirRequest) -> tuple[str, str] | None:
+    """(type, id) when the request is a plain read, the interaction served without a
+    SQLAlchemy transaction."""
+    if request.method not in READ_METHODS:
+        return None
+    path = request.path.strip("/")
+    res_type, slash, res_id = path.partition("/")
+    if not slash or "/" in res_id or res_id.startswith("$") or res_type.startswith(("_", "$")):
+        return None
+    if res_id in ("_history", "_search") or res_type == "metadata":
+        return None
+    return res_type, res_id
+
+
 class FhirRouter:
     """Runs each request in the transaction it needs and turns errors into outcomes."""
 
@@ -242,8 +256,10 @@ class FhirRouter:
         *,
         indexer: Indexer | None,
         options: RouterOptions | None = None,
+        reader: FastReader | None = None,
     ) -> None:
         self.engine = engine
+        self.reader = reader
         self.indexer = indexer
         self.options = options or RouterOptions()
         # Validation tables are compiled once, at start, not on the first write.
@@ -256,6 +272,8 @@ class FhirRouter:
         from yilian.errors import YilianError
 
         try:
+            if self.reader is not None and (target := fast_read_target(request)):
+                return self._fast_read(request, base_url, *target)
             if request.method == "POST" and not request.path.strip("/"):
                 return self._bundle(request, base_url)
             if is_write(request, self.options.operations):
@@ -265,6 +283,18 @@ class FhirRouter:
                 return dispatch(ctx, request, self.options)
         except YilianError as error:
             return FhirResponse(error.http_status, resource=error.to_outcome())
+
+    def _fast_read(
+        self, request: FhirRequest, base_url: str, res_type: str, res_id: str
+    ) -> FhirResponse:
+        assert self.reader is not None
+        interactions.check_type(res_type)
+        interactions.check_id(res_id)
+        return interactions.answer_read(
+            base_url, res_type, res_id, self.reader.current(res_type, res_id),
+            if_none_match=request.header("if-none-match"),
+            if_modified_since=request.header("if-modified-since"),
+        )
 
     def write(self, work: Callable[[Context], FhirResponse], base_url: str) -> FhirResponse:
         """One write transaction (rerun if it lost a race), its batched rows flushed."""

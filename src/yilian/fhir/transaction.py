@@ -347,7 +347,7 @@ def _plan_entry(ctx: Context | None, entry: Entry, ids: dict[str, str]) -> None:
 
                 stored = store.read_current(ctx.conn, entry.res_type, matches[0])
                 assert stored is not None
-                entry.outcome = interactions.resource_response(ctx, stored, status=200)
+                entry.outcome = interactions.resource_response(ctx.base_url, stored, status=200)
         if entry.target_id is None:
             entry.target_id = new_id()
     elif entry.method == "PUT" and len(parts) == 1:

@@ -9,8 +9,9 @@ a race (unique violation, serialization failure) so a caller sees one outcome, n
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -41,6 +42,30 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+def make_autocommit_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine for single-statement reads through raw pooled DBAPI connections: each
+    statement is its own transaction, and nothing is rolled back when a connection returns
+    to the pool (there is nothing to roll back)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_reset_on_return=None,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_reset_on_return=None,
+        pool_pre_ping=True,
+    )
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -61,9 +86,24 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+_SQLITE_WRITERS_GUARD = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock | None:
+    """SQLite has one writer at a time. Threads of this process queue on a lock, in order,
+    instead of polling the database's busy timeout (which made a long tail of waits)."""
+    if not is_sqlite(engine):
+        return None
+    key = str(engine.url)
+    with _SQLITE_WRITERS_GUARD:
+        return _SQLITE_WRITERS.setdefault(key, threading.Lock())
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as raw:
+    lock = _writer_lock(engine)
+    with lock if lock is not None else nullcontext(), engine.connect() as raw:
         connection = raw.execution_options(**{_WRITE_OPTION: True})
         with connection.begin():
             yield connection

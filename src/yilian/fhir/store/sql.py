@@ -6,6 +6,7 @@ what it is told, one transaction at a time, and reads it back.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Connection,
+    Engine,
     Numeric,
     Table,
     and_,
@@ -101,6 +103,75 @@ def read_current(conn: Connection, res_type: str, res_id: str) -> StoredVersion 
     """The current version (a tombstone if deleted), or None if it never existed."""
     row = conn.execute(_READ_CURRENT, {"res_type": res_type, "res_id": res_id}).first()
     return None if row is None else _stored(row)
+
+
+class FastReader:
+    """Read by id, the most frequent interaction, without SQLAlchemy's Connection machinery.
+
+    Each thread keeps one DBAPI connection in autocommit mode and runs one fixed statement:
+    ~40 µs on SQLite against ~220 µs through a SQLAlchemy transaction. Takes an engine made
+    by `kit.db.make_autocommit_engine`; a connection that fails is dropped and the read
+    retried once on a new one (a restarted database).
+    """
+
+    _SQL = (
+        "SELECT v.version, v.last_updated, v.deleted, v.method, v.content "
+        "FROM resource r JOIN resource_version v "
+        "ON v.resource_pk = r.pk AND v.version = r.version "
+        "WHERE r.res_type = {mark} AND r.res_id = {mark}"
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.sql = self._SQL.format(mark="?" if self.sqlite else "%s")
+        self._local = threading.local()
+        self._opened: list[Any] = []  # every thread's connection, to close at shutdown
+        self._guard = threading.Lock()
+
+    def current(self, res_type: str, res_id: str) -> StoredVersion | None:
+        try:
+            row = self._fetch(res_type, res_id)
+        except self.engine.dialect.loaded_dbapi.Error:
+            self._drop()
+            row = self._fetch(res_type, res_id)
+        if row is None:
+            return None
+        version, last_updated, deleted, method, content = row
+        if self.sqlite:  # stored as UtcDateTime stores it: UTC text, 0/1
+            last_updated = datetime.fromisoformat(last_updated).replace(tzinfo=UTC)
+            deleted = bool(deleted)
+        return StoredVersion(res_type, res_id, version, last_updated, deleted, method,
+                             None if content is None else bytes(content))
+
+    def _fetch(self, res_type: str, res_id: str) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self.engine.raw_connection()
+            with self._guard:
+                self._opened.append(connection)
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self.sql, (res_type, res_id))
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with self._guard:
+                self._opened.remove(connection)
+            connection.invalidate()
+
+    def close(self) -> None:
+        """Return every thread's connection (at shutdown, before the engine is disposed)."""
+        with self._guard:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
+        self._local = threading.local()
 
 
 def read_version(
