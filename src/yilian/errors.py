@@ -80,6 +80,16 @@ class YilianError(Exception):
     def to_outcome(self) -> dict[str, Any]:
         return operation_outcome(self.issues)
 
+    def relocated(self, message: str, issues: Sequence[OutcomeIssue]) -> YilianError:
+        """The same error (class, code, status) told from somewhere else, e.g. as the
+        failing entry of a transaction Bundle."""
+        moved = self.__class__.__new__(self.__class__)
+        moved.__dict__.update(self.__dict__)
+        Exception.__init__(moved, message)
+        moved.message = message
+        moved.extra_issues = tuple(issues)
+        return moved
+
 
 class BadRequest(YilianError):
     http_status = 400

@@ -9,6 +9,7 @@ from yilian import __version__
 from yilian.fhir import definitions
 from yilian.fhir.search.query import SUPPORTED_TYPES
 from yilian.fhir.search.registry import get_registry
+from yilian.kit.clock import utcnow
 
 if TYPE_CHECKING:
     from yilian.fhir.router import RouterOptions
@@ -79,7 +80,7 @@ def _statement_body() -> JsonObject:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-11-23",
+        "date": utcnow().date().isoformat(),  # when this server started
         "publisher": "Yilian",
         "kind": "instance",
         "software": {"name": "Yilian", "version": __version__},

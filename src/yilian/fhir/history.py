@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from yilian.errors import BadRequest, NotFound
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
     from yilian.fhir.router import RouterOptions
 
 
-def page_size(request: FhirRequest, options: RouterOptions) -> int:
-    raw = next((v for k, v in request.query if k == "_count"), None)
+def page_size(query: Sequence[tuple[str, str]], options: RouterOptions) -> int:
+    raw = next((v for k, v in query if k == "_count"), None)
     if raw is None:
         return options.default_page_size
     if not raw.isdigit():
@@ -36,14 +37,12 @@ def history(
     request: FhirRequest,
     options: RouterOptions,
 ) -> FhirResponse:
-    count = page_size(request, options)
-    since = at = cursor = None
+    count = page_size(request.query, options)
+    since = cursor = None
     kept: list[tuple[str, str]] = []
     for name, value in request.query:
         if name == "_since":
             since = parse_instant_param("_since", value)
-        elif name == "_at":
-            at = parse_instant_param("_at", value)
         elif name == "_cursor":
             cursor = decode_history_cursor(value)
             continue
@@ -58,8 +57,7 @@ def history(
     ):
         raise NotFound("YL-1010", f"{res_type}/{res_id} is not known")
     versions, next_cursor = store.read_history(
-        ctx.conn, res_type=res_type, res_id=res_id, since=since, at=at, after=cursor,
-        count=count,
+        ctx.conn, res_type=res_type, res_id=res_id, since=since, after=cursor, count=count,
     )
     path = "/".join(p for p in (res_type, res_id, "_history") if p)
     if not any(k == "_count" for k, _ in kept):

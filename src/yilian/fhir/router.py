@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import Engine
 
 from yilian.errors import BadRequest, MethodNotAllowed, NotFound, UnsupportedMediaType
-from yilian.fhir import definitions, interactions
+from yilian.fhir import interactions
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.operations import Invocation, Level, OperationRegistry, invocation_parameters
@@ -321,7 +321,3 @@ class FhirRouter:
             lambda ctx: transaction.process_bundle(ctx, body, prepared, request, self.options),
             base_url,
         )
-
-
-def known_types() -> frozenset[str]:
-    return definitions.resource_types()

@@ -83,8 +83,7 @@ def _entry_error(entry_index: int, error: YilianError) -> YilianError:
         )
         for issue in error.issues
     ]
-    wrapped = type(error)(error.code, f"{where}: {error.message}", issues=issues)
-    return wrapped
+    return error.relocated(f"{where}: {error.message}", issues)
 
 
 def parse_entries(bundle: Any, *, base_url: str, kind: str) -> list[Entry]:
@@ -214,21 +213,40 @@ def prepare_transaction(
 def _conditional(entry: Entry) -> bool:
     if entry.if_none_exist or (entry.method != "POST" and "/" not in entry.path and entry.query):
         return True
-    return entry.resource is not None and _has_conditional_reference(entry.resource)
+    return entry.resource is not None and any(
+        "?" in node["reference"] for node in _reference_nodes(entry.resource)
+    )
 
 
-def _has_conditional_reference(node: JsonObject) -> bool:
-    for key, value in node.items():
-        if type(value) is dict:
-            if _has_conditional_reference(value):
-                return True
-        elif type(value) is list:
-            for item in value:
-                if type(item) is dict and _has_conditional_reference(item):
-                    return True
-        elif key == "reference" and type(value) is str and "?" in value:
-            return True
-    return False
+def _reference_nodes(resource: JsonObject) -> list[JsonObject]:
+    """The objects of a resource that hold a `reference` string, found in one walk."""
+    found: list[JsonObject] = []
+    stack = [resource]
+    while stack:
+        node = stack.pop()
+        if type(node.get("reference")) is str:
+            found.append(node)
+        for value in node.values():
+            if type(value) is dict:
+                stack.append(value)
+            elif type(value) is list:
+                stack.extend(item for item in value if type(item) is dict)
+    return found
+
+
+def _path_to(node: Any, target: JsonObject, path: str) -> str | None:
+    """The FHIRPath of `target` within `node` (for error messages only)."""
+    if node is target:
+        return path
+    if type(node) is dict:
+        for key, value in node.items():
+            if (found := _path_to(value, target, f"{path}.{key}")) is not None:
+                return found
+    elif type(node) is list:
+        for index, item in enumerate(node):
+            if (found := _path_to(item, target, f"{path}[{index}]")) is not None:
+                return found
+    return None
 
 
 def process_bundle(
@@ -384,49 +402,38 @@ def _plan_entry(ctx: Context | None, entry: Entry, ids: dict[str, str]) -> None:
 def _rewrite_references(
     ctx: Context | None, resource: JsonObject, ids: dict[str, str], where: str
 ) -> JsonObject:
-    """Turn urn:uuid, fullUrl and conditional references into Type/id, in place.
-
-    The resource was parsed from this request, so nothing else holds it; the walk touches
-    only objects and arrays (a Synthea bundle has ~50 references among ~500 values each).
-    """
-
-    def resolve(reference: str, path: str) -> str:
+    """Turn urn:uuid, fullUrl and conditional references into Type/id, in place (the
+    resource was parsed from this request, so nothing else holds it)."""
+    for node in _reference_nodes(resource):
+        reference = node["reference"]
         if reference in ids:
-            return ids[reference]
-        if reference.startswith(("urn:uuid:", "urn:oid:")):
+            node["reference"] = ids[reference]
+        elif reference.startswith(("urn:uuid:", "urn:oid:")):
             raise BadRequest(
                 "YL-3020",
                 f"The reference '{reference}' names no entry of this transaction",
-                expression=(path,),
+                expression=(_reference_path(resource, node, where),),
             )
-        head, question, query = reference.partition("?")
-        if question and head and "/" not in head:
+        elif "?" in reference:
+            head, _, query = reference.partition("?")
+            if not head or "/" in head:
+                continue
             assert ctx is not None, "conditional references are resolved in the transaction"
-            criteria = parse_qsl(query, keep_blank_values=True)
-            matches = interactions.find_matches(ctx, head, criteria)
+            matches = interactions.find_matches(ctx, head, parse_qsl(query,
+                                                                     keep_blank_values=True))
             if len(matches) != 1:
                 raise PreconditionFailed(
                     "YL-3021",
                     f"The conditional reference '{reference}' matched {len(matches)} "
                     "resources; it must match exactly one",
-                    expression=(path,),
+                    expression=(_reference_path(resource, node, where),),
                 )
-            return f"{head}/{matches[0]}"
-        return reference
-
-    def walk(node: JsonObject, path: str) -> None:
-        for key, value in node.items():
-            if type(value) is dict:
-                walk(value, f"{path}.{key}")
-            elif type(value) is list:
-                for index, item in enumerate(value):
-                    if type(item) is dict:
-                        walk(item, f"{path}.{key}[{index}]")
-            elif key == "reference" and type(value) is str:
-                node[key] = resolve(value, f"{path}.reference")
-
-    walk(resource, f"{where}.resource")
+            node["reference"] = f"{head}/{matches[0]}"
     return resource
+
+
+def _reference_path(resource: JsonObject, node: JsonObject, where: str) -> str:
+    return f"{_path_to(resource, node, f'{where}.resource') or where}.reference"
 
 
 # ------------------------------------------------------------------------------------ batch

@@ -32,7 +32,7 @@ def search(
 ) -> FhirResponse:
     from yilian.fhir.history import page_size
 
-    count = page_size(FhirRequest("GET", "", tuple(pairs)), options)
+    count = page_size(pairs, options)
     after_pk: int | None = None
     for name, value in pairs:
         if name == "_cursor":

@@ -211,7 +211,6 @@ def read_history(
     res_type: str | None = None,
     res_id: str | None = None,
     since: datetime | None = None,
-    at: datetime | None = None,
     after: HistoryCursor | None = None,
     count: int,
 ) -> tuple[list[StoredVersion], HistoryCursor | None]:
@@ -224,8 +223,6 @@ def read_history(
         query = query.where(resource.c.res_id == res_id)
     if since is not None:
         query = query.where(rv.c.last_updated >= since)
-    if at is not None:
-        query = query.where(rv.c.last_updated <= at)
     if after is not None:
         query = query.where(
             or_(
