@@ -9,7 +9,7 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from yilian.api.fhir_http import FhirEndpoint
 from yilian.config import Settings
@@ -17,8 +17,6 @@ from yilian.fhir.router import FhirRouter, RouterOptions
 from yilian.fhir.search.extract import extract_index_rows
 from yilian.fhir.store.sql import FastReader
 from yilian.kit.db import make_autocommit_engine, make_engine
-
-_FHIR_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -60,8 +58,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", home),
             Route("/healthz", health),
-            Route("/fhir", endpoint.handle, methods=_FHIR_METHODS),
-            Route("/fhir/{path:path}", endpoint.handle, methods=_FHIR_METHODS),
+            # The FHIR endpoint is a raw ASGI app (see api.fhir_http): at /fhir itself (the
+            # batch/transaction endpoint) and everything under it.
+            Route("/fhir", endpoint),
+            Mount("/fhir", app=endpoint),
         ],
     )
     app.state.settings = settings
