@@ -164,8 +164,8 @@ def start_server(
     raise RuntimeError(f"{name} did not start; the end of {log}:\n{_log_tail(log)}")
 
 
-def yilian_argv(database_url: str) -> Callable[[int], list[str]]:
-    """`yilian serve --db URL --port P` (uvicorn, one worker, as in production)."""
+def yilian_argv(database_url: str, workers: int = 1) -> Callable[[int], list[str]]:
+    """`yilian serve --db URL --port P [--workers N]` (uvicorn, as in production)."""
     script = Path(sys.executable).parent / "yilian"
     launcher = (
         [str(script)]
@@ -173,7 +173,8 @@ def yilian_argv(database_url: str) -> Callable[[int], list[str]]:
         else [sys.executable, "-c", "from yilian.cli.main import app; app()"]
     )
     return lambda port: [
-        *launcher, "serve", "--db", database_url, "--host", HOST, "--port", str(port)
+        *launcher, "serve", "--db", database_url, "--host", HOST, "--port", str(port),
+        "--workers", str(workers),
     ]
 
 

@@ -11,7 +11,7 @@ import httpx
 
 from bench.ceiling_app import DATA_ENV, write_data
 from bench.databases import drop_database, fresh_database
-from bench.ingest import Ingestion, ingest_over_http
+from bench.ingest import Ingestion, ingest_in_parallel, ingest_over_http
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
 from bench.procs import ceiling_argv, start_server, yilian_argv
@@ -143,6 +143,26 @@ def _ours(kind: str, options: Options, workdir: Path, url: str) -> tuple[
     return ingestion, back, loads, peak, notes
 
 
+PARALLEL = 2  # server processes, and clients posting at once: one each per core
+
+
+def _parallel_ingestion(kind: str, options: Options, workdir: Path) -> Ingestion:
+    """The same Bundles into a fresh database, served by 2 processes and posted by 2 clients
+    at once: what the machine's two cores do together."""
+    url = fresh_database(kind, "parallel", workdir)
+    try:
+        say(f"{kind}: ingesting again, {PARALLEL} server processes x {PARALLEL} clients")
+        server = start_server(f"yilian-{kind}-parallel", yilian_argv(url, workers=PARALLEL),
+                              log_dir=workdir)
+        try:
+            options.quiet.check(f"{kind} parallel ingest")
+            return ingest_in_parallel(server.base, options.bundles, PARALLEL)
+        finally:
+            server.stop()
+    finally:
+        drop_database(kind, "parallel", workdir)
+
+
 def _ceiling_http(kind: str, options: Options, workdir: Path, back: ReadBack) -> Loads:
     data = workdir / f"ceiling-{kind}.json"
     write_data(data, back.reads)
@@ -178,6 +198,7 @@ def run_database(kind: str, options: Options, workdir: Path) -> Half:
         ingestion, back, ours, peak, notes = _ours(kind, options, workdir, url)
     finally:
         drop_database(kind, "server", workdir)
+    parallel = _parallel_ingestion(kind, options, workdir)
     ceiling = _ceiling_http(kind, options, workdir, back)
     notes += ceiling.failures(f"{kind} (ceiling)")
     say(f"{kind}: ceiling ingestion, the same rows by executemany")
@@ -197,6 +218,9 @@ def run_database(kind: str, options: Options, workdir: Path) -> Half:
              resources / insert_seconds, goal=INGEST_GOAL_SQLITE if kind == "sqlite" else None),
         Line(kind, "ingest, vs driver-only rows", "resources/s", ingestion.rate,
              resources / driver_seconds),
+        Line(kind, f"ingest, {PARALLEL} processes x {PARALLEL} clients", "resources/s",
+             parallel.rate, resources / insert_seconds,
+             goal=INGEST_GOAL_SQLITE if kind == "sqlite" else None),
         *_load_lines(kind, "read by id", ours.reads, ceiling.reads, READ_GOAL),
         *_load_lines(kind, "read by id, 1 connection", ours.serial_reads,
                      ceiling.serial_reads, None)[:2],

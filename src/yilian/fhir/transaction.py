@@ -192,14 +192,19 @@ def prepare_transaction(
     does it all inside the transaction, where conditional criteria can be resolved.
     """
     entries = parse_entries(bundle, base_url=base_url, kind="transaction")
-    if any(_conditional(entry) for entry in entries):
+    references = [
+        _reference_nodes(entry.resource) if entry.resource is not None else []
+        for entry in entries
+    ]
+    if any(_conditional(entry, nodes) for entry, nodes in zip(entries, references, strict=True)):
         return None
     ids = _plan(None, entries)
-    for entry in entries:
+    for entry, nodes in zip(entries, references, strict=True):
         if entry.resource is None or entry.method not in ("POST", "PUT") or "$" in entry.path:
             continue
         try:
-            entry.resource = _rewrite_references(None, entry.resource, ids, entry.where)
+            entry.resource = _rewrite_references(None, entry.resource, ids, entry.where,
+                                                 nodes=nodes)
             interactions.check_type(entry.res_type)
             resource = interactions.check_resource(entry.res_type, entry.resource,
                                                    validate=validate,
@@ -210,27 +215,29 @@ def prepare_transaction(
     return entries
 
 
-def _conditional(entry: Entry) -> bool:
+def _conditional(entry: Entry, references: list[JsonObject]) -> bool:
     if entry.if_none_exist or (entry.method != "POST" and "/" not in entry.path and entry.query):
         return True
-    return entry.resource is not None and any(
-        "?" in node["reference"] for node in _reference_nodes(entry.resource)
-    )
+    return any("?" in node["reference"] for node in references)
 
 
 def _reference_nodes(resource: JsonObject) -> list[JsonObject]:
     """The objects of a resource that hold a `reference` string, found in one walk."""
     found: list[JsonObject] = []
     stack = [resource]
+    pop, push = stack.pop, stack.append
     while stack:
-        node = stack.pop()
+        node = pop()
         if type(node.get("reference")) is str:
             found.append(node)
         for value in node.values():
-            if type(value) is dict:
-                stack.append(value)
-            elif type(value) is list:
-                stack.extend(item for item in value if type(item) is dict)
+            kind = type(value)
+            if kind is dict:
+                push(value)
+            elif kind is list:
+                for item in value:
+                    if type(item) is dict:
+                        push(item)
     return found
 
 
@@ -400,11 +407,17 @@ def _plan_entry(ctx: Context | None, entry: Entry, ids: dict[str, str]) -> None:
 
 
 def _rewrite_references(
-    ctx: Context | None, resource: JsonObject, ids: dict[str, str], where: str
+    ctx: Context | None,
+    resource: JsonObject,
+    ids: dict[str, str],
+    where: str,
+    *,
+    nodes: list[JsonObject] | None = None,
 ) -> JsonObject:
     """Turn urn:uuid, fullUrl and conditional references into Type/id, in place (the
-    resource was parsed from this request, so nothing else holds it)."""
-    for node in _reference_nodes(resource):
+    resource was parsed from this request, so nothing else holds it). `nodes`: its
+    reference-holding objects, when already found."""
+    for node in _reference_nodes(resource) if nodes is None else nodes:
         reference = node["reference"]
         if reference in ids:
             node["reference"] = ids[reference]
