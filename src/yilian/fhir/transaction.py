@@ -193,7 +193,9 @@ def prepare_transaction(
     """
     entries = parse_entries(bundle, base_url=base_url, kind="transaction")
     references = [
-        _reference_nodes(entry.resource) if entry.resource is not None else []
+        _reference_nodes(entry.resource)
+        if entry.method in ("POST", "PUT") and isinstance(entry.resource, dict)
+        else []
         for entry in entries
     ]
     if any(_conditional(entry, nodes) for entry, nodes in zip(entries, references, strict=True)):
