@@ -401,6 +401,7 @@ def do_conditional_update(
     if_match: str | None = None,
     prefer: Preferences | None = None,
     where: str = "",
+    prepared: IndexRows | None = None,
 ) -> FhirResponse:
     check_type(res_type)
     matches = find_matches(ctx, res_type, criteria)
@@ -424,7 +425,8 @@ def do_conditional_update(
     if isinstance(body, dict) and body.get("id") is None:
         body = {**body, "id": target}
     return do_update(
-        ctx, res_type, target, body, if_match=if_match, prefer=prefer, where=where
+        ctx, res_type, target, body, if_match=if_match, prefer=prefer, where=where,
+        prepared=prepared,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ class FhirRequest:
     body: bytes | None = None
     resource: JsonObject | None = None  # a body already parsed (Bundle entries)
     content_type: str | None = None
+    # The index rows of `resource`, validated and indexed before the write transaction.
+    prepared: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)

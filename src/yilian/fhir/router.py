@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -119,11 +119,12 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
                 parse_body(request),
                 if_none_exist=header_criteria(if_none_exist) if if_none_exist else None,
                 prefer=prefer,
+                prepared=request.prepared,
             )
         if method == "PUT":
             return interactions.do_conditional_update(
                 ctx, res_type, criteria_of(request), parse_body(request),
-                if_match=request.header("if-match"), prefer=prefer,
+                if_match=request.header("if-match"), prefer=prefer, prepared=request.prepared,
             )
         if method == "DELETE":
             return interactions.do_conditional_delete(ctx, res_type, criteria_of(request))
@@ -150,7 +151,7 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
         if method == "PUT":
             return interactions.do_update(
                 ctx, res_type, res_id, parse_body(request),
-                if_match=request.header("if-match"), prefer=prefer,
+                if_match=request.header("if-match"), prefer=prefer, prepared=request.prepared,
             )
         if method == "PATCH":
             return interactions.do_patch(
@@ -277,12 +278,30 @@ class FhirRouter:
             if request.method == "POST" and not request.path.strip("/"):
                 return self._bundle(request, base_url)
             if is_write(request, self.options.operations):
-                return self.write(lambda ctx: dispatch(ctx, request, self.options), base_url)
+                ready = self._prepare(request)
+                return self.write(lambda ctx: dispatch(ctx, ready, self.options), base_url)
             with read_transaction(self.engine) as conn:
                 ctx = Context(conn, base_url, validate=self.options.validate)
                 return dispatch(ctx, request, self.options)
         except YilianError as error:
             return FhirResponse(error.http_status, resource=error.to_outcome())
+
+    def _prepare(self, request: FhirRequest) -> FhirRequest:
+        """A create or update's body parsed, validated and indexed before the write
+        transaction: on SQLite the write lock is then held for the writes alone."""
+        if request.method not in ("POST", "PUT"):
+            return request
+        parts = request.path.strip("/").split("/")
+        if len(parts) > 2 or any(part.startswith(("$", "_")) for part in parts):
+            return request
+        res_type = parts[0]
+        interactions.check_type(res_type)
+        if len(parts) == 2:
+            interactions.check_id(parts[1])
+        resource = interactions.check_resource(res_type, parse_body(request),
+                                               validate=self.options.validate)
+        rows = self.indexer(resource) if self.indexer is not None else {}
+        return replace(request, resource=resource, prepared=rows)
 
     def _fast_read(
         self, request: FhirRequest, base_url: str, res_type: str, res_id: str

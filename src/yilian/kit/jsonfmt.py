@@ -22,6 +22,8 @@ def loads(data: bytes | str) -> Any:
         return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise JsonDecodeError(str(error)) from error
+    except RecursionError as error:
+        raise JsonDecodeError("the JSON is nested too deeply") from error
 
 
 def _reject_constant(name: str) -> Any:
@@ -36,8 +38,16 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+class JsonEncodeError(ValueError):
+    pass
+
+
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default)
+    """Compact JSON. orjson refuses documents nested more than 255 levels deep."""
+    try:
+        return orjson.dumps(value, default=_default)
+    except orjson.JSONEncodeError as error:
+        raise JsonEncodeError(str(error)) from error
 
 
 def dumps_pretty(value: Any) -> bytes:

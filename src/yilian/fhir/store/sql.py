@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 
+from yilian.errors import Unprocessable
 from yilian.fhir.store.tables import INDEX_TABLES, resource, resource_version
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant
@@ -409,7 +410,13 @@ class UnitOfWork:
         """
         version = 1 if current is None else current.version + 1
         stored_json = with_server_meta(body, res_id, version, self.now)
-        content = jsonfmt.dumps(stored_json)
+        try:
+            content = jsonfmt.dumps(stored_json)
+        except jsonfmt.JsonEncodeError as error:
+            raise Unprocessable(
+                "YL-1009", f"{res_type}/{res_id} cannot be stored: {error} (at most 255 "
+                "levels of nesting)",
+            ) from error
         key = self._stage_resource(res_type, res_id, version, deleted=False, current=current)
         self._stage_version(key, res_type, version, method, content)
         if current is not None and not current.deleted:
