@@ -262,3 +262,18 @@ def test_method_not_allowed(client: TestClient) -> None:
                        ).status_code == 405
     assert client.delete("/fhir/metadata").status_code == 405
     assert client.put("/fhir/Patient/_history", json={}, headers=FHIR_JSON).status_code == 405
+
+
+def test_if_none_match_overrides_if_modified_since(client: TestClient) -> None:
+    client.put("/fhir/Patient/c2", json=patient(id="c2"), headers=FHIR_JSON)
+    response = client.get("/fhir/Patient/c2", headers={
+        "If-None-Match": 'W/"99"', "If-Modified-Since": "Mon, 01 Jan 2999 00:00:00 GMT"})
+    assert response.status_code == 200
+
+
+def test_conditional_update_does_not_overwrite_an_unmatched_resource(client: TestClient) -> None:
+    client.put("/fhir/Patient/other", json=patient(id="other"), headers=FHIR_JSON)
+    response = client.put("/fhir/Patient?identifier=s|nobody",
+                          json=patient(id="other", gender="female"), headers=FHIR_JSON)
+    assert response.status_code == 409
+    assert client.get("/fhir/Patient/other").json()["gender"] == "male"

@@ -98,3 +98,40 @@ def test_bad_history_parameters(client: TestClient) -> None:
     assert client.get("/fhir/_history?_count=many").status_code == 400
     assert client.get("/fhir/_history?_cursor=@@@").status_code == 400
     assert client.get("/fhir/_history?color=red").status_code == 400
+
+
+def test_conditional_criteria_must_filter(client: TestClient) -> None:
+    client.put("/fhir/Patient/keep", json=patient(id="keep"), headers=FHIR_JSON)
+    assert client.delete("/fhir/Patient?_count=5").status_code == 400
+    assert client.put("/fhir/Patient?_sort=x", json=patient(), headers=FHIR_JSON
+                      ).status_code == 400
+    created = client.post("/fhir/Patient", json=patient(),
+                          headers={**FHIR_JSON, "If-None-Exist": "_count=1"})
+    assert created.status_code == 400
+    assert client.get("/fhir/Patient/keep").status_code == 200
+
+
+def test_numbers_that_are_not_plain_digits(client: TestClient) -> None:
+    client.put("/fhir/Patient/n1", json=patient(id="n1"), headers=FHIR_JSON)
+    assert client.get("/fhir/Patient/n1/_history/99999999999999999999999").status_code == 404
+    assert client.get("/fhir/Patient/n1/_history/²").status_code == 404
+    assert client.get("/fhir/_history?_count=²").status_code == 400
+    assert client.get("/fhir/Patient?_cursor=99999999999999999999999").status_code == 400
+    empty = client.get("/fhir/_history?_count=0")
+    assert empty.status_code == 200
+    assert "entry" not in empty.json()
+
+
+def test_text_that_cannot_be_stored(client: TestClient) -> None:
+    surrogate = b'{"resourceType":"Patient","name":[{"family":"\\ud800"}]}'
+    assert client.post("/fhir/Patient", content=surrogate, headers=FHIR_JSON
+                       ).status_code == 400
+    nul = b'{"resourceType":"Patient","name":[{"family":"a\\u0000b"}]}'
+    assert client.post("/fhir/Patient", content=nul, headers=FHIR_JSON).status_code == 400
+
+
+def test_deeply_nested_json(client: TestClient) -> None:
+    deep = b'{"resourceType":"Patient","extension":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = client.post("/fhir/Patient", content=deep, headers=FHIR_JSON)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["issue"][0]["diagnostics"]

@@ -101,7 +101,11 @@ def load(
         for path in files:
             progress.update(task, description=f"Loading {path.name[:40]}")
             for label, document in iter_documents(path):
-                load_document(router, label, document, summary, base_url)
+                try:
+                    load_document(router, label, document, summary, base_url)
+                except Exception as error:  # a bug must not stop a long load half-way
+                    summary.counts["failed"] += 1
+                    summary.failures.append((label, f"internal error ({type(error).__name__})"))
             progress.advance(task)
     engine.dispose()
     console.print(

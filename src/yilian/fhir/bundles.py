@@ -90,7 +90,12 @@ def decode_history_cursor(token: str) -> HistoryCursor:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         moment, pk, version = raw.split("|")
-        return HistoryCursor(datetime.fromisoformat(moment), int(pk), int(version))
+        cursor = HistoryCursor(datetime.fromisoformat(moment), int(pk), int(version))
+        if cursor.last_updated.tzinfo is None or not (
+            0 < cursor.resource_pk < 2**62 and 0 < cursor.version < 2**31
+        ):
+            raise ValueError("out of range")
+        return cursor
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(
             "YL-1062", "The _cursor parameter is not one this server issued",

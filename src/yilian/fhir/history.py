@@ -15,6 +15,7 @@ from yilian.fhir.bundles import (
 from yilian.fhir.interactions import Context, parse_instant_param
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.store import sql as store
+from yilian.kit.ids import small_number
 
 if TYPE_CHECKING:
     from yilian.fhir.router import RouterOptions
@@ -24,10 +25,11 @@ def page_size(query: Sequence[tuple[str, str]], options: RouterOptions) -> int:
     raw = next((v for k, v in query if k == "_count"), None)
     if raw is None:
         return options.default_page_size
-    if not raw.isdigit():
+    number = small_number(raw)
+    if number is None:
         raise BadRequest("YL-1063", f"_count must be a whole number, got '{raw}'",
                          expression=("_count",))
-    return max(0, min(int(raw), options.max_page_size))
+    return min(number, options.max_page_size)
 
 
 def history(

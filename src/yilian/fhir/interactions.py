@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from yilian.errors import (
     BadRequest,
+    Conflict,
     Gone,
     NotFound,
     OutcomeIssue,
@@ -29,7 +30,7 @@ from yilian.fhir.store import sql as store
 from yilian.fhir.store.sql import CurrentRow, IndexRows, StoredVersion, UnitOfWork
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_http_date
-from yilian.kit.ids import is_valid_id, new_id
+from yilian.kit.ids import is_valid_id, new_id, small_number
 
 QueryPairs = Sequence[tuple[str, str]]
 
@@ -143,7 +144,7 @@ def parse_etag(value: str) -> int:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
+    if small_number(text) is None:
         raise BadRequest("YL-1007", f"'{value}' is not a version ETag such as W/\"3\"")
     return int(text)
 
@@ -217,10 +218,14 @@ def answer_read(
         raise NotFound("YL-1010", f"{res_type}/{res_id} is not known")
     if stored.deleted:
         raise Gone("YL-1011", f"{res_type}/{res_id} was deleted (version {stored.version})")
-    if if_none_match is not None and _etag_matches(if_none_match, stored.version):
-        return FhirResponse(304, headers={"ETag": stored.etag})
-    if if_modified_since is not None and _not_modified_since(if_modified_since, stored):
-        return FhirResponse(304, headers={"ETag": stored.etag})
+    not_modified = (
+        _etag_matches(if_none_match, stored.version)
+        if if_none_match is not None  # then If-Modified-Since is ignored (RFC 7232 §3.3)
+        else if_modified_since is not None and _not_modified_since(if_modified_since, stored)
+    )
+    if not_modified:
+        return FhirResponse(304, headers={"ETag": stored.etag,
+                                          "Last-Modified": to_http_date(stored.last_updated)})
     return resource_response(base_url, stored)
 
 
@@ -250,9 +255,10 @@ def _not_modified_since(header: str, stored: StoredVersion) -> bool:
 def do_vread(ctx: Context, res_type: str, res_id: str, version: str) -> FhirResponse:
     check_type(res_type)
     check_id(res_id)
-    if not version.isdigit():
+    number = small_number(version)
+    if number is None:
         raise NotFound("YL-1012", f"{res_type}/{res_id} has no version '{version}'")
-    stored = store.read_version(ctx.conn, res_type, res_id, int(version))
+    stored = store.read_version(ctx.conn, res_type, res_id, number)
     if stored is None:
         raise NotFound("YL-1012", f"{res_type}/{res_id} has no version {version}")
     if stored.deleted:
@@ -269,14 +275,22 @@ def find_matches(ctx: Context, res_type: str, criteria: QueryPairs, *, limit: in
     On PostgreSQL the criteria are locked for the rest of the transaction, so two requests with
     the same criteria run one after the other and the second sees what the first wrote.
     """
-    from yilian.fhir.search.query import search_ids
+    from yilian.fhir.search.query import RESULT_PARAMETERS, parse_query, search_ids
 
-    if not criteria:
+    parsed = parse_query(res_type, criteria, strict=True)
+    result_params = sorted({name for name, _ in criteria if name in RESULT_PARAMETERS} - {
+        "_format", "_pretty"})
+    if result_params:
+        raise BadRequest("YL-1022", f"{', '.join(result_params)} cannot be part of the "
+                         "criteria of a conditional interaction", expression=tuple(result_params))
+    if not parsed.criteria:
         raise BadRequest("YL-1020", "A conditional interaction needs search criteria")
-    store.lock_key(ctx.conn, f"{res_type}?{sorted(criteria)}")
+    # The lock key is the criteria as parsed, so the same query written differently (another
+    # order of parameters) takes the same lock.
+    store.lock_key(ctx.conn, f"{res_type}?{sorted(parsed.applied())}")
     if ctx.uow is not None:
         ctx.uow.flush()
-    return search_ids(ctx.conn, res_type, criteria, limit=limit)
+    return search_ids(ctx.conn, res_type, parsed, limit=limit)
 
 
 def do_create(
@@ -422,6 +436,14 @@ def do_conditional_update(
         target = matches[0]
     else:
         target = body_id if isinstance(body_id, str) else new_id()
+        existing = ctx.writer.lock_current(res_type, target) if isinstance(body_id, str) else None
+        if existing is not None and not existing.deleted:
+            raise Conflict(
+                "YL-1034",
+                f"The criteria matched nothing, but {res_type}/{target} exists: a conditional "
+                "update does not overwrite a resource its criteria do not match",
+                expression=(_prefixed(where, f"{res_type}.id"),),
+            )
     if isinstance(body, dict) and body.get("id") is None:
         body = {**body, "id": target}
     return do_update(

@@ -14,7 +14,13 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy import Engine
 
-from yilian.errors import BadRequest, MethodNotAllowed, NotFound, UnsupportedMediaType
+from yilian.errors import (
+    BadRequest,
+    Conflict,
+    MethodNotAllowed,
+    NotFound,
+    UnsupportedMediaType,
+)
 from yilian.fhir import interactions
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse
@@ -22,7 +28,7 @@ from yilian.fhir.operations import Invocation, Level, OperationRegistry, invocat
 from yilian.fhir.store.sql import FastReader, Indexer, UnitOfWork
 from yilian.kit import jsonfmt
 from yilian.kit.clock import utcnow
-from yilian.kit.db import read_transaction, run_write
+from yilian.kit.db import LostRace, read_transaction, run_write
 
 FHIR_JSON = ("application/fhir+json", "application/json", "application/json+fhir")
 JSON_PATCH = "application/json-patch+json"
@@ -285,6 +291,9 @@ class FhirRouter:
                 return dispatch(ctx, request, self.options)
         except YilianError as error:
             return FhirResponse(error.http_status, resource=error.to_outcome())
+        except LostRace as error:
+            conflict = Conflict("YL-1150", f"{error}; send the request again")
+            return FhirResponse(conflict.http_status, resource=conflict.to_outcome())
 
     def _prepare(self, request: FhirRequest) -> FhirRequest:
         """A create or update's body parsed, validated and indexed before the write

@@ -8,24 +8,30 @@ the answer names the failing entry. A batch runs each entry in a transaction of 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import functools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from yilian.errors import BadRequest, OutcomeIssue, PreconditionFailed, YilianError
+from yilian.errors import BadRequest, NotFound, OutcomeIssue, PreconditionFailed, YilianError
 from yilian.fhir import definitions, interactions
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
 from yilian.fhir.store.sql import Indexer, IndexRows
+from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant, utcnow
 from yilian.kit.ids import new_id
 
 if TYPE_CHECKING:
     from yilian.fhir.router import FhirRouter, RouterOptions
+
+log = logging.getLogger("yilian.fhir")
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -142,13 +148,12 @@ def _patch_body(raw: JsonObject, where: str) -> Any:
     """A JSON Patch travels in a Binary resource (FHIR R4 http.html#patch)."""
     resource = raw.get("resource")
     if isinstance(resource, dict) and resource.get("resourceType") == "Binary":
-        import base64
-
-        from yilian.kit import jsonfmt
-
+        data = resource.get("data")
         try:
-            return jsonfmt.loads(base64.b64decode(resource.get("data", "")))
-        except (ValueError, jsonfmt.JsonDecodeError) as error:
+            if not isinstance(data, str):
+                raise ValueError("no base64 data")
+            return jsonfmt.loads(base64.b64decode(data, validate=True))
+        except (ValueError, binascii.Error, jsonfmt.JsonDecodeError) as error:
             raise BadRequest("YL-3009", f"{where}: the Binary does not hold a JSON Patch",
                              expression=(f"{where}.resource.data",)) from error
     raise BadRequest("YL-3009", f"{where}: PATCH needs a Binary resource holding a JSON Patch",
@@ -385,7 +390,9 @@ def _plan_entry(ctx: Context | None, entry: Entry, ids: dict[str, str]) -> None:
                 "YL-3013", f"The conditional update matched {len(matches)} resources"
             )
         body_id = entry.resource.get("id") if entry.resource else None
-        entry.target_id = matches[0] if matches else (body_id or new_id())
+        entry.target_id = matches[0] if matches else (
+            body_id if isinstance(body_id, str) and body_id else new_id()
+        )
     elif entry.method in ("PUT", "PATCH", "DELETE") and len(parts) == 2:
         interactions.check_id(parts[1])
         entry.target_id = parts[1]
@@ -403,7 +410,7 @@ def _plan_entry(ctx: Context | None, entry: Entry, ids: dict[str, str]) -> None:
         elif entry.method == "DELETE":
             entry.outcome = FhirResponse(204)
         else:
-            raise PreconditionFailed("YL-3015", "The conditional PATCH matched no resource")
+            raise NotFound("YL-3015", "The conditional PATCH matched no resource")
     if entry.full_url and entry.target_id and entry.method in ("POST", "PUT"):
         ids[entry.full_url] = f"{entry.res_type}/{entry.target_id}"
 
@@ -434,6 +441,7 @@ def _rewrite_references(
             if not head or "/" in head:
                 continue
             assert ctx is not None, "conditional references are resolved in the transaction"
+            interactions.check_type(head)
             matches = interactions.find_matches(ctx, head, parse_qsl(query,
                                                                      keep_blank_values=True))
             if len(matches) != 1:
@@ -481,6 +489,12 @@ def process_batch(
         except YilianError as error:
             entry.outcome = FhirResponse(error.http_status,
                                          resource=_entry_error(entry.index, error).to_outcome())
+        except Exception:
+            # Entries before this one are committed: the batch must still answer for each.
+            log.exception("unexpected failure in batch entry %d", entry.index)
+            failure = YilianError("YL-0500", "The server failed on this entry unexpectedly; "
+                                  "nothing of it was written", issue_type="exception")
+            entry.outcome = FhirResponse(500, resource=failure.to_outcome())
     return FhirResponse(200, resource=_response_bundle("batch-response", entries, base_url))
 
 

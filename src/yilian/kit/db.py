@@ -15,7 +15,6 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 T = TypeVar("T")
 
@@ -36,10 +35,14 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
+            hide_parameters=True,  # parameters are patients' data: never in messages or logs
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        hide_parameters=True,
+    )
 
 
 def make_autocommit_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -53,6 +56,7 @@ def make_autocommit_engine(url: str, *, pool_size: int = 10) -> Engine:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_reset_on_return=None,
+            hide_parameters=True,
         )
         _configure_sqlite(engine)
         return engine
@@ -63,6 +67,9 @@ def make_autocommit_engine(url: str, *, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_reset_on_return=None,
         pool_pre_ping=True,
+        hide_parameters=True,
+        # Reads run on the event loop: a database that went away must not hold it for long.
+        connect_args={"connect_timeout": 3},
     )
 
 
@@ -115,25 +122,34 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-def _is_retryable(error: DBAPIError) -> bool:
-    if isinstance(error, IntegrityError):
+class LostRace(Exception):
+    """A write lost its race with other writers every time it was tried."""
+
+
+def lost_race(error: BaseException) -> bool:
+    """A unique violation, serialization failure, deadlock or SQLite lock: the same work
+    may succeed when rerun. Other integrity errors (NOT NULL, foreign keys) are bugs."""
+    original = getattr(error, "orig", error)
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate in ("23505", "40001", "40P01"):
         return True
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    if sqlstate in ("40001", "40P01"):  # serialization failure, deadlock detected
-        return True
-    return isinstance(error, OperationalError) and "locked" in str(error.orig)
+    text = str(original)
+    return "UNIQUE constraint failed" in text or "database is locked" in text
 
 
 def run_write(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 4) -> T:
     """Run `work` in one write transaction, rerunning it when it lost a race to another writer.
 
     `work` must be free of side effects outside the transaction (events go out after commit).
+    Raises LostRace when every attempt lost.
     """
     for attempt in range(1, attempts + 1):
         try:
             with write_transaction(engine) as connection:
                 return work(connection)
-        except DBAPIError as error:
-            if attempt == attempts or not _is_retryable(error):
+        except Exception as error:
+            if not lost_race(error):
                 raise
+            if attempt == attempts:
+                raise LostRace(f"the write lost to concurrent writers {attempts} times") from error
     raise AssertionError("unreachable")

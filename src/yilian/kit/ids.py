@@ -15,3 +15,13 @@ def new_id() -> str:
 
 def is_valid_id(value: str) -> bool:
     return ID_PATTERN.fullmatch(value) is not None
+
+
+_SMALL_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def small_number(value: str) -> int | None:
+    """A whole number written in ASCII digits that fits any integer column, else None.
+    (str.isdigit accepts '²' and other digits int() refuses, and unbounded numbers overflow
+    SQLite's integers.)"""
+    return int(value) if _SMALL_NUMBER.fullmatch(value) else None

@@ -18,12 +18,41 @@ class JsonDecodeError(ValueError):
 
 
 def loads(data: bytes | str) -> Any:
+    """Parse JSON; decimals as Decimal. Refuses NaN/Infinity and lone surrogates (\\ud800
+    escapes that stand for no character: they cannot be stored or hashed as UTF-8)."""
     try:
-        return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+        parsed = json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+        _check_text(parsed)
+        return parsed
     except (ValueError, UnicodeDecodeError) as error:
         raise JsonDecodeError(str(error)) from error
     except RecursionError as error:
         raise JsonDecodeError("the JSON is nested too deeply") from error
+
+
+def _check_text(document: Any) -> None:
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is str:
+            _check_string(node)
+        elif kind is dict:
+            for key, value in node.items():
+                _check_string(key)
+                stack.append(value)
+        elif kind is list:
+            stack.extend(node)
+
+
+def _check_string(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"a string holds an unpaired surrogate: {text[:40]!r}") from error
+    if "\x00" in text:
+        raise ValueError("a string holds a NUL character (U+0000)")
 
 
 def _reject_constant(name: str) -> Any:

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from yilian.fhir.router import RouterOptions
 
 
+def _cursor(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise BadRequest("YL-2010", "The _cursor parameter is not one this server issued",
+                         expression=("_cursor",))
+    return int(value)
+
+
 def is_strict(request: FhirRequest) -> bool:
     prefer = (request.header("prefer") or "").replace(" ", "").lower()
     return "handling=strict" in prefer
@@ -36,10 +43,7 @@ def search(
     after_pk: int | None = None
     for name, value in pairs:
         if name == "_cursor":
-            if not value.isdigit():
-                raise BadRequest("YL-2010", "The _cursor parameter is not one this server issued",
-                                 expression=("_cursor",))
-            after_pk = int(value)
+            after_pk = _cursor(value)
     parsed = parse_query(res_type, pairs, strict=is_strict(request))
     if ctx.uow is not None:
         ctx.uow.flush()

@@ -297,11 +297,8 @@ def select_matches(
     )
 
 
-def search_ids(
-    conn: Connection, res_type: str, pairs: Sequence[tuple[str, str]], *, limit: int
-) -> list[str]:
-    """Ids of up to `limit` resources matching strictly parsed criteria."""
-    parsed = parse_query(res_type, pairs, strict=True)
+def search_ids(conn: Connection, res_type: str, parsed: ParsedQuery, *, limit: int) -> list[str]:
+    """Ids of up to `limit` resources matching the criteria."""
     query = select_matches(res_type, parsed).order_by(resource.c.pk).limit(limit)
     return [row[1] for row in conn.execute(query)]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -62,6 +62,7 @@ class CurrentRow:
     pk: int
     version: int
     deleted: bool
+    last_updated: datetime
 
 
 _VERSION_COLUMNS = (
@@ -243,7 +244,7 @@ def read_history(
     rows = conn.execute(query).all()
     page = rows[:count]
     cursor = None
-    if len(rows) > count:
+    if len(rows) > count and page:
         last = page[-1]
         cursor = HistoryCursor(last_updated=last[4], resource_pk=last[0], version=last[3])
     return [_stored(row[1:]) for row in page], cursor
@@ -360,7 +361,7 @@ _INSERT_INDEX = {
     name: _BulkInsert(table, ("resource_pk", "res_type")) for name, table in INDEX_TABLES.items()
 }
 _LOCK_CURRENT = (
-    select(resource.c.pk, resource.c.version, resource.c.deleted)
+    select(resource.c.pk, resource.c.version, resource.c.deleted, resource.c.last_updated)
     .where(resource.c.res_type == bindparam("res_type"), resource.c.res_id == bindparam("res_id"))
     .with_for_update()
 )
@@ -390,7 +391,7 @@ class UnitOfWork:
         transaction already holds the database's write lock)."""
         self.flush()
         row = self.conn.execute(_LOCK_CURRENT, {"res_type": res_type, "res_id": res_id}).first()
-        return None if row is None else CurrentRow(row[0], row[1], row[2])
+        return None if row is None else CurrentRow(row[0], row[1], row[2], row[3])
 
     def put(
         self,
@@ -409,7 +410,8 @@ class UnitOfWork:
         extracted from this body already (they do not depend on meta.versionId/lastUpdated).
         """
         version = 1 if current is None else current.version + 1
-        stored_json = with_server_meta(body, res_id, version, self.now)
+        moment = self._moment(current)
+        stored_json = with_server_meta(body, res_id, version, moment)
         try:
             content = jsonfmt.dumps(stored_json)
         except jsonfmt.JsonEncodeError as error:
@@ -417,8 +419,9 @@ class UnitOfWork:
                 "YL-1009", f"{res_type}/{res_id} cannot be stored: {error} (at most 255 "
                 "levels of nesting)",
             ) from error
-        key = self._stage_resource(res_type, res_id, version, deleted=False, current=current)
-        self._stage_version(key, res_type, version, method, content)
+        key = self._stage_resource(res_type, res_id, version, moment, deleted=False,
+                                   current=current)
+        self._stage_version(key, res_type, version, moment, method, content)
         if current is not None and not current.deleted:
             self._stale_index_pks.append(current.pk)
         if index_rows is None and self.indexer is not None:
@@ -426,33 +429,56 @@ class UnitOfWork:
         if index_rows is not None:
             # Replaces rows staged earlier in this unit for the same resource.
             self._index_rows[key] = (res_type, index_rows)
-        stored = StoredVersion(res_type, res_id, version, self.now, False, method, content)
+        stored = StoredVersion(res_type, res_id, version, moment, False, method, content)
         return stored, stored_json
 
     def delete(self, res_type: str, res_id: str, current: CurrentRow) -> StoredVersion:
         """Mark a resource deleted with a new version that has no content."""
         version = current.version + 1
-        key = self._stage_resource(res_type, res_id, version, deleted=True, current=current)
-        self._stage_version(key, res_type, version, "DELETE", None)
+        moment = self._moment(current)
+        key = self._stage_resource(res_type, res_id, version, moment, deleted=True,
+                                   current=current)
+        self._stage_version(key, res_type, version, moment, "DELETE", None)
         self._stale_index_pks.append(current.pk)
         self._index_rows.pop(current.pk, None)
-        return StoredVersion(res_type, res_id, version, self.now, True, "DELETE", None)
+        return StoredVersion(res_type, res_id, version, moment, True, "DELETE", None)
+
+    def _moment(self, current: CurrentRow | None) -> datetime:
+        """The unit's instant, or just after the current version's when that one is later
+        (on PostgreSQL a unit may wait for a row lock held by a writer that started after
+        it): a resource's versions never go back in time."""
+        if current is None or current.last_updated < self.now:
+            return self.now
+        return current.last_updated + timedelta(milliseconds=1)
 
     def _stage_resource(
-        self, res_type: str, res_id: str, version: int, *, deleted: bool, current: CurrentRow | None
+        self,
+        res_type: str,
+        res_id: str,
+        version: int,
+        moment: datetime,
+        *,
+        deleted: bool,
+        current: CurrentRow | None,
     ) -> ResourceKey:
         if current is None:
             new = _NewResource(res_type, res_id, version, deleted)
             self._new.append(new)
             return new
         self._updates.append(
-            {"b_pk": current.pk, "b_version": version, "b_last_updated": self.now,
+            {"b_pk": current.pk, "b_version": version, "b_last_updated": moment,
              "b_deleted": deleted}
         )
         return current.pk
 
     def _stage_version(
-        self, key: ResourceKey, res_type: str, version: int, method: str, content: bytes | None
+        self,
+        key: ResourceKey,
+        res_type: str,
+        version: int,
+        moment: datetime,
+        method: str,
+        content: bytes | None,
     ) -> None:
         self._versions.append(
             (
@@ -460,7 +486,7 @@ class UnitOfWork:
                 {
                     "version": version,
                     "res_type": res_type,
-                    "last_updated": self.now,
+                    "last_updated": moment,
                     "method": method,
                     "deleted": content is None,
                     "content": content,
