@@ -209,3 +209,28 @@ def test_bundle_shape_errors(client: TestClient) -> None:
     empty = post_bundle(client, tx())
     assert empty.status_code == 200
     assert "entry" not in empty.json()
+
+
+def test_transaction_rewrites_uri_elements_and_narrative_links(client: TestClient) -> None:
+    patient_url = "urn:uuid:4f6c4d0e-6a6b-4d4c-9a57-3a0e2f3b9c11"
+    bundle = tx(
+        {"fullUrl": patient_url, "resource": patient(),
+         "request": {"method": "POST", "url": "Patient"}},
+        {
+            "resource": {
+                "resourceType": "Observation", "status": "final", "code": {"text": "血压"},
+                "text": {"status": "generated",
+                         "div": f'<div xmlns="http://www.w3.org/1999/xhtml">'
+                                f'<a href="{patient_url}">患者</a></div>'},
+                "subject": {"reference": patient_url},
+                "extension": [{"url": "http://example.org/source", "valueUri": patient_url}],
+            },
+            "request": {"method": "POST", "url": "Observation"},
+        },
+    )
+    result = post_bundle(client, bundle, Prefer="return=representation").json()
+    local = "/".join(result["entry"][0]["response"]["location"].split("/")[:2])
+    observation = result["entry"][1]["resource"]
+    assert observation["subject"]["reference"] == local
+    assert observation["extension"][0]["valueUri"] == local
+    assert f'href="{local}"' in observation["text"]["div"]

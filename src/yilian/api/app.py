@@ -13,9 +13,11 @@ from starlette.routing import Mount, Route
 
 from yilian.api.fhir_http import FhirEndpoint
 from yilian.config import Settings
+from yilian.errors import OutcomeIssue, operation_outcome
 from yilian.fhir.router import FhirRouter, RouterOptions
 from yilian.fhir.search.extract import extract_index_rows
 from yilian.fhir.store.sql import FastReader
+from yilian.kit import jsonfmt
 from yilian.kit.db import make_autocommit_engine, make_engine
 
 
@@ -53,8 +55,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine.dispose()
         reads.dispose()
 
+    async def not_found(_: Request, error: Exception) -> Response:
+        status = getattr(error, "status_code", 404)
+        outcome = operation_outcome([OutcomeIssue(
+            "error", "not-found" if status == 404 else "not-supported",
+            f"[YL-1117] No endpoint answers this request ({status})",
+        )])
+        return Response(jsonfmt.dumps(outcome), status_code=status,
+                        media_type="application/fhir+json; charset=utf-8")
+
     app = Starlette(
         lifespan=lifespan,
+        exception_handlers={404: not_found, 405: not_found},
         routes=[
             Route("/", home),
             Route("/healthz", health),

@@ -13,6 +13,7 @@ import binascii
 import copy
 import functools
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -119,7 +120,10 @@ def parse_entries(bundle: Any, *, base_url: str, kind: str) -> list[Entry]:
         if not isinstance(url, str) or not url:
             raise BadRequest("YL-3007", f"{where}.request.url is required",
                              expression=(f"{where}.request.url",))
-        path, query = _split_url(url, base_url)
+        try:
+            path, query = _split_url(url, base_url)
+        except YilianError as error:
+            raise _entry_error(index, error) from error
         resource = raw.get("resource")
         if method in ("POST", "PUT") and not isinstance(resource, dict):
             raise BadRequest("YL-3008", f"{where}: {method} needs a resource",
@@ -173,7 +177,10 @@ def _split_url(url: str, base_url: str) -> tuple[str, list[tuple[str, str]]]:
     if url.startswith(base_url + "/"):
         url = url[len(base_url) + 1 :]
     elif "://" in url:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as error:
+            raise BadRequest("YL-3016", f"'{url}' is not a URL") from error
         segments = parts.path.strip("/").split("/")
         types = definitions.resource_types()
         start = max((i for i, s in enumerate(segments) if s in types), default=0)
@@ -223,7 +230,10 @@ def prepare_transaction(
 
 
 def _conditional(entry: Entry, references: list[JsonObject]) -> bool:
-    if entry.if_none_exist or (entry.method != "POST" and "/" not in entry.path and entry.query):
+    """Whether planning the entry needs the database (a search, or an error to report)."""
+    if entry.if_none_exist or (
+        entry.method in ("PUT", "PATCH", "DELETE") and "/" not in entry.path
+    ):
         return True
     return any("?" in node["reference"] for node in references)
 
@@ -452,7 +462,33 @@ def _rewrite_references(
                     expression=(_reference_path(resource, node, where),),
                 )
             node["reference"] = f"{head}/{matches[0]}"
+    if ids:
+        _rewrite_links(resource, ids)
     return resource
+
+
+_LINK = re.compile(r'\b(href|src)="([^"]*)"')
+
+
+def _rewrite_links(resource: JsonObject, ids: dict[str, str]) -> None:
+    """The other places the specification names (http.html#trules): uri-like elements whose
+    whole value is an entry's fullUrl, and href/src links in the narrative."""
+    stack: list[Any] = [resource]
+    while stack:
+        node = stack.pop()
+        for key, value in node.items() if type(node) is dict else enumerate(node):
+            kind = type(value)
+            if kind is str:
+                if key != "reference" and value in ids:
+                    node[key] = ids[value]
+            elif kind is dict or kind is list:
+                stack.append(value)
+    text = resource.get("text")
+    div = text.get("div") if isinstance(text, dict) else None
+    if isinstance(text, dict) and isinstance(div, str) and ("href=" in div or "src=" in div):
+        text["div"] = _LINK.sub(
+            lambda m: f'{m.group(1)}="{ids.get(m.group(2), m.group(2))}"', div
+        )
 
 
 def _reference_path(resource: JsonObject, node: JsonObject, where: str) -> str:

@@ -75,6 +75,9 @@ def parse_query(res_type: str, pairs: Sequence[tuple[str, str]], *, strict: bool
             continue
         code, _, modifier_text = name.partition(":")
         modifier = modifier_text or None
+        if "\x00" in raw or "\x00" in name:
+            raise BadRequest("YL-2003", f"Parameter '{name}' holds a NUL character",
+                             expression=(name,))
         values = tuple(_split_or(raw))
         if not values or any(v == "" for v in values):
             refuse(name, f"Parameter '{name}' has an empty value")
