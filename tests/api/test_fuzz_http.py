@@ -352,10 +352,8 @@ def bundle_entries(draw: st.DrawFn) -> Any:
             st.sampled_from(["urn:uuid:a", "urn:uuid:b", "http://testserver/fhir/Patient/1",
                              "Patient/1", ""]),
             scalars))
-    choice = draw(st.integers(0, 9))
-    if choice == 0:
-        pass
-    elif choice == 9:  # a PATCH whose Binary data is not a string
+    choice = draw(st.integers(0, 9))  # 0: an entry with no resource
+    if choice == 9:  # a PATCH whose Binary data is not a string
         entry["resource"] = {"resourceType": "Binary", "data": draw(scalars)}
         entry["request"] = {"method": "PATCH", "url": draw(st.sampled_from(BUNDLE_URLS))}
         return entry

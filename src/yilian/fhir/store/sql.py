@@ -81,24 +81,20 @@ def _stored(row: Any) -> StoredVersion:
     return StoredVersion(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
-_READ_CURRENT = (
-    select(*_VERSION_COLUMNS)
-    .select_from(_JOIN)
-    .where(
-        resource.c.res_type == bindparam("res_type"),
-        resource.c.res_id == bindparam("res_id"),
-        resource_version.c.version == resource.c.version,
+def _select_version(version: Any) -> Any:
+    return (
+        select(*_VERSION_COLUMNS)
+        .select_from(_JOIN)
+        .where(
+            resource.c.res_type == bindparam("res_type"),
+            resource.c.res_id == bindparam("res_id"),
+            resource_version.c.version == version,
+        )
     )
-)
-_READ_VERSION = (
-    select(*_VERSION_COLUMNS)
-    .select_from(_JOIN)
-    .where(
-        resource.c.res_type == bindparam("res_type"),
-        resource.c.res_id == bindparam("res_id"),
-        resource_version.c.version == bindparam("version"),
-    )
-)
+
+
+_READ_CURRENT = _select_version(resource.c.version)
+_READ_VERSION = _select_version(bindparam("version"))
 
 
 def read_current(conn: Connection, res_type: str, res_id: str) -> StoredVersion | None:
