@@ -7,6 +7,7 @@ form; orjson.Fragment writes it back verbatim, so a resource reads back exactly 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -22,12 +23,20 @@ def loads(data: bytes | str) -> Any:
     escapes that stand for no character: they cannot be stored or hashed as UTF-8)."""
     try:
         parsed = json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
-        _check_text(parsed)
+        # Only an escape can put NUL or a surrogate into JSON text: look for one before
+        # walking every string.
+        suspect = _SUSPECT_BYTES if isinstance(data, bytes) else _SUSPECT_TEXT
+        if suspect.search(data):  # type: ignore[arg-type]
+            _check_text(parsed)
         return parsed
     except (ValueError, UnicodeDecodeError) as error:
         raise JsonDecodeError(str(error)) from error
     except RecursionError as error:
         raise JsonDecodeError("the JSON is nested too deeply") from error
+
+
+_SUSPECT_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_SUSPECT_TEXT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def _check_text(document: Any) -> None:
