@@ -204,21 +204,23 @@ def prepare_transaction(
     does it all inside the transaction, where conditional criteria can be resolved.
     """
     entries = parse_entries(bundle, base_url=base_url, kind="transaction")
-    references = [
-        _reference_nodes(entry.resource)
-        if entry.method in ("POST", "PUT") and isinstance(entry.resource, dict)
-        else []
-        for entry in entries
-    ]
-    if any(_conditional(entry, nodes) for entry, nodes in zip(entries, references, strict=True)):
+    if any(_conditional(entry) for entry in entries):
         return None
     ids = _plan(None, entries)
-    for entry, nodes in zip(entries, references, strict=True):
+    found = [
+        _links(entry.resource, ids)
+        if entry.method in ("POST", "PUT") and isinstance(entry.resource, dict)
+        else _NO_LINKS
+        for entry in entries
+    ]
+    if any("?" in node["reference"] for links in found for node in links.references):
+        return None  # a conditional reference: resolved inside the transaction
+    for entry, links in zip(entries, found, strict=True):
         if entry.resource is None or entry.method not in ("POST", "PUT") or "$" in entry.path:
             continue
         try:
             entry.resource = _rewrite_references(None, entry.resource, ids, entry.where,
-                                                 nodes=nodes)
+                                                 links=links)
             interactions.check_type(entry.res_type)
             resource = interactions.check_resource(entry.res_type, entry.resource,
                                                    validate=validate,
@@ -229,33 +231,47 @@ def prepare_transaction(
     return entries
 
 
-def _conditional(entry: Entry, references: list[JsonObject]) -> bool:
+def _conditional(entry: Entry) -> bool:
     """Whether planning the entry needs the database (a search, or an error to report)."""
-    if entry.if_none_exist or (
+    return bool(entry.if_none_exist) or (
         entry.method in ("PUT", "PATCH", "DELETE") and "/" not in entry.path
-    ):
-        return True
-    return any("?" in node["reference"] for node in references)
+    )
 
 
-def _reference_nodes(resource: JsonObject) -> list[JsonObject]:
-    """The objects of a resource that hold a `reference` string, found in one walk."""
-    found: list[JsonObject] = []
+@dataclass(frozen=True, slots=True)
+class _Links:
+    """Where a resource points at other entries: objects holding a `reference` string, and
+    other string slots (container, key) whose whole value is a fullUrl of the Bundle."""
+
+    references: list[JsonObject]
+    values: list[tuple[Any, Any]]
+
+
+_NO_LINKS = _Links([], [])
+
+
+def _links(resource: JsonObject, ids: dict[str, str]) -> _Links:
+    references: list[JsonObject] = []
+    values: list[tuple[Any, Any]] = []
     stack = [resource]
     pop, push = stack.pop, stack.append
     while stack:
         node = pop()
         if type(node.get("reference")) is str:
-            found.append(node)
-        for value in node.values():
+            references.append(node)
+        for key, value in node.items():
             kind = type(value)
             if kind is dict:
                 push(value)
             elif kind is list:
-                for item in value:
+                for index, item in enumerate(value):
                     if type(item) is dict:
                         push(item)
-    return found
+                    elif ids and type(item) is str and item in ids:
+                        values.append((value, index))
+            elif ids and kind is str and key != "reference" and value in ids:
+                values.append((node, key))
+    return _Links(references, values)
 
 
 def _path_to(node: Any, target: JsonObject, path: str) -> str | None:
@@ -431,12 +447,15 @@ def _rewrite_references(
     ids: dict[str, str],
     where: str,
     *,
-    nodes: list[JsonObject] | None = None,
+    links: _Links | None = None,
 ) -> JsonObject:
     """Turn urn:uuid, fullUrl and conditional references into Type/id, in place (the
-    resource was parsed from this request, so nothing else holds it). `nodes`: its
-    reference-holding objects, when already found."""
-    for node in _reference_nodes(resource) if nodes is None else nodes:
+    resource was parsed from this request, so nothing else holds it), and the other links
+    the specification names (http.html#trules): uri-like elements whose whole value is an
+    entry's fullUrl, and href/src links in the narrative. `links`: when already found."""
+    if links is None:
+        links = _links(resource, ids)
+    for node in links.references:
         reference = node["reference"]
         if reference in ids:
             node["reference"] = ids[reference]
@@ -462,33 +481,18 @@ def _rewrite_references(
                     expression=(_reference_path(resource, node, where),),
                 )
             node["reference"] = f"{head}/{matches[0]}"
-    if ids:
-        _rewrite_links(resource, ids)
-    return resource
-
-
-_LINK = re.compile(r'\b(href|src)="([^"]*)"')
-
-
-def _rewrite_links(resource: JsonObject, ids: dict[str, str]) -> None:
-    """The other places the specification names (http.html#trules): uri-like elements whose
-    whole value is an entry's fullUrl, and href/src links in the narrative."""
-    stack: list[Any] = [resource]
-    while stack:
-        node = stack.pop()
-        for key, value in node.items() if type(node) is dict else enumerate(node):
-            kind = type(value)
-            if kind is str:
-                if key != "reference" and value in ids:
-                    node[key] = ids[value]
-            elif kind is dict or kind is list:
-                stack.append(value)
+    for container, key in links.values:
+        container[key] = ids[container[key]]
     text = resource.get("text")
     div = text.get("div") if isinstance(text, dict) else None
     if isinstance(text, dict) and isinstance(div, str) and ("href=" in div or "src=" in div):
         text["div"] = _LINK.sub(
             lambda m: f'{m.group(1)}="{ids.get(m.group(2), m.group(2))}"', div
         )
+    return resource
+
+
+_LINK = re.compile(r'\b(href|src)="([^"]*)"')
 
 
 def _reference_path(resource: JsonObject, node: JsonObject, where: str) -> str:
