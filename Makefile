@@ -37,4 +37,4 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .cache yilian.db yilian.db-wal yilian.db-shm
+	rm -rf $(VENV) .cache yilian.db yilian.db-wal yilian.db-shm yilian.db-writer.lock

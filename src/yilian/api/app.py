@@ -15,9 +15,9 @@ from yilian.api.fhir_http import FhirEndpoint
 from yilian.config import Settings
 from yilian.errors import OutcomeIssue, operation_outcome
 from yilian.fhir.router import FhirRouter, RouterOptions
-from yilian.fhir.search.extract import extract_index_rows
+from yilian.fhir.search.extract import extract_index_rows, warm_up
 from yilian.fhir.store.sql import FastReader
-from yilian.kit import jsonfmt
+from yilian.kit import heap, jsonfmt
 from yilian.kit.db import make_autocommit_engine, make_engine
 
 
@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # anyio's default of 40 threads lets requests fight over the GIL; a few suffice.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        warm_up()
+        heap.settle()
         yield
         reader.close()
         engine.dispose()

@@ -81,7 +81,8 @@ def load(
     """Load FHIR resources with a progress bar and a summary."""
     from yilian.cli.loader import LoadSummary, expand_paths, iter_documents, load_document
     from yilian.fhir.router import FhirRouter, RouterOptions
-    from yilian.fhir.search.extract import extract_index_rows
+    from yilian.fhir.search.extract import extract_index_rows, warm_up
+    from yilian.kit import heap
     from yilian.kit.db import make_engine
 
     settings = _settings(db)
@@ -93,6 +94,8 @@ def load(
     engine = make_engine(settings.database_url)
     router = FhirRouter(engine, indexer=extract_index_rows,
                         options=RouterOptions(validate=not no_validate))
+    warm_up()
+    heap.settle()
     summary = LoadSummary()
     base_url = settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -8,6 +8,8 @@ a race (unique violation, serialization failure) so a caller sees one outcome, n
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -93,24 +95,63 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+class _SqliteWriterLock:
+    """SQLite has one writer at a time. Waiting on its busy timeout is polling with sleeps
+    that grow to 100 ms, so a writer that just finished hands over late and throughput falls
+    with every process added. Writers queue here instead: threads of this process on a lock,
+    then one thread per process on an flock of a file beside the database, which the kernel
+    hands to the next process the moment it is released."""
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = f"{database}-writer.lock" if database else None
+        self._fd: int | None = None
+        self._owner = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._threads:
+            fd = self._file()
+            if fd is None:
+                yield
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without the GIL
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _file(self) -> int | None:
+        if self._path is None:
+            return None
+        pid = os.getpid()
+        if self._fd is None or self._owner != pid:
+            # One open file per process: flock belongs to the open file, so a forked child
+            # must not share its parent's.
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._owner = pid
+        return self._fd
+
+
+_SQLITE_WRITERS: dict[str, _SqliteWriterLock] = {}
 _SQLITE_WRITERS_GUARD = threading.Lock()
 
 
-def _writer_lock(engine: Engine) -> threading.Lock | None:
-    """SQLite has one writer at a time. Threads of this process queue on a lock, in order,
-    instead of polling the database's busy timeout (which made a long tail of waits)."""
+def _writer_lock(engine: Engine) -> _SqliteWriterLock | None:
     if not is_sqlite(engine):
         return None
     key = str(engine.url)
     with _SQLITE_WRITERS_GUARD:
-        return _SQLITE_WRITERS.setdefault(key, threading.Lock())
+        lock = _SQLITE_WRITERS.get(key)
+        if lock is None:
+            lock = _SQLITE_WRITERS[key] = _SqliteWriterLock(engine.url.database)
+        return lock
 
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     lock = _writer_lock(engine)
-    with lock if lock is not None else nullcontext(), engine.connect() as raw:
+    with lock.held() if lock is not None else nullcontext(), engine.connect() as raw:
         connection = raw.execution_options(**{_WRITE_OPTION: True})
         with connection.begin():
             yield connection

@@ -304,6 +304,13 @@ def plan(res_type: str) -> Plan:
     )
 
 
+def warm_up() -> None:
+    """Compile every resource type's plan now (~0.4 s) rather than on its first write."""
+    registry = get_registry()
+    for res_type in registry.resource_types():
+        plan(res_type)
+
+
 def extract_index_rows(resource: Mapping[str, Any]) -> IndexRows:
     """The index rows of a resource, by table; rows lack resource_pk and res_type (the store
     adds them). Contained resources are not indexed (they are not searchable on their own)."""
