@@ -277,3 +277,25 @@ def test_conditional_update_does_not_overwrite_an_unmatched_resource(client: Tes
                           json=patient(id="other", gender="female"), headers=FHIR_JSON)
     assert response.status_code == 409
     assert client.get("/fhir/Patient/other").json()["gender"] == "male"
+
+
+def test_reads_survive_a_database_that_dropped_their_connections(client: TestClient) -> None:
+    """On PostgreSQL reads by id run on pooled asynchronous connections: when the server
+    ends them (a restart, an idle timeout), the next read opens a new one instead of
+    failing. On SQLite there is no such pool and the reads simply work."""
+    from sqlalchemy import text
+
+    created = create(client, patient(family="Reconnect"))
+    path = f"Patient/{created.json()['id']}"
+    assert client.get(f"/fhir/{path}").status_code == 200
+    pool = client.app.state.fhir.async_reader
+    if pool is not None:
+        pids = [c.info.backend_pid for c in pool._idle]  # the pool's own connections
+        assert pids
+        with client.app.state.engine.begin() as conn:
+            for pid in pids:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    for _ in range(3):
+        answer = client.get(f"/fhir/{path}")
+        assert answer.status_code == 200
+        assert answer.json()["name"][0]["family"] == "Reconnect"

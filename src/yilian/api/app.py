@@ -16,7 +16,7 @@ from yilian.config import Settings
 from yilian.errors import OutcomeIssue, operation_outcome
 from yilian.fhir.router import FhirRouter, RouterOptions
 from yilian.fhir.search.extract import extract_index_rows, warm_up
-from yilian.fhir.store.sql import FastReader
+from yilian.fhir.store.sql import AsyncFastReader, FastReader
 from yilian.kit import heap, jsonfmt
 from yilian.kit.db import make_autocommit_engine, make_engine
 
@@ -52,7 +52,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         warm_up()
         heap.settle()
+        if engine.dialect.name == "postgresql":
+            endpoint.async_reader = AsyncFastReader(reads)
         yield
+        if endpoint.async_reader is not None:
+            await endpoint.async_reader.close()
+            endpoint.async_reader = None
         reader.close()
         engine.dispose()
         reads.dispose()
@@ -82,4 +87,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.engine = engine
     app.state.read_engine = reads
     app.state.router = router
+    app.state.fhir = endpoint
     return app

