@@ -1,0 +1,49 @@
+"""Reads by id batched onto asynchronous PostgreSQL connections: each read gets its own
+answer, whatever else shares its batch."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fhir_helpers import patient
+from starlette.testclient import TestClient
+
+from yilian.fhir.store.sql import AsyncFastReader
+from yilian.kit.db import make_autocommit_engine
+
+
+def test_concurrent_reads_share_batches_and_get_their_own_answers(
+    client: TestClient, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the batched asynchronous reader serves PostgreSQL only")
+    ids = []
+    for n in range(12):
+        answer = client.post("/fhir/Patient", json=patient(family=f"Batch{n}"))
+        ids.append(answer.json()["id"])
+    deleted = ids.pop()
+    assert client.delete(f"/fhir/Patient/{deleted}").status_code in (200, 204)
+    engine = make_autocommit_engine(database_url)
+    reader = AsyncFastReader(engine, size=2)
+
+    async def read_all() -> list[object]:
+        # Each id twice, a deleted one, an unknown one, another type with a known id:
+        # 26 reads at once on a pool of 2 connections.
+        keys = [("Patient", i) for i in ids * 2]
+        keys += [("Patient", deleted), ("Patient", "nobody"), ("Observation", ids[0])]
+        try:
+            return list(await asyncio.gather(*(reader.current(t, i) for t, i in keys)))
+        finally:
+            await reader.close()
+
+    found = asyncio.run(read_all())
+    engine.dispose()
+    for n, stored in enumerate(found[:22]):
+        assert stored is not None
+        assert stored.res_id == ids[n % 11]  # type: ignore[attr-defined]
+        assert f"Batch{n % 11}".encode() in stored.content  # type: ignore[attr-defined]
+    tombstone, unknown, other_type = found[22:]
+    assert tombstone is not None and tombstone.deleted  # type: ignore[attr-defined]
+    assert unknown is None
+    assert other_type is None
