@@ -87,6 +87,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA temp_store=MEMORY")
+        # Checkpoint every 64 MiB of WAL, not SQLite's 4 MiB: a transaction Bundle writes
+        # ~3 MiB, and a checkpoint in every commit cost a fifth of ingestion (measured:
+        # 1,211-1,262 → 1,447-1,519 resources/s in process). The file is cut back after.
+        cursor.execute("PRAGMA wal_autocheckpoint=16384")
+        cursor.execute("PRAGMA journal_size_limit=67108864")
         cursor.close()
 
     @event.listens_for(engine, "begin")
