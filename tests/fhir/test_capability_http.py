@@ -30,8 +30,10 @@ def test_capability_statement(client: TestClient) -> None:
     assert params["identifier"] == "token"
     assert params["name"] == "string"
     assert params["_id"] == "token"
-    # Date search is not implemented yet, so it is not claimed.
-    assert "birthdate" not in params
+    assert params["birthdate"] == "date"
+    assert params["_lastUpdated"] == "date"
+    # Full-text search is not implemented, so it is not claimed.
+    assert "_content" not in params and "_text" not in params
     assert [op["name"] for op in patient["operation"]] == ["validate"]
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from yilian import __version__
 from yilian.fhir import definitions
-from yilian.fhir.search.query import SUPPORTED_TYPES
+from yilian.fhir.search.query import SUPPORTED_TYPES, UNSUPPORTED_CODES
 from yilian.fhir.search.registry import get_registry
 from yilian.kit.clock import utcnow
 
@@ -57,7 +57,8 @@ def _statement_body() -> JsonObject:
              "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"},
         ]
         for code, param in sorted(registry.params_for(res_type).items()):
-            if param.type.value in SUPPORTED_TYPES and code != "_id":
+            if (param.type.value in SUPPORTED_TYPES and code != "_id"
+                    and code not in UNSUPPORTED_CODES):
                 search_params.append(
                     {"name": code, "type": param.type.value, "definition": param.url}
                 )

@@ -235,3 +235,29 @@ def component_keys(compiled: Compiled, param_type: str) -> ComponentKeys:
         return keys
 
     return any_path
+
+
+# --- the query side ----------------------------------------------------------------------------
+
+
+def query_key(param_type: str, text: str) -> str | None:
+    """The key a search value of one component matches (the encoding above); None when the
+    value cannot match anything (a quantity that is not a number)."""
+    if param_type == "token":
+        return text  # "system|code", "|code" or "code", as stored
+    if param_type == "quantity":
+        number_text, bar, units = text.partition("|")
+        number = to_decimal(number_text)
+        if number is None:
+            return None
+        v = decimal_key(number)
+        if not bar:
+            return v
+        system, _, code = units.partition("|")
+        return f"{v}|{system}|{code}" if code else v
+    if param_type == "number":
+        number = to_decimal(text)
+        return None if number is None else decimal_key(number)
+    if param_type == "string":
+        return normalize_text(text)
+    return text  # date as written (or its year, month, day), reference, uri

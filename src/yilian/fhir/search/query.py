@@ -1,28 +1,34 @@
-"""Search as the record's own writes and reads need it: criteria → SQL over the index tables.
+"""Search: the query string → an expression tree → SQL over the index tables.
 
 Parse the query into criteria (one per parameter occurrence: values inside are ORed, criteria
-are ANDed), build one predicate per parameter type against its index table, and select the
-matching resources in a stable order (their primary key) so paging by cursor never shifts.
+are ANDed), each an expression (search.expressions) that search.predicates turns into SQL,
+and select the matching resources in a stable order (their primary key) so paging by cursor
+never shifts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, not_, or_, select, true
+from sqlalchemy import Connection, Select, select
 
 from yilian.errors import BadRequest, OutcomeIssue
-from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
-from yilian.fhir.store.tables import (
-    idx_reference,
-    idx_string,
-    idx_token,
-    idx_uri,
-    resource,
+from yilian.fhir.search import values as parse_values
+from yilian.fhir.search.expressions import (
+    All,
+    Chain,
+    Expression,
+    Has,
+    Ids,
+    LastUpdated,
+    Match,
+    Missing,
 )
-from yilian.kit.hashing import hash64
-from yilian.kit.text import normalize_for_search
+from yilian.fhir.search.predicates import condition
+from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
+from yilian.fhir.store.tables import resource
 
 # Parameters about the result, not the match (handled by the caller or ignored here).
 RESULT_PARAMETERS = frozenset(
@@ -30,14 +36,30 @@ RESULT_PARAMETERS = frozenset(
      "_include", "_revinclude", "_contained", "_containedType"}
 )
 
+_MODIFIERS: dict[ParamType, frozenset[str]] = {
+    ParamType.TOKEN: frozenset({"not", "text", "of-type"}),
+    ParamType.STRING: frozenset({"exact", "contains"}),
+    ParamType.REFERENCE: frozenset(),  # a target type (`subject:Patient`), below
+    ParamType.URI: frozenset({"below", "above"}),
+    ParamType.DATE: frozenset(),
+    ParamType.NUMBER: frozenset(),
+    ParamType.QUANTITY: frozenset(),
+    ParamType.COMPOSITE: frozenset(),
+}
+
+# Types whose parameters can be searched (the CapabilityStatement lists these).
+SUPPORTED_TYPES = frozenset(t.value for t in _MODIFIERS)
+
+# Parameters of the specification this server does not search (yet): named here so that the
+# answer says "not supported" rather than "unknown".
+UNSUPPORTED_CODES = frozenset({"_text", "_content", "_list", "_query", "_filter", "_type"})
+
 
 @dataclass(frozen=True, slots=True)
 class Criterion:
-    name: str  # as written, with its modifier: "identifier:of-type"
-    code: str
-    modifier: str | None
-    param: SearchParam | None  # None for _id
-    values: tuple[str, ...]
+    name: str  # as written, with its modifier and chain: "subject:Patient.name"
+    value: str  # as written
+    expression: Expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,67 +68,154 @@ class ParsedQuery:
     ignored: tuple[OutcomeIssue, ...]  # what lenient handling skipped, for the outcome entry
 
     def applied(self) -> list[tuple[str, str]]:
-        return [(c.name, ",".join(c.values)) for c in self.criteria]
+        return [(c.name, c.value) for c in self.criteria]
+
+    def expression(self) -> Expression:
+        return All(tuple(c.expression for c in self.criteria))
 
 
-_SUPPORTED_MODIFIERS: dict[ParamType, frozenset[str | None]] = {
-    ParamType.TOKEN: frozenset({None, "not", "text", "of-type"}),
-    ParamType.STRING: frozenset({None, "exact", "contains"}),
-    ParamType.REFERENCE: frozenset({None}),
-    ParamType.URI: frozenset({None, "below"}),
-}
-
-
-SUPPORTED_TYPES = frozenset(t.value for t in _SUPPORTED_MODIFIERS)
+class _Skip(Exception):
+    """A criterion lenient handling ignores (strict handling turns it into a 400)."""
 
 
 def parse_query(res_type: str, pairs: Sequence[tuple[str, str]], *, strict: bool) -> ParsedQuery:
-    registry = get_registry()
     criteria: list[Criterion] = []
     ignored: list[OutcomeIssue] = []
-
-    def refuse(name: str, why: str) -> None:
-        if strict:
-            raise BadRequest("YL-2001", why, expression=(name,))
-        ignored.append(OutcomeIssue("warning", "not-supported", f"Ignored: {why}", (name,)))
-
     for name, raw in pairs:
         if name in RESULT_PARAMETERS:
             continue
-        code, _, modifier_text = name.partition(":")
-        modifier = modifier_text or None
         if "\x00" in raw or "\x00" in name:
             raise BadRequest("YL-2003", f"Parameter '{name}' holds a NUL character",
                              expression=(name,))
-        values = tuple(_split_or(raw))
-        if not values or any(v == "" for v in values):
-            refuse(name, f"Parameter '{name}' has an empty value")
+        try:
+            expression = parse_criterion(res_type, name, raw)
+        except BadRequest as error:
+            if error.expression == (name,):
+                raise
+            # A fault inside a chain or _has names the parameter as the client wrote it.
+            raise BadRequest(error.code, error.message, expression=(name,)) from error
+        except _Skip as why:
+            if strict:
+                raise BadRequest("YL-2001", str(why), expression=(name,)) from None
+            ignored.append(OutcomeIssue("warning", "not-supported", f"Ignored: {why}", (name,)))
             continue
-        if code == "_id":
-            if modifier is not None:
-                refuse(name, f"Modifier ':{modifier}' is not supported on _id")
-                continue
-            criteria.append(Criterion(name, code, None, None, values))
-            continue
-        param = registry.get(res_type, code)
-        if param is None:
-            refuse(name, f"Unknown search parameter '{code}' for {res_type}")
-            continue
-        allowed = _SUPPORTED_MODIFIERS.get(param.type)
-        if allowed is None:
-            refuse(name, f"Search on {param.type.value} parameter '{code}' is not supported yet")
-            continue
-        if param.type is ParamType.REFERENCE and modifier in registry_types():
-            criteria.append(Criterion(name, code, modifier, param, values))
-            continue
-        if modifier not in allowed:
-            refuse(name, f"Modifier ':{modifier}' is not supported on '{code}'")
-            continue
-        criteria.append(Criterion(name, code, modifier, param, values))
+        criteria.append(Criterion(name, raw, expression))
     return ParsedQuery(tuple(criteria), tuple(ignored))
 
 
-def registry_types() -> frozenset[str]:
+def parse_criterion(res_type: str, name: str, raw: str, *, depth: int = 0) -> Expression:
+    """One `name=value` of a search on `res_type`, chains and `_has` included. Malformed
+    values are 400s whatever the handling; unknown names and modifiers raise _Skip."""
+    if depth > _MAX_DEPTH:
+        raise BadRequest("YL-2025", f"Parameter '{name}' chains more than {_MAX_DEPTH} deep",
+                         expression=(name,))
+    if name.startswith("_has:"):
+        return _parse_has(res_type, name, raw, depth)
+    head, dot, rest = name.partition(".")
+    code, _, modifier_text = head.partition(":")
+    modifier = modifier_text or None
+    values = _split_or(raw)
+    if not values or any(v == "" for v in values):
+        raise _Skip(f"Parameter '{name}' has an empty value")
+    if code in UNSUPPORTED_CODES:
+        raise _Skip(f"Search parameter '{code}' is not supported")
+    if code == "_id" and not dot:
+        if modifier is not None:
+            raise _Skip(f"Modifier ':{modifier}' is not supported on _id")
+        return Ids(tuple(values))
+    if code == "_lastUpdated" and not dot:
+        if modifier is not None:
+            raise _Skip(f"Modifier ':{modifier}' is not supported on _lastUpdated")
+        return LastUpdated(tuple(parse_values.parse_date(name, v) for v in values))
+    param = get_registry().get(res_type, code)
+    if param is None:
+        raise _Skip(f"Unknown search parameter '{code}' for {res_type}")
+    if dot:
+        return _parse_chain(res_type, param, modifier, name, rest, raw, depth)
+    if modifier == "missing":
+        if len(values) != 1:
+            raise BadRequest("YL-2023", f"Parameter '{name}': :missing takes one value",
+                             expression=(name,))
+        return Missing(param, parse_values.parse_missing(name, values[0]))
+    if param.type is ParamType.REFERENCE and modifier is not None:
+        if modifier not in _resource_types() or (param.targets
+                                                 and modifier not in param.targets):
+            raise _Skip(f"Modifier ':{modifier}' is not supported on '{code}'")
+        return Match(param, modifier, tuple(values))
+    allowed = _MODIFIERS.get(param.type)
+    if allowed is None:
+        raise _Skip(f"Search on {param.type.value} parameter '{code}' is not supported")
+    if modifier is not None and modifier not in allowed:
+        raise _Skip(f"Modifier ':{modifier}' is not supported on '{code}'")
+    return Match(param, modifier, tuple(_parse_value(param, modifier, name, v) for v in values))
+
+
+_MAX_DEPTH = 4
+
+
+def _parse_value(param: SearchParam, modifier: str | None, name: str, value: str) -> Any:
+    parser: Callable[[str, str], Any] | None = {
+        ParamType.NUMBER: parse_values.parse_number,
+        ParamType.DATE: parse_values.parse_date,
+        ParamType.QUANTITY: parse_values.parse_quantity,
+    }.get(param.type)
+    if parser is not None:
+        return parser(name, value)
+    if param.type is ParamType.TOKEN and modifier == "of-type" and value.count("|") != 2:
+        raise BadRequest("YL-2002", f"'{value}' is not of the form system|code|value for "
+                         ":of-type", expression=(name,))
+    if param.type is ParamType.COMPOSITE and "$" not in value:
+        raise BadRequest("YL-2024", f"Parameter '{name}' takes its components separated by "
+                         f"'$', not '{value}'", expression=(name,))
+    return value
+
+
+def _parse_chain(res_type: str, param: SearchParam, modifier: str | None, name: str,
+                 rest: str, raw: str, depth: int) -> Expression:
+    """`subject:Patient.name=x`, `encounter.location.partof=y`: the inner criterion on every
+    target type that has the chained parameter."""
+    if param.type is not ParamType.REFERENCE:
+        raise _Skip(f"'{param.code}' is not a reference parameter: it cannot be chained")
+    types = _resource_types()
+    if modifier is not None:
+        if modifier not in types:
+            raise _Skip(f"Modifier ':{modifier}' cannot start a chain")
+        candidates: tuple[str, ...] = (modifier,)
+    else:
+        candidates = param.targets or tuple(sorted(types))
+    targets: list[tuple[str, Expression]] = []
+    problems: list[str] = []
+    for target_type in candidates:
+        try:
+            targets.append((target_type, parse_criterion(target_type, rest, raw,
+                                                         depth=depth + 1)))
+        except _Skip as why:
+            problems.append(str(why))
+    if not targets:
+        raise _Skip(problems[0] if len(problems) == 1 else
+                    f"No target type of '{param.code}' can be searched by '{rest}'")
+    return Chain(param, tuple(targets))
+
+
+def _parse_has(res_type: str, name: str, raw: str, depth: int) -> Expression:
+    """`_has:Observation:patient:code=x` (nested `_has` too)."""
+    parts = name.split(":", 3)
+    if len(parts) != 4 or not all(parts[1:]):
+        raise BadRequest("YL-2026", f"'{name}' is not _has:Type:reference:parameter",
+                         expression=(name,))
+    _, source_type, code, inner_name = parts
+    if source_type not in _resource_types():
+        raise _Skip(f"Unknown resource type '{source_type}' in '{name}'")
+    param = get_registry().get(source_type, code)
+    if param is None or param.type is not ParamType.REFERENCE:
+        raise _Skip(f"'{code}' is not a reference parameter of {source_type}")
+    if param.targets and res_type not in param.targets:
+        raise _Skip(f"{source_type}.{code} never points at {res_type}")
+    inner = parse_criterion(source_type, inner_name, raw, depth=depth + 1)
+    return Has(source_type, param, inner)
+
+
+def _resource_types() -> frozenset[str]:
     from yilian.fhir.definitions import resource_types
 
     return resource_types()
@@ -132,171 +241,13 @@ def _split_or(raw: str) -> list[str]:
     return values
 
 
-def _split_token(value: str) -> tuple[str | None, str | None, bool]:
-    """(system, code, has_bar) for `system|code`, `|code`, `system|`, `code`."""
-    if "|" not in value:
-        return None, value, False
-    system, _, code = value.partition("|")
-    return (system or None), (code or None), True
-
-
-def _token_predicate(res_type: str, criterion: Criterion) -> ColumnElement[bool]:
-    code_name = criterion.code
-    if criterion.modifier == "text":
-        matches = [
-            idx_token.c.text.startswith(normalize_for_search(v), autoescape=True)
-            for v in criterion.values
-        ]
-        inner: ColumnElement[bool] = and_(
-            idx_token.c.res_type == res_type, idx_token.c.param == code_name, or_(*matches)
-        )
-        return resource.c.pk.in_(select(idx_token.c.resource_pk).where(inner))
-    if criterion.modifier == "of-type":
-        clauses = []
-        for value in criterion.values:
-            parts = value.split("|")
-            if len(parts) != 3:
-                raise BadRequest(
-                    "YL-2002",
-                    f"'{value}' is not of the form system|code|value for :of-type",
-                    expression=(criterion.name,),
-                )
-            type_system, type_code, ident = parts
-            clauses.append(
-                and_(
-                    idx_token.c.type_system == (type_system or None),
-                    idx_token.c.type_code == type_code,
-                    idx_token.c.code == ident,
-                )
-            )
-        return resource.c.pk.in_(
-            select(idx_token.c.resource_pk).where(
-                idx_token.c.res_type == res_type, idx_token.c.param == code_name, or_(*clauses)
-            )
-        )
-    hashes_code: list[int] = []
-    hashes_sys_code: list[int] = []
-    hashes_sys: list[int] = []
-    for value in criterion.values:
-        system, code, has_bar = _split_token(value)
-        if not has_bar:
-            hashes_code.append(hash64(res_type, code_name, code))
-        elif code is None:
-            hashes_sys.append(hash64(res_type, code_name, system))
-        else:
-            hashes_sys_code.append(hash64(res_type, code_name, system, code))
-    alternatives = []
-    if hashes_code:
-        alternatives.append(idx_token.c.hash_code.in_(hashes_code))
-    if hashes_sys_code:
-        alternatives.append(idx_token.c.hash_sys_code.in_(hashes_sys_code))
-    if hashes_sys:
-        alternatives.append(idx_token.c.hash_sys.in_(hashes_sys))
-    matching = resource.c.pk.in_(select(idx_token.c.resource_pk).where(or_(*alternatives)))
-    return not_(matching) if criterion.modifier == "not" else matching
-
-
-def _string_predicate(res_type: str, criterion: Criterion) -> ColumnElement[bool]:
-    matches = []
-    for value in criterion.values:
-        if criterion.modifier == "exact":
-            matches.append(idx_string.c.value_exact == value)
-        elif criterion.modifier == "contains":
-            matches.append(
-                idx_string.c.value_norm.contains(normalize_for_search(value), autoescape=True)
-            )
-        else:
-            matches.append(
-                idx_string.c.value_norm.startswith(normalize_for_search(value), autoescape=True)
-            )
-    return resource.c.pk.in_(
-        select(idx_string.c.resource_pk).where(
-            idx_string.c.res_type == res_type,
-            idx_string.c.param == criterion.code,
-            or_(*matches),
-        )
-    )
-
-
-def _reference_predicate(
-    res_type: str, criterion: Criterion, base_url: str | None
-) -> ColumnElement[bool]:
-    assert criterion.param is not None
-    targets = criterion.param.targets
-    matches = []
-    for value in criterion.values:
-        local = value
-        if base_url and value.startswith(base_url + "/"):
-            local = value[len(base_url) + 1 :]
-        if "://" in local or local.startswith("urn:"):
-            matches.append(idx_reference.c.url == value)
-            continue
-        parts = local.split("/")
-        if len(parts) >= 2:
-            target_type, target_id = parts[0], parts[1]
-            matches.append(
-                and_(idx_reference.c.target_type == target_type,
-                     idx_reference.c.target_id == target_id)
-            )
-        elif criterion.modifier:
-            matches.append(
-                and_(idx_reference.c.target_type == criterion.modifier,
-                     idx_reference.c.target_id == local)
-            )
-        elif len(targets) == 1:
-            matches.append(
-                and_(idx_reference.c.target_type == targets[0],
-                     idx_reference.c.target_id == local)
-            )
-        else:
-            matches.append(idx_reference.c.target_id == local)
-    return resource.c.pk.in_(
-        select(idx_reference.c.resource_pk).where(
-            idx_reference.c.res_type == res_type,
-            idx_reference.c.param == criterion.code,
-            or_(*matches),
-        )
-    )
-
-
-def _uri_predicate(res_type: str, criterion: Criterion) -> ColumnElement[bool]:
-    matches = [
-        idx_uri.c.uri.startswith(v, autoescape=True) if criterion.modifier == "below"
-        else idx_uri.c.uri == v
-        for v in criterion.values
-    ]
-    return resource.c.pk.in_(
-        select(idx_uri.c.resource_pk).where(
-            idx_uri.c.res_type == res_type, idx_uri.c.param == criterion.code, or_(*matches)
-        )
-    )
-
-
-def predicate(
-    res_type: str, criterion: Criterion, base_url: str | None = None
-) -> ColumnElement[bool]:
-    if criterion.param is None:  # _id
-        return resource.c.res_id.in_(criterion.values)
-    match criterion.param.type:
-        case ParamType.TOKEN:
-            return _token_predicate(res_type, criterion)
-        case ParamType.STRING:
-            return _string_predicate(res_type, criterion)
-        case ParamType.REFERENCE:
-            return _reference_predicate(res_type, criterion, base_url)
-        case ParamType.URI:
-            return _uri_predicate(res_type, criterion)
-    raise AssertionError(f"no predicate for {criterion.param.type}")
-
-
 def select_matches(
     res_type: str, parsed: ParsedQuery, *, base_url: str | None = None
-) -> Select[int, str]:
-    conditions = [predicate(res_type, c, base_url) for c in parsed.criteria]
+) -> Select[Any]:
     return select(resource.c.pk, resource.c.res_id).where(
         resource.c.res_type == res_type,
         resource.c.deleted == False,  # noqa: E712  (SQL, not Python truthiness)
-        and_(true(), *conditions),
+        condition(parsed.expression(), resource, res_type, base_url),
     )
 
 

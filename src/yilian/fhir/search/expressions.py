@@ -1,0 +1,69 @@
+"""A search as an expression tree (Microsoft's FHIR server's shape): parsing builds it,
+small rewriters may change it, and `predicates` turns each node into SQL.
+
+Each node is about one resource (the subject): its criteria are ANDed (`All`), and inside a
+`Match` the comma-separated values are ORed. `Chain` follows a reference to resources that
+match an inner expression; `Has` looks back from resources that point at the subject.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from yilian.fhir.search.registry import SearchParam
+from yilian.fhir.search.values import DateValue
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One parameter occurrence: any of its values matches."""
+
+    param: SearchParam
+    modifier: str | None
+    values: tuple[Any, ...]  # parsed for the parameter's type (search.values, or str)
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """`:missing=true`: the resource has no value for the parameter; false: it has one."""
+
+    param: SearchParam
+    missing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Ids:
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LastUpdated:
+    values: tuple[DateValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """`subject:Patient.name=x`: the reference points at a target matching `inner`, for any of
+    the target types the parameter allows (and the chained parameter exists on)."""
+
+    param: SearchParam
+    targets: tuple[tuple[str, Expression], ...]  # (target type, inner expression on it)
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    """`_has:Observation:patient:code=x`: some Observation matching `inner` points at the
+    subject through its `patient` parameter."""
+
+    source_type: str
+    param: SearchParam  # the reference parameter of the source type
+    inner: Expression
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    children: tuple[Expression, ...]
+
+
+Expression = Match | Missing | Ids | LastUpdated | Chain | Has | All
