@@ -278,7 +278,8 @@ def find_matches(ctx: Context, res_type: str, criteria: QueryPairs, *, limit: in
     from yilian.fhir.search.query import RESULT_PARAMETERS, parse_query, search_ids
 
     parsed = parse_query(res_type, criteria, strict=True)
-    result_params = sorted({name for name, _ in criteria if name in RESULT_PARAMETERS} - {
+    result_params = sorted({name for name, _ in criteria
+                            if name.partition(":")[0] in RESULT_PARAMETERS} - {
         "_format", "_pretty"})
     if result_params:
         raise BadRequest("YL-1022", f"{', '.join(result_params)} cannot be part of the "

@@ -47,7 +47,9 @@ RESOURCES: list[dict[str, Any]] = [
      "gender": "male", "birthDate": "1980-03"},
     {"resourceType": "Patient", "id": "p3", "name": [{"family": "Wang"}],
      "gender": "other", "birthDate": "1975"},
-    {"resourceType": "Patient", "id": "p4", "name": [{"family": "Chen"}]},
+    {"resourceType": "Patient", "id": "p4", "name": [{"family": "Chen"}],
+     "text": {"status": "generated",
+              "div": '<div xmlns="http://www.w3.org/1999/xhtml">Chen</div>'}},
     {"resourceType": "Location", "id": "campus", "name": "Zhijiang campus"},
     {"resourceType": "Location", "id": "ward", "name": "Ward 7",
      "partOf": {"reference": "Location/campus"}},
@@ -245,3 +247,149 @@ def test_unknown_chains_are_ignored_leniently_and_refused_strictly(loaded: TestC
                         headers={"Prefer": "handling=strict"})
     assert strict.status_code == 400
     assert "subject.nonexistent" in issue_expressions(strict.json())
+
+
+def ordered(client: TestClient, query: str) -> list[str]:
+    response = client.get(f"/fhir/{query}")
+    assert response.status_code == 200, f"{query}: {response.text}"
+    return [e["resource"]["id"] for e in response.json().get("entry", [])
+            if e["search"]["mode"] == "match"]
+
+
+def test_sort_on_several_keys_with_missing_values_last(loaded: TestClient) -> None:
+    cases = [
+        ("Patient?_sort=birthdate", ["p3", "p1", "p2", "p4"]),
+        ("Patient?_sort=-birthdate", ["p2", "p1", "p3", "p4"]),  # by the end of each range
+        ("Patient?_sort=family", ["p4", "p3", "p1", "p2"]),  # Zhang = Zhāng: then by pk
+        ("Patient?_sort=-family,-birthdate", ["p2", "p1", "p3", "p4"]),
+        ("Patient?_sort=gender,-birthdate", ["p1", "p2", "p3", "p4"]),
+        ("Patient?_sort=-_id", ["p4", "p3", "p2", "p1"]),
+        ("Observation?_sort=-date", ["o3", "o2", "o1"]),
+        ("Observation?_sort=value-quantity", ["o1", "o3", "o2"]),
+        ("Observation?_sort=subject,-date", ["o2", "o1", "o3"]),
+    ]
+    wrong = [(q, e, f) for q, e in cases if (f := ordered(loaded, q)) != e]
+    assert not wrong, wrong
+
+
+def _pages(client: TestClient, url: str, between: Any = None) -> list[list[str]]:
+    pages = []
+    while url:
+        bundle = client.get(url).json()
+        pages.append([e["resource"]["id"] for e in bundle.get("entry", [])])
+        if between is not None and len(pages) == 1:
+            between()
+        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), "")
+    return pages
+
+
+def test_cursor_pages_do_not_shift_when_data_changes(loaded: TestClient) -> None:
+    assert _pages(loaded, "/fhir/Patient?_sort=birthdate&_count=1") == [
+        ["p3"], ["p1"], ["p2"], ["p4"]]
+
+    def write_between_pages() -> None:
+        for new_id, born in (("p5", "1978"), ("p6", "1985")):  # before and after the cursor
+            response = loaded.put(f"/fhir/Patient/{new_id}", json={
+                "resourceType": "Patient", "id": new_id, "birthDate": born})
+            assert response.status_code == 201
+        assert loaded.delete("/fhir/Patient/p2").status_code in (200, 204)
+
+    pages = _pages(loaded, "/fhir/Patient?_sort=birthdate&_count=2", write_between_pages)
+    assert pages == [["p3", "p1"], ["p6", "p4"]]  # p5 sorts before the cursor; p2 is gone
+    unsorted = _pages(loaded, "/fhir/Patient?_count=3")
+    assert [i for page in unsorted for i in page] == ["p1", "p3", "p4", "p5", "p6"]
+
+
+@pytest.mark.parametrize("query", [
+    "Patient?_cursor=not-a-cursor",
+    "Patient?_sort=birthdate&_cursor=eyJ2IjpbXSwicCI6MX0",  # a cursor of an unsorted search
+    "Patient?_sort=nonexistent",
+    "Observation?_sort=code-value-quantity",
+    "Patient?_total=maybe",
+    "Patient?_summary=maybe",
+])
+def test_bad_result_parameters_are_400(loaded: TestClient, query: str) -> None:
+    response = loaded.get(f"/fhir/{query}")
+    assert response.status_code == 400, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def _entries(client: TestClient, query: str) -> dict[str, set[str]]:
+    response = client.get(f"/fhir/{query}")
+    assert response.status_code == 200, f"{query}: {response.text}"
+    modes: dict[str, set[str]] = {}
+    for entry in response.json().get("entry", []):
+        modes.setdefault(entry["search"]["mode"], set()).add(entry["resource"].get("id", ""))
+    return modes
+
+
+def test_include_revinclude_and_iterate(loaded: TestClient) -> None:
+    cases = [
+        ("Observation?code=8480-6&_include=Observation:subject",
+         {"match": {"o2"}, "include": {"p1"}}),
+        ("Observation?_include=Observation:subject:Patient&_include=Observation:encounter",
+         {"match": {"o1", "o2", "o3"}, "include": {"p1", "p2", "e1"}}),
+        ("Encounter?_include=Encounter:location&_include:iterate=Location:partof",
+         {"match": {"e1"}, "include": {"ward", "campus"}}),
+        ("Encounter?_include=Encounter:location&_include=Location:partof",
+         {"match": {"e1"}, "include": {"ward"}}),  # without :iterate, one round only
+        ("Patient?_id=p1&_revinclude=Observation:subject",
+         {"match": {"p1"}, "include": {"o1", "o2"}}),
+        ("Patient?_id=p2&_revinclude=Observation:subject&_revinclude=RiskAssessment:subject",
+         {"match": {"p2"}, "include": {"o3", "r2"}}),
+        ("Observation?_id=o1&_include=*", {"match": {"o1"}, "include": {"p1", "e1"}}),
+        ("Location?_id=campus&_revinclude:iterate=Location:partof"
+         "&_revinclude:iterate=Encounter:location",
+         {"match": {"campus"}, "include": {"ward", "e1"}}),
+    ]
+    wrong = [(q, e, f) for q, e in cases if (f := _entries(loaded, q)) != e]
+    assert not wrong, wrong
+
+
+def test_an_unknown_include_is_ignored_leniently_and_refused_strictly(
+    loaded: TestClient,
+) -> None:
+    lenient = loaded.get("/fhir/Observation?code=8480-6&_include=Observation:nonexistent")
+    assert lenient.status_code == 200
+    outcome = next(e["resource"] for e in lenient.json()["entry"]
+                   if e["search"]["mode"] == "outcome")
+    assert "_include" in issue_expressions(outcome)
+    strict = loaded.get("/fhir/Observation?_include=Observation:nonexistent",
+                        headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400
+
+
+def test_total_and_summary_count(loaded: TestClient) -> None:
+    plain = loaded.get("/fhir/Patient?_count=1").json()
+    assert "total" not in plain  # counting is not free: only when asked
+    accurate = loaded.get("/fhir/Patient?_count=1&_total=accurate").json()
+    assert accurate["total"] == 4 and len(accurate["entry"]) == 1
+    counted = loaded.get("/fhir/Patient?gender=male,female&_summary=count").json()
+    assert counted["total"] == 2 and "entry" not in counted
+
+
+def _one(client: TestClient, query: str) -> dict[str, Any]:
+    response = client.get(f"/fhir/{query}")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()["entry"][0]["resource"]
+    return found
+
+
+def test_summary_and_elements_return_subsetted_resources(loaded: TestClient) -> None:
+    subsetted = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                 "code": "SUBSETTED"}
+    data = _one(loaded, "Patient?_id=p4&_summary=data")
+    assert "text" not in data and data["name"] == [{"family": "Chen"}]
+    assert subsetted in data["meta"]["tag"]
+    text = _one(loaded, "Patient?_id=p4&_summary=text")
+    assert "text" in text and "name" not in text
+    summary = _one(loaded, "Patient?_id=p4&_summary=true")
+    assert "name" in summary and "text" not in summary
+    elements = _one(loaded, "Patient?_id=p4&_elements=name")
+    assert set(elements) == {"resourceType", "id", "meta", "name"}
+    assert subsetted in elements["meta"]["tag"]
+    observation = _one(loaded, "Observation?_id=o2&_elements=value[x]")
+    assert set(observation) == {"resourceType", "id", "meta", "status", "code",
+                                "valueQuantity"}  # status and code are mandatory
+    whole = _one(loaded, "Patient?_id=p4&_summary=false")
+    assert "text" in whole and "tag" not in whole["meta"]

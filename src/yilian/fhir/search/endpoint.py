@@ -1,33 +1,39 @@
-"""The search interaction: criteria → a searchset Bundle page with a stable cursor."""
+"""The search interaction: criteria → a searchset Bundle page, its includes and its links."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from yilian.errors import BadRequest
+import orjson
+
+from yilian.errors import BadRequest, OutcomeIssue
 from yilian.fhir.bundles import embedded, link, page_url
 from yilian.fhir.interactions import Context
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
-from yilian.fhir.search.query import parse_query, search_page
+from yilian.fhir.search.include import Include, included, parse_include
+from yilian.fhir.search.query import count_matches, parse_query, search_page
+from yilian.fhir.search.sorting import decode_cursor, parse_sort
+from yilian.fhir.search.summary import parse_elements, parse_summary, summarised, with_elements
 from yilian.fhir.store import sql as store
+from yilian.fhir.store.sql import StoredVersion
+from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant, utcnow
 from yilian.kit.ids import new_id
 
 if TYPE_CHECKING:
     from yilian.fhir.router import RouterOptions
 
-
-def _cursor(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise BadRequest("YL-2010", "The _cursor parameter is not one this server issued",
-                         expression=("_cursor",))
-    return int(value)
+_TOTAL_MODES = frozenset({"none", "estimate", "accurate"})
 
 
 def is_strict(request: FhirRequest) -> bool:
     prefer = (request.header("prefer") or "").replace(" ", "").lower()
     return "handling=strict" in prefer
+
+
+def _all(pairs: Sequence[tuple[str, str]], name: str) -> list[str]:
+    return [value for key, value in pairs if key == name]
 
 
 def search(
@@ -39,49 +45,103 @@ def search(
 ) -> FhirResponse:
     from yilian.fhir.history import page_size
 
+    strict = is_strict(request)
     count = page_size(pairs, options)
-    after_pk: int | None = None
-    for name, value in pairs:
-        if name == "_cursor":
-            after_pk = _cursor(value)
-    parsed = parse_query(res_type, pairs, strict=is_strict(request))
+    parsed = parse_query(res_type, pairs, strict=strict)
+    sort = parse_sort(res_type, _all(pairs, "_sort"))
+    cursors = _all(pairs, "_cursor")
+    cursor = decode_cursor(cursors[-1], len(sort)) if cursors else None
+    total_mode = _total_mode(pairs)
+    summary = parse_summary(_all(pairs, "_summary"))
+    elements = parse_elements(_all(pairs, "_elements"))
+    includes, skipped = _includes(pairs, strict=strict)
     if ctx.uow is not None:
         ctx.uow.flush()
-    pks, next_pk = search_page(
-        ctx.conn, res_type, parsed, count=count, after_pk=after_pk, base_url=ctx.base_url
-    )
+
+    total: int | None = None
+    if summary == "count" or total_mode in ("estimate", "accurate"):
+        total = count_matches(ctx.conn, res_type, parsed, base_url=ctx.base_url)
+    pks: list[int] = []
+    next_cursor = None
+    if summary != "count":
+        pks, next_cursor = search_page(ctx.conn, res_type, parsed, count=count, sort=sort,
+                                       cursor=cursor, base_url=ctx.base_url)
     versions = store.read_current_many(ctx.conn, pks)
-    applied = [*parsed.applied(), ("_count", str(count))]
-    links = [link("self", page_url(ctx.base_url, res_type, applied
-                                   + ([("_cursor", str(after_pk))] if after_pk else [])))]
-    if next_pk is not None:
+    extra = included(ctx.conn, versions, pks, includes)
+
+    applied = [*parsed.applied()]
+    applied += [("_sort", ",".join(key.written() for key in sort))] if sort else []
+    applied += [(i.name, i.value) for i in includes]
+    applied += [(name, ",".join(_all(pairs, name)))
+                for name in ("_summary", "_elements", "_total") if _all(pairs, name)]
+    applied.append(("_count", str(count)))
+    links = [link("self", page_url(ctx.base_url, res_type, applied + (
+        [("_cursor", cursors[-1])] if cursors else [])))]
+    if next_cursor is not None:
         links.append(link("next", page_url(ctx.base_url, res_type,
-                                           [*applied, ("_cursor", str(next_pk))])))
+                                           [*applied, ("_cursor", next_cursor.encode())])))
+
+    def shown(version: StoredVersion) -> Any:
+        if summary in (None, "false") and elements is None:
+            return embedded(version)
+        assert version.content is not None
+        resource: JsonObject = jsonfmt.loads(version.content)
+        if summary not in (None, "false"):
+            resource = summarised(resource, summary)
+        if elements is not None:
+            resource = with_elements(resource, elements)
+        return orjson.Fragment(jsonfmt.dumps(resource))
+
     entries: list[JsonObject] = [
-        {
-            "fullUrl": f"{ctx.base_url}/{v.res_type}/{v.res_id}",
-            "resource": embedded(v),
-            "search": {"mode": "match"},
-        }
-        for v in versions
+        {"fullUrl": f"{ctx.base_url}/{v.res_type}/{v.res_id}", "resource": shown(v),
+         "search": {"mode": mode}}
+        for mode, group in (("match", versions), ("include", extra))
+        for v in group
     ]
-    if parsed.ignored:
-        entries.append(
-            {
-                "resource": {
-                    "resourceType": "OperationOutcome",
-                    "issue": [issue.to_json() for issue in parsed.ignored],
-                },
-                "search": {"mode": "outcome"},
-            }
-        )
+    ignored = [*parsed.ignored, *skipped]
+    if ignored:
+        entries.append({
+            "resource": {"resourceType": "OperationOutcome",
+                         "issue": [issue.to_json() for issue in ignored]},
+            "search": {"mode": "outcome"},
+        })
     bundle: JsonObject = {
         "resourceType": "Bundle",
         "id": new_id(),
         "meta": {"lastUpdated": to_instant(utcnow())},
         "type": "searchset",
-        "link": links,
     }
+    if total is not None:
+        bundle["total"] = total
+    bundle["link"] = links
     if entries:
         bundle["entry"] = entries
     return FhirResponse(200, resource=bundle)
+
+
+def _total_mode(pairs: Sequence[tuple[str, str]]) -> str:
+    values = _all(pairs, "_total")
+    if not values:
+        return "none"
+    if len(values) > 1 or values[0] not in _TOTAL_MODES:
+        raise BadRequest("YL-2052", "_total takes none, estimate or accurate",
+                         expression=("_total",))
+    return values[0]
+
+
+def _includes(pairs: Sequence[tuple[str, str]], *, strict: bool
+              ) -> tuple[list[Include], list[OutcomeIssue]]:
+    includes: list[Include] = []
+    skipped: list[OutcomeIssue] = []
+    for name, value in pairs:
+        if name.partition(":")[0] not in ("_include", "_revinclude"):
+            continue
+        try:
+            includes.append(parse_include(name, value))
+        except BadRequest as error:
+            if strict:
+                raise
+            skipped.append(OutcomeIssue("warning", "not-supported",
+                                        f"Ignored: {error.message}", (name,)))
+    return includes, skipped
+

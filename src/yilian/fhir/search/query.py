@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, func, select
 
 from yilian.errors import BadRequest, OutcomeIssue
 from yilian.fhir.search import values as parse_values
@@ -28,12 +28,13 @@ from yilian.fhir.search.expressions import (
 )
 from yilian.fhir.search.predicates import condition
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
+from yilian.fhir.search.sorting import Cursor, SortKey, after, order_by, sort_value
 from yilian.fhir.store.tables import resource
 
 # Parameters about the result, not the match (handled by the caller or ignored here).
 RESULT_PARAMETERS = frozenset(
     {"_count", "_cursor", "_format", "_pretty", "_summary", "_elements", "_total", "_sort",
-     "_include", "_revinclude", "_contained", "_containedType"}
+     "_include", "_revinclude"}
 )
 
 _MODIFIERS: dict[ParamType, frozenset[str]] = {
@@ -52,7 +53,8 @@ SUPPORTED_TYPES = frozenset(t.value for t in _MODIFIERS)
 
 # Parameters of the specification this server does not search (yet): named here so that the
 # answer says "not supported" rather than "unknown".
-UNSUPPORTED_CODES = frozenset({"_text", "_content", "_list", "_query", "_filter", "_type"})
+UNSUPPORTED_CODES = frozenset({"_text", "_content", "_list", "_query", "_filter", "_type",
+                               "_contained", "_containedType"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ def parse_query(res_type: str, pairs: Sequence[tuple[str, str]], *, strict: bool
     criteria: list[Criterion] = []
     ignored: list[OutcomeIssue] = []
     for name, raw in pairs:
-        if name in RESULT_PARAMETERS:
+        if name.partition(":")[0] in RESULT_PARAMETERS:  # _include:iterate too
             continue
         if "\x00" in raw or "\x00" in name:
             raise BadRequest("YL-2003", f"Parameter '{name}' holds a NUL character",
@@ -263,13 +265,35 @@ def search_page(
     parsed: ParsedQuery,
     *,
     count: int,
-    after_pk: int | None,
+    sort: Sequence[SortKey] = (),
+    cursor: Cursor | None = None,
     base_url: str | None,
-) -> tuple[list[int], int | None]:
-    """Primary keys of one page in pk order, and the cursor for the next page."""
-    query = select_matches(res_type, parsed, base_url=base_url)
-    if after_pk is not None:
-        query = query.where(resource.c.pk > after_pk)
-    rows = conn.execute(query.order_by(resource.c.pk).limit(count + 1)).all()
-    pks = [row[0] for row in rows[:count]]
-    return pks, (pks[-1] if len(rows) > count and pks else None)
+) -> tuple[list[int], Cursor | None]:
+    """Primary keys of one page in the sort's order (then pk order), and the cursor of the
+    next page (None on the last)."""
+    values = [sort_value(key, res_type).label(f"sort_{i}") for i, key in enumerate(sort)]
+    matches = (
+        select(resource.c.pk, *values)
+        .where(resource.c.res_type == res_type,
+               resource.c.deleted == False,  # noqa: E712
+               condition(parsed.expression(), resource, res_type, base_url))
+        .subquery()
+    )
+    columns = [matches.c[f"sort_{i}"] for i in range(len(sort))]
+    query = select(matches.c.pk, *columns)
+    if cursor is not None:
+        query = query.where(after(columns, sort, matches.c.pk, cursor))
+    query = query.order_by(*order_by(columns, sort, matches.c.pk)).limit(count + 1)
+    rows = conn.execute(query).all()
+    page = rows[:count]
+    if len(rows) <= count or not page:
+        return [row[0] for row in page], None
+    last = page[-1]
+    return [row[0] for row in page], Cursor(tuple(last[1:]), last[0])
+
+
+def count_matches(conn: Connection, res_type: str, parsed: ParsedQuery, *,
+                  base_url: str | None) -> int:
+    matching = select_matches(res_type, parsed, base_url=base_url).subquery()
+    total: int = conn.execute(select(func.count()).select_from(matching)).scalar_one()
+    return total

@@ -330,15 +330,19 @@ def read_version(
 
 def read_current_many(conn: Connection, pks: Sequence[int]) -> list[StoredVersion]:
     """Current versions of the given resources, in the order of `pks`."""
+    by_pk = read_current_by_pk(conn, pks)
+    return [by_pk[pk] for pk in pks if pk in by_pk]
+
+
+def read_current_by_pk(conn: Connection, pks: Sequence[int]) -> dict[int, StoredVersion]:
     if not pks:
-        return []
+        return {}
     rows = conn.execute(
         select(resource.c.pk, *_VERSION_COLUMNS)
         .select_from(_JOIN)
         .where(resource.c.pk.in_(pks), resource_version.c.version == resource.c.version)
     ).all()
-    by_pk = {row[0]: _stored(row[1:]) for row in rows}
-    return [by_pk[pk] for pk in pks if pk in by_pk]
+    return {row[0]: _stored(row[1:]) for row in rows}
 
 
 @dataclass(frozen=True, slots=True)

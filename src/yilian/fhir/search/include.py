@@ -1,0 +1,146 @@
+"""`_include` and `_revinclude`: the resources a page points at, and those pointing at it.
+
+    _include=Observation:subject            what the page's Observations' subject points at
+    _include=Observation:subject:Patient    only the Patients among them
+    _include=*                              every reference of the page's resources
+    _revinclude=Provenance:target           Provenances whose target is a page resource
+    _include:iterate=Patient:organization   also from resources included on the way
+
+Included resources come from the index rows, so a reference to something that is not in the
+record (or was deleted) includes nothing. Iteration stops when a round adds nothing new, after
+`MAX_ROUNDS` rounds, or at `MAX_INCLUDED` resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, or_, select
+
+from yilian.errors import BadRequest
+from yilian.fhir.search.registry import ParamType, get_registry
+from yilian.fhir.store import sql as store
+from yilian.fhir.store.sql import StoredVersion
+from yilian.fhir.store.tables import idx_reference, resource
+
+MAX_ROUNDS = 4
+MAX_INCLUDED = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    name: str  # `_include`, `_revinclude:iterate`... as written
+    value: str
+    reverse: bool
+    iterate: bool
+    source_type: str | None  # None for `*`
+    param: str | None  # None for `*`
+    target_type: str | None
+
+
+def parse_include(name: str, value: str) -> Include:
+    """One _include/_revinclude; a 400 when it names no reference parameter."""
+    head, _, modifier = name.partition(":")
+    if modifier not in ("", "iterate", "recurse"):
+        raise BadRequest("YL-2040", f"{head} takes no modifier ':{modifier}'",
+                         expression=(name,))
+    reverse = head == "_revinclude"
+    iterate = modifier in ("iterate", "recurse")  # recurse: R3's name for iterate
+    if value == "*":
+        return Include(name, value, reverse, iterate, None, None, None)
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise BadRequest("YL-2041", f"{name}={value}: expected Type:parameter[:targetType]",
+                         expression=(name,))
+    source_type, code = parts[0], parts[1]
+    target_type = parts[2] if len(parts) == 3 else None
+    param = get_registry().get(source_type, code)
+    if param is None or param.type is not ParamType.REFERENCE:
+        raise BadRequest("YL-2042", f"{name}={value}: {source_type} has no reference "
+                         f"parameter '{code}'", expression=(name,))
+    if target_type is not None and param.targets and target_type not in param.targets:
+        raise BadRequest("YL-2043", f"{name}={value}: {source_type}.{code} never points at "
+                         f"{target_type}", expression=(name,))
+    return Include(name, value, reverse, iterate, source_type, code, target_type)
+
+
+def included(conn: Connection, page: Sequence[StoredVersion], pks: Sequence[int],
+             includes: Sequence[Include]) -> list[StoredVersion]:
+    """The resources the includes add to a page (none of the page's own), in a stable order."""
+    if not includes or not page:
+        return []
+    seen: set[tuple[str, str]] = {(v.res_type, v.res_id) for v in page}
+    found: list[StoredVersion] = []
+    frontier = list(zip(page, pks, strict=True))
+    for round_number in range(MAX_ROUNDS):
+        active = [i for i in includes if round_number == 0 or i.iterate]
+        if not active or not frontier:
+            break
+        new_pks: list[int] = []
+        for include in active:
+            query = _reverse(include, frontier) if include.reverse else _forward(include,
+                                                                                 frontier)
+            if query is not None:
+                new_pks += [row[0] for row in conn.execute(query)]
+        fresh: list[tuple[StoredVersion, int]] = []
+        for pk, version in sorted(store.read_current_by_pk(conn, _unique(new_pks)).items()):
+            key = (version.res_type, version.res_id)
+            if key in seen or version.deleted:
+                continue
+            seen.add(key)
+            fresh.append((version, pk))
+            if len(found) + len(fresh) >= MAX_INCLUDED:
+                break
+        found += [version for version, _ in fresh]
+        frontier = fresh
+        if len(found) >= MAX_INCLUDED:
+            break
+    return found
+
+
+def _unique(pks: Iterable[int]) -> list[int]:
+    return sorted(set(pks))
+
+
+def _forward(include: Include, frontier: Sequence[tuple[StoredVersion, int]]
+             ) -> Select[Any] | None:
+    sources = [pk for version, pk in frontier
+               if include.source_type is None or version.res_type == include.source_type]
+    if not sources:
+        return None
+    rows = select(idx_reference.c.target_type, idx_reference.c.target_id).where(
+        idx_reference.c.resource_pk.in_(sources),
+        idx_reference.c.target_id.is_not(None),
+    )
+    if include.param is not None:
+        rows = rows.where(idx_reference.c.res_type == include.source_type,
+                          idx_reference.c.param == include.param)
+    if include.target_type is not None:
+        rows = rows.where(idx_reference.c.target_type == include.target_type)
+    targets = rows.subquery()
+    return (
+        select(resource.c.pk)
+        .join(targets, and_(resource.c.res_type == targets.c.target_type,
+                            resource.c.res_id == targets.c.target_id))
+        .where(resource.c.deleted == False)  # noqa: E712
+    )
+
+
+def _reverse(include: Include, frontier: Sequence[tuple[StoredVersion, int]]
+             ) -> Select[Any] | None:
+    by_type: dict[str, list[str]] = {}
+    for version, _ in frontier:
+        if include.target_type is None or version.res_type == include.target_type:
+            by_type.setdefault(version.res_type, []).append(version.res_id)
+    if not by_type:
+        return None
+    pointing = or_(*(and_(idx_reference.c.target_type == res_type,
+                          idx_reference.c.target_id.in_(res_ids))
+                     for res_type, res_ids in by_type.items()))
+    query = select(idx_reference.c.resource_pk).where(pointing)
+    if include.param is not None:
+        query = query.where(idx_reference.c.res_type == include.source_type,
+                            idx_reference.c.param == include.param)
+    return query

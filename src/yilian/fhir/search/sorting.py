@@ -1,0 +1,186 @@
+"""`_sort` and the paging cursor that stays right when data changes.
+
+A sort key is a parameter's value per resource: the lowest (ascending) or highest
+(descending) of its index rows, so a patient with two names sorts by the first in order.
+Resources without a value come last either way; the primary key breaks ties. The cursor is
+the last row's keys (keyset paging): the next page starts after them, so rows written or
+deleted meanwhile neither repeat nor skip rows of later pages, as an offset would.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
+
+from yilian.errors import BadRequest
+from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
+from yilian.fhir.store.tables import (
+    idx_date,
+    idx_number,
+    idx_quantity,
+    idx_reference,
+    idx_string,
+    idx_token,
+    idx_uri,
+    resource,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    code: str  # as written, without the '-'
+    descending: bool
+    param: SearchParam | None  # None for _id and _lastUpdated
+
+    def written(self) -> str:
+        return f"-{self.code}" if self.descending else self.code
+
+
+_SORTABLE = frozenset({ParamType.DATE, ParamType.STRING, ParamType.TOKEN, ParamType.NUMBER,
+                       ParamType.QUANTITY, ParamType.REFERENCE, ParamType.URI})
+
+
+def parse_sort(res_type: str, values: Sequence[str]) -> tuple[SortKey, ...]:
+    """`_sort=-date,name` (and repeated _sort parameters, in order)."""
+    keys: list[SortKey] = []
+    for raw in values:
+        for item in raw.split(","):
+            code = item.strip()
+            descending = code.startswith("-")
+            code = code.removeprefix("-")
+            if not code:
+                raise BadRequest("YL-2030", f"_sort has an empty key in '{raw}'",
+                                 expression=("_sort",))
+            if code in ("_id", "_lastUpdated"):
+                keys.append(SortKey(code, descending, None))
+                continue
+            param = get_registry().get(res_type, code)
+            if param is None or param.type not in _SORTABLE:
+                raise BadRequest(
+                    "YL-2031",
+                    f"_sort: {res_type} has no parameter '{code}' to sort by"
+                    if param is None else
+                    f"_sort: '{code}' is a {param.type.value} parameter, which cannot be sorted",
+                    expression=("_sort",),
+                )
+            keys.append(SortKey(code, descending, param))
+    return tuple(keys)
+
+
+def sort_value(key: SortKey, res_type: str) -> ColumnElement[Any]:
+    """The key's value for the resource row of the enclosing query."""
+    if key.param is None:
+        return resource.c.res_id if key.code == "_id" else resource.c.last_updated
+    table, ascending_column, descending_column = _SOURCES[key.param.type]
+    column = descending_column(table) if key.descending else ascending_column(table)
+    pick = func.max if key.descending else func.min
+    return (
+        select(pick(column))
+        .where(table.c.resource_pk == resource.c.pk, table.c.res_type == res_type,
+               table.c.param == key.code)
+        .scalar_subquery()
+    )
+
+
+def _col(name: str) -> Any:
+    return lambda table: table.c[name]
+
+
+_SOURCES: dict[ParamType, tuple[Any, Any, Any]] = {
+    ParamType.DATE: (idx_date, _col("low"), _col("high")),
+    ParamType.STRING: (idx_string, _col("value_norm"), _col("value_norm")),
+    ParamType.TOKEN: (idx_token, _col("code"), _col("code")),
+    ParamType.NUMBER: (idx_number, _col("value"), _col("value")),
+    ParamType.QUANTITY: (idx_quantity, _col("value"), _col("value")),
+    ParamType.REFERENCE: (idx_reference, _col("target_id"), _col("target_id")),
+    ParamType.URI: (idx_uri, _col("uri"), _col("uri")),
+}
+
+
+def order_by(columns: Sequence[ColumnElement[Any]], keys: Sequence[SortKey],
+             pk: ColumnElement[Any]) -> list[Any]:
+    ordering: list[Any] = [
+        (column.desc() if key.descending else column.asc()).nulls_last()
+        for column, key in zip(columns, keys, strict=True)
+    ]
+    ordering.append(pk.asc())
+    return ordering
+
+
+def after(columns: Sequence[ColumnElement[Any]], keys: Sequence[SortKey],
+          pk: ColumnElement[Any], cursor: Cursor) -> ColumnElement[bool]:
+    """Rows that come after the cursor's row in `order_by`'s order (nulls last)."""
+    alternatives: list[ColumnElement[bool]] = []
+    equal: list[ColumnElement[bool]] = []
+    for column, key, value in zip(columns, keys, cursor.values, strict=True):
+        if value is None:
+            later: ColumnElement[bool] = false()  # nothing sorts after a missing value
+            same = column.is_(None)
+        else:
+            beyond = column < value if key.descending else column > value
+            later = or_(beyond, column.is_(None))
+            same = column == value
+        alternatives.append(and_(*equal, later))
+        equal.append(same)
+    alternatives.append(and_(*equal, pk > cursor.pk))
+    return or_(*alternatives)
+
+
+# --- the cursor ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    values: tuple[Any, ...]  # the last row's sort values
+    pk: int
+
+    def encode(self) -> str:
+        payload = orjson.dumps({"v": [_dump(v) for v in self.values], "p": self.pk})
+        return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(text: str, keys: int) -> Cursor:
+    problem = BadRequest("YL-2010", "The _cursor parameter is not one this server issued for "
+                         "this search", expression=("_cursor",))
+    try:
+        padded = text + "=" * (-len(text) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        values = tuple(_load(v) for v in data["v"])
+        pk = data["p"]
+    except (ValueError, KeyError, TypeError, binascii.Error, InvalidOperation,
+            UnicodeEncodeError):
+        raise problem from None
+    if type(pk) is not int or len(values) != keys:
+        raise problem
+    return Cursor(values, pk)
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"d": str(value)}
+    if isinstance(value, float):
+        return {"d": repr(value)}
+    return value  # str, int or None
+
+
+def _load(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "t" in value:
+            moment = datetime.fromisoformat(value["t"])
+            if moment.tzinfo is None:
+                raise ValueError("naive instant")
+            return moment
+        return Decimal(value["d"])
+    if value is None or isinstance(value, str | int):
+        return value
+    raise ValueError("not a sort value")
