@@ -15,7 +15,9 @@ def test_capability_statement(client: TestClient) -> None:
     assert statement["format"] == ["application/fhir+json", "json"]
     assert statement["implementation"]["url"] == "http://testserver/fhir"
     rest = statement["rest"][0]
-    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch", "history-system"}
+    assert {i["code"] for i in rest["interaction"]} == {
+        "transaction", "batch", "search-system", "history-system"}
+    assert rest["compartment"] == ["http://hl7.org/fhir/CompartmentDefinition/patient"]
     resources = {r["type"]: r for r in rest["resource"]}
     assert len(resources) == 146
     patient = resources["Patient"]
@@ -35,6 +37,8 @@ def test_capability_statement(client: TestClient) -> None:
     # Full-text search is not implemented, so it is not claimed.
     assert "_content" not in params and "_text" not in params
     assert [op["name"] for op in patient["operation"]] == ["validate"]
+    assert "Patient:organization" in patient["searchInclude"]
+    assert "Observation:subject" in patient["searchRevInclude"]
 
 
 def test_capability_statement_is_valid_r4(client: TestClient) -> None:

@@ -50,6 +50,15 @@ def capability_statement(base_url: str, options: RouterOptions) -> JsonObject:
 @cache
 def _statement_body() -> JsonObject:
     registry = get_registry()
+    includes: dict[str, list[str]] = {}
+    rev_includes: dict[str, list[str]] = {}
+    for source in sorted(definitions.resource_types()):
+        for code, param in sorted(registry.params_for(source).items()):
+            if param.type.value != "reference":
+                continue
+            includes.setdefault(source, []).append(f"{source}:{code}")
+            for target in param.targets:
+                rev_includes.setdefault(target, []).append(f"{source}:{code}")
     resources = []
     for res_type in sorted(definitions.resource_types()):
         search_params = [
@@ -75,9 +84,12 @@ def _statement_body() -> JsonObject:
                 "conditionalUpdate": True,
                 "conditionalDelete": "single",
                 "referencePolicy": ["literal", "local"],
+                "searchInclude": ["*", *includes.get(res_type, [])],
                 "searchParam": search_params,
             }
         )
+        if res_type in rev_includes:
+            resources[-1]["searchRevInclude"] = rev_includes[res_type]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -95,8 +107,10 @@ def _statement_body() -> JsonObject:
                 "interaction": [
                     {"code": "transaction"},
                     {"code": "batch"},
+                    {"code": "search-system"},
                     {"code": "history-system"},
                 ],
+                "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             }
         ],
     }

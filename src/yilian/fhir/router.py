@@ -101,8 +101,7 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
         if method == "POST":
             raise BadRequest("YL-1109", "A batch or transaction cannot hold another one")
         if method in READ_METHODS:
-            raise BadRequest("YL-1110", "Search across all types needs the search capability "
-                             "(_type); use a resource type in the URL")
+            return search(ctx, None, list(request.query), request, options)
         raise MethodNotAllowed("YL-1111", f"{method} is not allowed on the base URL")
 
     head = parts[0]
@@ -176,6 +175,17 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
             )
         raise MethodNotAllowed("YL-1116", f"{method} is not allowed on /{res_type}/{res_id}")
 
+    if n in (3, 4) and parts[2] != "_history":
+        # A compartment: GET Patient/123/Observation, POST Patient/123/Observation/_search.
+        interactions.check_id(res_id)
+        interactions.check_type(parts[2])
+        if n == 3 and method in READ_METHODS:
+            return search(ctx, parts[2], list(request.query), request, options,
+                          compartment=(res_type, res_id))
+        if n == 4 and parts[3] == "_search" and method == "POST":
+            return search(ctx, parts[2], [*request.query, *_form(request)], request, options,
+                          compartment=(res_type, res_id))
+        raise MethodNotAllowed("YL-1119", f"{method} is not allowed on /{request.path}")
     if parts[2] == "_history":
         if method not in READ_METHODS:
             raise MethodNotAllowed("YL-1113", "_history only answers GET")

@@ -393,3 +393,43 @@ def test_summary_and_elements_return_subsetted_resources(loaded: TestClient) -> 
                                 "valueQuantity"}  # status and code are mandatory
     whole = _one(loaded, "Patient?_id=p4&_summary=false")
     assert "text" in whole and "tag" not in whole["meta"]
+
+
+def test_compartment_search(loaded: TestClient) -> None:
+    check(loaded, [
+        ("Patient/p1/Observation", {"o1", "o2"}),  # subject or performer is the patient
+        ("Patient/p1/Observation?code=8480-6", {"o2"}),
+        ("Patient/p2/Observation", {"o3"}),
+        ("Patient/p1/Encounter", {"e1"}),
+        ("Patient/p1/RiskAssessment", {"r1"}),
+        ("Patient/nobody/Observation", set()),
+    ])
+    posted = loaded.post("/fhir/Patient/p1/Observation/_search", data={"code": "2345-7"})
+    assert posted.status_code == 200
+    assert {e["resource"]["id"] for e in posted.json()["entry"]} == {"o1"}
+    self_link = next(link["url"] for link in posted.json()["link"]
+                     if link["relation"] == "self")
+    assert "/fhir/Patient/p1/Observation?code=2345-7" in self_link
+    outside = loaded.get("/fhir/Patient/p1/ValueSet")  # not in a patient's compartment
+    assert outside.status_code == 400
+
+
+def test_search_across_types(loaded: TestClient) -> None:
+    check(loaded, [
+        ("?_type=Patient,Observation&_id=p1,o3", {"p1", "o3"}),
+        ("?_id=ward,vs-a", {"ward", "vs-a"}),
+        ("?_type=Patient,RiskAssessment&_lastUpdated=gt2000", {"p1", "p2", "p3", "p4",
+                                                               "r1", "r2"}),
+    ])
+    sorted_ids = ordered(loaded, "?_type=Patient,Location&_sort=-_id")
+    assert sorted_ids == ["ward", "p4", "p3", "p2", "p1", "campus"]
+    # A parameter that one of the types lacks applies to none: ignored, and said so.
+    lenient = loaded.get("/fhir?_type=Patient,Location&gender=female")
+    assert lenient.status_code == 200
+    modes = [e["search"]["mode"] for e in lenient.json()["entry"]]
+    assert modes.count("match") == 6 and modes.count("outcome") == 1
+    strict = loaded.get("/fhir?_type=Patient,Location&gender=female",
+                        headers={"Prefer": "handling=strict"})
+    assert strict.status_code == 400
+    assert loaded.get("/fhir?_type=Nonsense").status_code == 400
+    assert loaded.get("/fhir?_type=Patient&_sort=birthdate").status_code == 400

@@ -11,8 +11,15 @@ from yilian.errors import BadRequest, OutcomeIssue
 from yilian.fhir.bundles import embedded, link, page_url
 from yilian.fhir.interactions import Context
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
+from yilian.fhir.search.expressions import All, Expression
 from yilian.fhir.search.include import Include, included, parse_include
-from yilian.fhir.search.query import count_matches, parse_query, search_page
+from yilian.fhir.search.query import (
+    compartment_expression,
+    count_matches,
+    parse_for_types,
+    parse_query,
+    search_page,
+)
 from yilian.fhir.search.sorting import decode_cursor, parse_sort
 from yilian.fhir.search.summary import parse_elements, parse_summary, summarised, with_elements
 from yilian.fhir.store import sql as store
@@ -38,17 +45,37 @@ def _all(pairs: Sequence[tuple[str, str]], name: str) -> list[str]:
 
 def search(
     ctx: Context,
-    res_type: str,
+    res_type: str | None,
     pairs: Sequence[tuple[str, str]],
     request: FhirRequest,
     options: RouterOptions,
+    *,
+    compartment: tuple[str, str] | None = None,
 ) -> FhirResponse:
+    """A search at type level (`res_type`), within a compartment (`Patient/123/Observation`)
+    or across types (`res_type` None: the types of `_type`, or all)."""
     from yilian.fhir.history import page_size
 
     strict = is_strict(request)
     count = page_size(pairs, options)
-    parsed = parse_query(res_type, pairs, strict=strict)
-    sort = parse_sort(res_type, _all(pairs, "_sort"))
+    if res_type is None:
+        types = _types(pairs)
+        criteria = [(k, v) for k, v in pairs if k != "_type"]
+        per_type, ignored_criteria = parse_for_types(types, criteria, strict=strict)
+        parsed = next(iter(per_type.values()))
+        scope: list[tuple[str, Expression]] = [(t, q.expression()) for t, q in per_type.items()]
+        path = ""
+        sort = parse_sort(None, _all(pairs, "_sort"))
+    else:
+        parsed = parse_query(res_type, pairs, strict=strict)
+        ignored_criteria = parsed.ignored
+        expression = parsed.expression()
+        path = res_type
+        if compartment is not None:
+            expression = All((expression, compartment_expression(*compartment, res_type)))
+            path = f"{compartment[0]}/{compartment[1]}/{res_type}"
+        scope = [(res_type, expression)]
+        sort = parse_sort(res_type, _all(pairs, "_sort"))
     cursors = _all(pairs, "_cursor")
     cursor = decode_cursor(cursors[-1], len(sort)) if cursors else None
     total_mode = _total_mode(pairs)
@@ -60,25 +87,27 @@ def search(
 
     total: int | None = None
     if summary == "count" or total_mode in ("estimate", "accurate"):
-        total = count_matches(ctx.conn, res_type, parsed, base_url=ctx.base_url)
+        total = count_matches(ctx.conn, scope, base_url=ctx.base_url)
     pks: list[int] = []
     next_cursor = None
     if summary != "count":
-        pks, next_cursor = search_page(ctx.conn, res_type, parsed, count=count, sort=sort,
+        pks, next_cursor = search_page(ctx.conn, scope, count=count, sort=sort,
                                        cursor=cursor, base_url=ctx.base_url)
     versions = store.read_current_many(ctx.conn, pks)
     extra = included(ctx.conn, versions, pks, includes)
 
     applied = [*parsed.applied()]
+    if res_type is None and _all(pairs, "_type"):
+        applied.insert(0, ("_type", ",".join(types)))
     applied += [("_sort", ",".join(key.written() for key in sort))] if sort else []
     applied += [(i.name, i.value) for i in includes]
     applied += [(name, ",".join(_all(pairs, name)))
                 for name in ("_summary", "_elements", "_total") if _all(pairs, name)]
     applied.append(("_count", str(count)))
-    links = [link("self", page_url(ctx.base_url, res_type, applied + (
+    links = [link("self", page_url(ctx.base_url, path, applied + (
         [("_cursor", cursors[-1])] if cursors else [])))]
     if next_cursor is not None:
-        links.append(link("next", page_url(ctx.base_url, res_type,
+        links.append(link("next", page_url(ctx.base_url, path,
                                            [*applied, ("_cursor", next_cursor.encode())])))
 
     def shown(version: StoredVersion) -> Any:
@@ -98,7 +127,7 @@ def search(
         for mode, group in (("match", versions), ("include", extra))
         for v in group
     ]
-    ignored = [*parsed.ignored, *skipped]
+    ignored = [*ignored_criteria, *skipped]
     if ignored:
         entries.append({
             "resource": {"resourceType": "OperationOutcome",
@@ -117,6 +146,18 @@ def search(
     if entries:
         bundle["entry"] = entries
     return FhirResponse(200, resource=bundle)
+
+
+def _types(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    from yilian.fhir.definitions import resource_types
+
+    known = resource_types()
+    types = [t.strip() for v in _all(pairs, "_type") for t in v.split(",") if t.strip()]
+    unknown = [t for t in types if t not in known]
+    if unknown:
+        raise BadRequest("YL-2062", f"_type names unknown resource types: {', '.join(unknown)}",
+                         expression=("_type",))
+    return list(dict.fromkeys(types)) or sorted(known)
 
 
 def _total_mode(pairs: Sequence[tuple[str, str]]) -> str:

@@ -66,4 +66,11 @@ class All:
     children: tuple[Expression, ...]
 
 
-Expression = Match | Missing | Ids | LastUpdated | Chain | Has | All
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """One of the children matches (a compartment: any of its parameters points at it)."""
+
+    children: tuple[Expression, ...]
+
+
+Expression = Match | Missing | Ids | LastUpdated | Chain | Has | All | AnyOf

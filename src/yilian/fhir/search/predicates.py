@@ -39,6 +39,7 @@ from yilian.errors import BadRequest
 from yilian.fhir.search.composite import composite_hash, query_key
 from yilian.fhir.search.expressions import (
     All,
+    AnyOf,
     Chain,
     Expression,
     Has,
@@ -74,6 +75,8 @@ def condition(expr: Expression, subject: FromClause, res_type: str, base_url: st
     match expr:
         case All(children):
             return and_(true(), *(condition(c, subject, res_type, base_url) for c in children))
+        case AnyOf(children):
+            return or_(false(), *(condition(c, subject, res_type, base_url) for c in children))
         case Ids(values):
             return subject.c.res_id.in_(values)
         case LastUpdated(values):

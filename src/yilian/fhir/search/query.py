@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
 from yilian.errors import BadRequest, OutcomeIssue
 from yilian.fhir.search import values as parse_values
 from yilian.fhir.search.expressions import (
     All,
+    AnyOf,
     Chain,
     Expression,
     Has,
@@ -53,7 +54,7 @@ SUPPORTED_TYPES = frozenset(t.value for t in _MODIFIERS)
 
 # Parameters of the specification this server does not search (yet): named here so that the
 # answer says "not supported" rather than "unknown".
-UNSUPPORTED_CODES = frozenset({"_text", "_content", "_list", "_query", "_filter", "_type",
+UNSUPPORTED_CODES = frozenset({"_text", "_content", "_list", "_query", "_filter",
                                "_contained", "_containedType"})
 
 
@@ -259,10 +260,20 @@ def search_ids(conn: Connection, res_type: str, parsed: ParsedQuery, *, limit: i
     return [row[1] for row in conn.execute(query)]
 
 
+# What a search looks at: per resource type, the expression its resources must match (one
+# type for a type-level search, several for a system-level one with _type).
+Scope = Sequence[tuple[str, Expression]]
+
+
+def scope_condition(scope: Scope, base_url: str | None) -> ColumnElement[bool]:
+    return or_(*(and_(resource.c.res_type == res_type,
+                      condition(expression, resource, res_type, base_url))
+                 for res_type, expression in scope))
+
+
 def search_page(
     conn: Connection,
-    res_type: str,
-    parsed: ParsedQuery,
+    scope: Scope,
     *,
     count: int,
     sort: Sequence[SortKey] = (),
@@ -271,12 +282,12 @@ def search_page(
 ) -> tuple[list[int], Cursor | None]:
     """Primary keys of one page in the sort's order (then pk order), and the cursor of the
     next page (None on the last)."""
-    values = [sort_value(key, res_type).label(f"sort_{i}") for i, key in enumerate(sort)]
+    sort_type = scope[0][0]  # several types sort only by _id and _lastUpdated
+    values = [sort_value(key, sort_type).label(f"sort_{i}") for i, key in enumerate(sort)]
     matches = (
         select(resource.c.pk, *values)
-        .where(resource.c.res_type == res_type,
-               resource.c.deleted == False,  # noqa: E712
-               condition(parsed.expression(), resource, res_type, base_url))
+        .where(resource.c.deleted == False,  # noqa: E712
+               scope_condition(scope, base_url))
         .subquery()
     )
     columns = [matches.c[f"sort_{i}"] for i in range(len(sort))]
@@ -292,8 +303,52 @@ def search_page(
     return [row[0] for row in page], Cursor(tuple(last[1:]), last[0])
 
 
-def count_matches(conn: Connection, res_type: str, parsed: ParsedQuery, *,
-                  base_url: str | None) -> int:
-    matching = select_matches(res_type, parsed, base_url=base_url).subquery()
+def count_matches(conn: Connection, scope: Scope, *, base_url: str | None) -> int:
+    matching = select(resource.c.pk).where(resource.c.deleted == False,  # noqa: E712
+                                           scope_condition(scope, base_url)).subquery()
     total: int = conn.execute(select(func.count()).select_from(matching)).scalar_one()
     return total
+
+
+def parse_for_types(types: Sequence[str], pairs: Sequence[tuple[str, str]], *, strict: bool
+                    ) -> tuple[dict[str, ParsedQuery], tuple[OutcomeIssue, ...]]:
+    """A system-level search's criteria, on each type: a criterion must apply to all of them
+    (R4: only parameters common to the types), else it is ignored or, strictly, refused."""
+    parsed = {res_type: parse_query(res_type, pairs, strict=False) for res_type in types}
+    ignored: dict[str, OutcomeIssue] = {}
+    for query in parsed.values():
+        for issue in query.ignored:
+            ignored.setdefault(issue.expression[0] if issue.expression else "", issue)
+    if strict and ignored:
+        first = next(iter(ignored.values()))
+        raise BadRequest("YL-2001", first.diagnostics.removeprefix("Ignored: "),
+                         expression=first.expression)
+    kept = {res_type: ParsedQuery(tuple(c for c in query.criteria if c.name not in ignored), ())
+            for res_type, query in parsed.items()}
+    return kept, tuple(ignored.values())
+
+
+def compartment_expression(compartment_type: str, compartment_id: str, res_type: str
+                           ) -> Expression:
+    """What makes a resource of `res_type` part of Patient/123's compartment (the official
+    CompartmentDefinition): any of its listed parameters points at the patient."""
+    from yilian.fhir.definitions import patient_compartment
+
+    if compartment_type != "Patient":
+        raise BadRequest("YL-2060", f"Search in the {compartment_type} compartment is not "
+                         "supported; the Patient compartment is")
+    entry = next((r for r in patient_compartment()["resource"] if r["code"] == res_type), None)
+    codes: list[str] = entry.get("param", []) if entry else []
+    if not codes:
+        raise BadRequest("YL-2061", f"{res_type} resources are not part of a patient's "
+                         "compartment", expression=(res_type,))
+    registry = get_registry()
+    children: list[Expression] = []
+    for code in codes:
+        if code == "{def}":
+            children.append(Ids((compartment_id,)))
+            continue
+        param = registry.get(res_type, code)
+        if param is not None:
+            children.append(Match(param, None, (f"Patient/{compartment_id}",)))
+    return AnyOf(tuple(children))

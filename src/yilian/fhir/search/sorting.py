@@ -48,8 +48,9 @@ _SORTABLE = frozenset({ParamType.DATE, ParamType.STRING, ParamType.TOKEN, ParamT
                        ParamType.QUANTITY, ParamType.REFERENCE, ParamType.URI})
 
 
-def parse_sort(res_type: str, values: Sequence[str]) -> tuple[SortKey, ...]:
-    """`_sort=-date,name` (and repeated _sort parameters, in order)."""
+def parse_sort(res_type: str | None, values: Sequence[str]) -> tuple[SortKey, ...]:
+    """`_sort=-date,name` (and repeated _sort parameters, in order). Across types (None),
+    only _id and _lastUpdated."""
     keys: list[SortKey] = []
     for raw in values:
         for item in raw.split(","):
@@ -62,11 +63,12 @@ def parse_sort(res_type: str, values: Sequence[str]) -> tuple[SortKey, ...]:
             if code in ("_id", "_lastUpdated"):
                 keys.append(SortKey(code, descending, None))
                 continue
-            param = get_registry().get(res_type, code)
+            param = get_registry().get(res_type, code) if res_type else None
             if param is None or param.type not in _SORTABLE:
                 raise BadRequest(
                     "YL-2031",
-                    f"_sort: {res_type} has no parameter '{code}' to sort by"
+                    f"_sort: {res_type or 'a search across types'} has no parameter '{code}' "
+                    "to sort by"
                     if param is None else
                     f"_sort: '{code}' is a {param.type.value} parameter, which cannot be sorted",
                     expression=("_sort",),
