@@ -42,7 +42,10 @@ def _observation(obs_id: str, subject: str, code: str, **extra: Any) -> dict[str
 
 RESOURCES: list[dict[str, Any]] = [
     {"resourceType": "Patient", "id": "p1", "name": [{"family": "Zhang", "given": ["Wei"]}],
-     "gender": "female", "birthDate": "1980-02-29"},
+     "gender": "female", "birthDate": "1980-02-29",
+     "meta": {"tag": [{"system": "http://example.org/tags", "code": "vip"}],
+              "profile": ["http://example.org/StructureDefinition/cn-patient"],
+              "source": "http://his.example.org/zju1"}},
     {"resourceType": "Patient", "id": "p2", "name": [{"family": "Zhāng", "given": ["Li"]}],
      "gender": "male", "birthDate": "1980-03"},
     {"resourceType": "Patient", "id": "p3", "name": [{"family": "Wang"}],
@@ -208,6 +211,10 @@ def test_missing_composite_uri_and_last_updated(loaded: TestClient) -> None:
         ("ValueSet?url:above=http://example.org/fhir/ValueSet/a", {"vs-a"}),
         ("ValueSet?url=http://example.org/fhir/ValueSet/a", {"vs-a"}),
         (f"Patient?_lastUpdated=gt{before}", {"p1", "p2", "p3", "p4"}),
+        (q("Patient?_tag=http://example.org/tags|vip"), {"p1"}),
+        ("Patient?_tag:missing=true", {"p2", "p3", "p4"}),
+        ("Patient?_profile=http://example.org/StructureDefinition/cn-patient", {"p1"}),
+        ("Patient?_source=http://his.example.org/zju1", {"p1"}),
         (f"Patient?_lastUpdated=lt{before}", set()),
     ])
 
