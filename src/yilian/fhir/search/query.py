@@ -266,9 +266,22 @@ Scope = Sequence[tuple[str, Expression]]
 
 
 def scope_condition(scope: Scope, base_url: str | None) -> ColumnElement[bool]:
+    first_type, first = scope[0]
+    if len(scope) > 1 and all(e == first for _, e in scope) and _type_free(first):
+        # `?_id=a,b` or `?_lastUpdated=gt2024` across 146 types: one condition, not 146.
+        return and_(resource.c.res_type.in_([t for t, _ in scope]),
+                    condition(first, resource, first_type, base_url))
     return or_(*(and_(resource.c.res_type == res_type,
                       condition(expression, resource, res_type, base_url))
                  for res_type, expression in scope))
+
+
+def _type_free(expression: Expression) -> bool:
+    """Whether the expression's SQL is the same for every resource type (parameters' index
+    rows carry the type; ids and update times do not)."""
+    if isinstance(expression, All | AnyOf):
+        return all(_type_free(child) for child in expression.children)
+    return isinstance(expression, Ids | LastUpdated)
 
 
 def search_page(
