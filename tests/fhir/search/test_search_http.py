@@ -440,3 +440,18 @@ def test_search_across_types(loaded: TestClient) -> None:
     assert strict.status_code == 400
     assert loaded.get("/fhir?_type=Nonsense").status_code == 400
     assert loaded.get("/fhir?_type=Patient&_sort=birthdate").status_code == 400
+
+
+def test_numbers_beyond_ten_decimal_places_still_match(client: TestClient) -> None:
+    """The index keeps ten decimal places: a search range narrower than that is widened to
+    them rather than emptied."""
+    body = ('{"resourceType":"Observation","id":"fine","status":"final","code":{"text":"x"},'
+            '"valueQuantity":{"value":0.12345678901,"unit":"mg"}}')
+    assert client.put("/fhir/Observation/fine", content=body,
+                      headers=FHIR_JSON).status_code == 201
+    check(client, [
+        ("Observation?value-quantity=0.1234567890", {"fine"}),
+        ("Observation?value-quantity=0.12345678901", {"fine"}),
+        ("Observation?value-quantity=0.12", {"fine"}),
+        ("Observation?value-quantity=0.13", set()),
+    ])

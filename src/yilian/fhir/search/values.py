@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from enum import StrEnum
 
 from yilian.errors import BadRequest
@@ -79,14 +79,16 @@ def parse_number(name: str, text: str) -> NumberValue:
         raise BadRequest("YL-2020", f"Parameter '{name}': '{text}' is not a number",
                          expression=(name,))
     low, high = precision_range(number)
-    return NumberValue(prefix, _fit(number), _fit(low), _fit(high))
+    # The range's ends are rounded outwards: beyond the columns' ten decimal places a range
+    # must not collapse to nothing (it may then match a little more than it should).
+    return NumberValue(prefix, _fit(number), _fit(low, ROUND_FLOOR), _fit(high, ROUND_CEILING))
 
 
 _SCALE = Decimal("1e-10")  # the index columns' scale: Numeric(38, 10)
 _WIDE = Context(prec=60)
 
 
-def _fit(number: Decimal) -> Decimal:
+def _fit(number: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
     """Within what the index columns hold, as the extractor stores values: a search for 1e999
     compares with the largest number stored, not an error from the database."""
     if number < NUMBER_MIN:
@@ -95,7 +97,7 @@ def _fit(number: Decimal) -> Decimal:
         return NUMBER_MAX
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -10:
-        return number.quantize(_SCALE, context=_WIDE)
+        return number.quantize(_SCALE, rounding=rounding, context=_WIDE)
     return number
 
 
