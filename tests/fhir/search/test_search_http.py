@@ -72,6 +72,9 @@ RESOURCES: list[dict[str, Any]] = [
      "subject": {"reference": "Patient/p1"}, "prediction": [{"probabilityDecimal": 0.8}]},
     {"resourceType": "RiskAssessment", "id": "r2", "status": "final",
      "subject": {"reference": "Patient/p2"}, "prediction": [{"probabilityDecimal": 0.25}]},
+    {"resourceType": "List", "id": "ward-round", "status": "current", "mode": "working",
+     "entry": [{"item": {"reference": "Patient/p1"}}, {"item": {"reference": "Patient/p3"}},
+               {"item": {"reference": "Observation/o2"}}]},
     {"resourceType": "ValueSet", "id": "vs-a", "status": "active",
      "url": "http://example.org/fhir/ValueSet/a"},
     {"resourceType": "ValueSet", "id": "vs-ab", "status": "active",
@@ -215,6 +218,10 @@ def test_missing_composite_uri_and_last_updated(loaded: TestClient) -> None:
         ("Patient?_tag:missing=true", {"p2", "p3", "p4"}),
         ("Patient?_profile=http://example.org/StructureDefinition/cn-patient", {"p1"}),
         ("Patient?_source=http://his.example.org/zju1", {"p1"}),
+        ("Patient?_list=ward-round", {"p1", "p3"}),
+        ("Observation?_list=ward-round", {"o2"}),
+        ("Patient?_list=ward-round&gender=other", {"p3"}),
+        ("Patient?_list=no-such-list", set()),
         (f"Patient?_lastUpdated=lt{before}", set()),
     ])
 

@@ -62,6 +62,13 @@ class Has:
 
 
 @dataclass(frozen=True, slots=True)
+class InList:
+    """`_list=42`: the resource is an item of List/42."""
+
+    list_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class All:
     children: tuple[Expression, ...]
 
@@ -73,4 +80,4 @@ class AnyOf:
     children: tuple[Expression, ...]
 
 
-Expression = Match | Missing | Ids | LastUpdated | Chain | Has | All | AnyOf
+Expression = Match | Missing | Ids | LastUpdated | InList | Chain | Has | All | AnyOf

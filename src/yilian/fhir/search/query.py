@@ -23,6 +23,7 @@ from yilian.fhir.search.expressions import (
     Expression,
     Has,
     Ids,
+    InList,
     LastUpdated,
     Match,
     Missing,
@@ -54,7 +55,7 @@ SUPPORTED_TYPES = frozenset(t.value for t in _MODIFIERS)
 
 # Parameters of the specification this server does not search (yet): named here so that the
 # answer says "not supported" rather than "unknown".
-UNSUPPORTED_CODES = frozenset({"_text", "_content", "_list", "_query", "_filter",
+UNSUPPORTED_CODES = frozenset({"_text", "_content", "_query", "_filter",
                                "_contained", "_containedType"})
 
 
@@ -126,6 +127,10 @@ def parse_criterion(res_type: str, name: str, raw: str, *, depth: int = 0) -> Ex
         if modifier is not None:
             raise _Skip(f"Modifier ':{modifier}' is not supported on _id")
         return Ids(tuple(values))
+    if code == "_list" and not dot:
+        if modifier is not None:
+            raise _Skip(f"Modifier ':{modifier}' is not supported on _list")
+        return InList(tuple(values))
     if code == "_lastUpdated" and not dot:
         if modifier is not None:
             raise _Skip(f"Modifier ':{modifier}' is not supported on _lastUpdated")
