@@ -37,6 +37,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="keep-alive connections per load process (4)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DIR,
                         help=f"the Synthea bundles ({DEFAULT_DIR})")
+    parser.add_argument("--search", type=int, metavar="PATIENTS",
+                        help="instead: the search benchmark on a generated data set of "
+                        "PATIENTS patients (~22 resources each; 50000 for the full run)")
     return parser.parse_args(argv)
 
 
@@ -66,8 +69,64 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _search(args: argparse.Namespace) -> int:
+    from bench.search_bench import SearchOptions, run_search_database
+
+    if args.search < 1:
+        raise SystemExit("--search takes a number of patients, at least 1")
+    options = SearchOptions(
+        patients=args.search,
+        warmup=args.warmup if args.warmup is not None else 1.0,
+        duration=args.duration if args.duration is not None else 5.0,
+        quiet=QuietLog(),
+    )
+    lines: list[Line] = []
+    notes: list[str] = []
+    skipped: list[str] = []
+    failures: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="yilian-bench-search-") as tmp:
+            for kind in _kinds(args.only):
+                if kind == "postgresql" and (problem := postgres_problem()):
+                    skipped.append(f"The PostgreSQL half was skipped: {problem}")
+                    say(skipped[-1])
+                    lines.append(Line(kind, "skipped (PostgreSQL does not answer)", "", None,
+                                      note=problem))
+                    continue
+                try:
+                    half = run_search_database(kind, options, Path(tmp))
+                except Exception as error:  # keep the other half's figures
+                    failures.append(f"The {kind} half failed: {error}")
+                    say(failures[-1])
+                    lines.append(Line(kind, "failed (see below)", "", None, note=str(error)))
+                    continue
+                lines += half.lines
+                notes += half.notes
+    finally:
+        stop_all()
+    notes += options.quiet.notes()
+    print(render(lines))
+    print()
+    for note in [*notes, *skipped, *failures]:
+        print(f"- {note}")
+    context = {
+        "search_patients": options.patients,
+        "warmup_s": options.warmup,
+        "duration_s": options.duration,
+        "load_processes": 1,
+        "connections_per_process": 1,
+        "cpus": os.cpu_count(),
+        "notes": [*notes, *skipped, *failures],
+    }
+    path = append_json(lines, context)
+    print(f"- appended {len(lines)} lines to {path}")
+    return 1 if failures else 0
+
+
 def _main(argv: list[str] | None) -> int:
     args = _arguments(argv)
+    if args.search is not None:
+        return _search(args)
     limit = args.bundles or (QUICK_BUNDLES if args.quick else None)
     options = Options(
         bundles=load_bundles(args.data, limit),
