@@ -177,6 +177,8 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
 
     if n in (3, 4) and parts[2] != "_history":
         # A compartment: GET Patient/123/Observation, POST Patient/123/Observation/_search.
+        if n == 4 and parts[3] != "_search":
+            raise NotFound("YL-1117", f"No FHIR endpoint at /{request.path}")
         interactions.check_id(res_id)
         interactions.check_type(parts[2])
         if n == 3 and method in READ_METHODS:
