@@ -62,13 +62,6 @@ class Has:
 
 
 @dataclass(frozen=True, slots=True)
-class InList:
-    """`_list=42`: the resource is an item of List/42."""
-
-    list_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class All:
     children: tuple[Expression, ...]
 
@@ -80,4 +73,4 @@ class AnyOf:
     children: tuple[Expression, ...]
 
 
-Expression = Match | Missing | Ids | LastUpdated | InList | Chain | Has | All | AnyOf
+Expression = Match | Missing | Ids | LastUpdated | Chain | Has | All | AnyOf

@@ -44,7 +44,6 @@ from yilian.fhir.search.expressions import (
     Expression,
     Has,
     Ids,
-    InList,
     LastUpdated,
     Match,
     Missing,
@@ -84,8 +83,6 @@ def condition(expr: Expression, subject: FromClause, res_type: str, base_url: st
             column = subject.c.last_updated
             return or_(*(_range_prefix(column, column, v.prefix, v.low, v.high, _date_slack(v))
                          for v in values))
-        case InList(list_ids):
-            return subject.c.pk.in_(_list_items(list_ids, res_type))
         case Missing(param, missing):
             table = INDEX_TABLES[_table_of(param)]
             having = subject.c.pk.in_(_rows(table, res_type, param.code))
@@ -344,21 +341,6 @@ def _chain(param: SearchParam, targets: Sequence[tuple[str, Expression]], res_ty
         return alternatives[0]
     first, *rest = alternatives
     return first.union(*rest)  # type: ignore[return-value]
-
-
-def _list_items(list_ids: Sequence[str], res_type: str) -> Select[Any]:
-    """The pks of resources of `res_type` that the Lists' entries name (their `item` rows)."""
-    lists = resource.alias()
-    item = resource.alias()
-    return (
-        select(item.c.pk)
-        .select_from(idx_reference)
-        .join(lists, lists.c.pk == idx_reference.c.resource_pk)
-        .join(item, and_(item.c.res_type == idx_reference.c.target_type,
-                         item.c.res_id == idx_reference.c.target_id))
-        .where(idx_reference.c.res_type == "List", idx_reference.c.param == "item",
-               idx_reference.c.target_type == res_type, lists.c.res_id.in_(list_ids))
-    )
 
 
 def _has(source_type: str, param: SearchParam, inner: Expression, res_type: str,

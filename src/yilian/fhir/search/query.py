@@ -23,7 +23,6 @@ from yilian.fhir.search.expressions import (
     Expression,
     Has,
     Ids,
-    InList,
     LastUpdated,
     Match,
     Missing,
@@ -130,7 +129,10 @@ def parse_criterion(res_type: str, name: str, raw: str, *, depth: int = 0) -> Ex
     if code == "_list" and not dot:
         if modifier is not None:
             raise _Skip(f"Modifier ':{modifier}' is not supported on _list")
-        return InList(tuple(values))
+        # The items of List/42 are what List/42 points at through its `item` parameter.
+        item = get_registry().get("List", "item")
+        assert item is not None
+        return Has("List", item, Ids(tuple(values)))
     if code == "_lastUpdated" and not dot:
         if modifier is not None:
             raise _Skip(f"Modifier ':{modifier}' is not supported on _lastUpdated")
@@ -253,9 +255,8 @@ def select_matches(
     res_type: str, parsed: ParsedQuery, *, base_url: str | None = None
 ) -> Select[Any]:
     return select(resource.c.pk, resource.c.res_id).where(
-        resource.c.res_type == res_type,
         resource.c.deleted == False,  # noqa: E712  (SQL, not Python truthiness)
-        condition(parsed.expression(), resource, res_type, base_url),
+        scope_condition([(res_type, parsed.expression())], base_url),
     )
 
 
