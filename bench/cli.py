@@ -6,7 +6,10 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.databases import KINDS, postgres_problem
 from bench.machine import QuietLog
@@ -80,47 +83,61 @@ def _search(args: argparse.Namespace) -> int:
         duration=args.duration if args.duration is not None else 5.0,
         quiet=QuietLog(),
     )
-    lines: list[Line] = []
-    notes: list[str] = []
-    skipped: list[str] = []
-    failures: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="yilian-bench-search-") as tmp:
-            for kind in _kinds(args.only):
-                if kind == "postgresql" and (problem := postgres_problem()):
-                    skipped.append(f"The PostgreSQL half was skipped: {problem}")
-                    say(skipped[-1])
-                    lines.append(Line(kind, "skipped (PostgreSQL does not answer)", "", None,
-                                      note=problem))
-                    continue
-                try:
-                    half = run_search_database(kind, options, Path(tmp))
-                except Exception as error:  # keep the other half's figures
-                    failures.append(f"The {kind} half failed: {error}")
-                    say(failures[-1])
-                    lines.append(Line(kind, "failed (see below)", "", None, note=str(error)))
-                    continue
-                lines += half.lines
-                notes += half.notes
+            halves = _halves(args.only,
+                             lambda kind: run_search_database(kind, options, Path(tmp)))
     finally:
         stop_all()
-    notes += options.quiet.notes()
-    print(render(lines))
-    print()
-    for note in [*notes, *skipped, *failures]:
-        print(f"- {note}")
-    context = {
+    return _report(halves, options.quiet, {
         "search_patients": options.patients,
         "warmup_s": options.warmup,
         "duration_s": options.duration,
         "load_processes": 1,
         "connections_per_process": 1,
-        "cpus": os.cpu_count(),
-        "notes": [*notes, *skipped, *failures],
-    }
-    path = append_json(lines, context)
-    print(f"- appended {len(lines)} lines to {path}")
-    return 1 if failures else 0
+    })
+
+
+@dataclass
+class _Halves:
+    lines: list[Line] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def _halves(only: str | None, run: Callable[[str], Any]) -> _Halves:
+    """Each database's half in turn; one that fails or cannot run keeps the other's figures."""
+    found = _Halves()
+    for kind in _kinds(only):
+        if kind == "postgresql" and (problem := postgres_problem()):
+            found.skipped.append(f"The PostgreSQL half was skipped: {problem}")
+            say(found.skipped[-1])
+            found.lines.append(Line(kind, "skipped (PostgreSQL does not answer)", "", None,
+                                    note=problem))
+            continue
+        try:
+            half = run(kind)
+        except Exception as error:  # keep the other half's figures
+            found.failures.append(f"The {kind} half failed: {error}")
+            say(found.failures[-1])
+            found.lines.append(Line(kind, "failed (see below)", "", None, note=str(error)))
+            continue
+        found.lines += half.lines
+        found.notes += half.notes
+    return found
+
+
+def _report(halves: _Halves, quiet: QuietLog, context: dict[str, Any]) -> int:
+    """The table and notes on stdout, the lines appended to results/latest.json."""
+    notes = [*halves.notes, *quiet.notes(), *halves.skipped, *halves.failures]
+    print(render(halves.lines))
+    print()
+    for note in notes:
+        print(f"- {note}")
+    path = append_json(halves.lines, {**context, "cpus": os.cpu_count(), "notes": notes})
+    print(f"- appended {len(halves.lines)} lines to {path}")
+    return 1 if halves.failures else 0
 
 
 def _main(argv: list[str] | None) -> int:
@@ -136,39 +153,15 @@ def _main(argv: list[str] | None) -> int:
         connections=args.connections,
         quiet=QuietLog(),
     )
-    lines: list[Line] = []
-    notes: list[str] = []
-    skipped: list[str] = []
-    failures: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="yilian-bench-") as tmp:
             workdir = Path(tmp)
             if args.profile:
                 return _profile(args, options, workdir)
-            for kind in _kinds(args.only):
-                if kind == "postgresql" and (problem := postgres_problem()):
-                    skipped.append(f"The PostgreSQL half was skipped: {problem}")
-                    say(skipped[-1])
-                    lines.append(Line(kind, "skipped (PostgreSQL does not answer)", "", None,
-                                      note=problem))
-                    continue
-                try:
-                    half = run_database(kind, options, workdir)
-                except Exception as error:  # keep the other half's figures
-                    failures.append(f"The {kind} half failed: {error}")
-                    say(failures[-1])
-                    lines.append(Line(kind, "failed (see below)", "", None, note=str(error)))
-                    continue
-                lines += half.lines
-                notes += half.notes
+            halves = _halves(args.only, lambda kind: run_database(kind, options, workdir))
     finally:
         stop_all()
-    notes += options.quiet.notes()
-    print(render(lines))
-    print()
-    for note in [*notes, *skipped, *failures]:
-        print(f"- {note}")
-    context = {
+    return _report(halves, options.quiet, {
         "quick": args.quick,
         "bundles": len(options.bundles),
         "resources": sum(b.entries for b in options.bundles),
@@ -176,9 +169,4 @@ def _main(argv: list[str] | None) -> int:
         "duration_s": options.duration,
         "load_processes": options.processes,
         "connections_per_process": options.connections,
-        "cpus": os.cpu_count(),
-        "notes": [*notes, *skipped, *failures],
-    }
-    path = append_json(lines, context)
-    print(f"- appended {len(lines)} lines to {path}")
-    return 1 if failures else 0
+    })
