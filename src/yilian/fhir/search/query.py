@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
+from sqlalchemy import Connection, func, select, union_all
 
 from yilian.errors import BadRequest, OutcomeIssue
 from yilian.fhir.search import values as parse_values
@@ -27,7 +27,7 @@ from yilian.fhir.search.expressions import (
     Match,
     Missing,
 )
-from yilian.fhir.search.predicates import condition
+from yilian.fhir.search.plan import Plan, is_type_free, plan, type_free_plan
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
 from yilian.fhir.search.sorting import Cursor, SortKey, after, order_by, sort_value
 from yilian.fhir.store.tables import resource
@@ -251,19 +251,12 @@ def _split_or(raw: str) -> list[str]:
     return values
 
 
-def select_matches(
-    res_type: str, parsed: ParsedQuery, *, base_url: str | None = None
-) -> Select[Any]:
-    return select(resource.c.pk, resource.c.res_id).where(
-        resource.c.deleted == False,  # noqa: E712  (SQL, not Python truthiness)
-        scope_condition([(res_type, parsed.expression())], base_url),
-    )
-
-
 def search_ids(conn: Connection, res_type: str, parsed: ParsedQuery, *, limit: int) -> list[str]:
     """Ids of up to `limit` resources matching the criteria."""
-    query = select_matches(res_type, parsed).order_by(resource.c.pk).limit(limit)
-    return [row[1] for row in conn.execute(query)]
+    found = plan(parsed.expression(), res_type, None, conn)
+    page = found.select().order_by(found.pk).limit(limit).subquery()
+    query = select(resource.c.res_id).join(page, page.c.pk == resource.c.pk).order_by(page.c.pk)
+    return list(conn.scalars(query))
 
 
 # What a search looks at: per resource type, the expression its resources must match (one
@@ -271,23 +264,13 @@ def search_ids(conn: Connection, res_type: str, parsed: ParsedQuery, *, limit: i
 Scope = Sequence[tuple[str, Expression]]
 
 
-def scope_condition(scope: Scope, base_url: str | None) -> ColumnElement[bool]:
+def _plans(conn: Connection, scope: Scope, base_url: str | None) -> list[tuple[str, Plan]]:
     first_type, first = scope[0]
-    if len(scope) > 1 and all(e == first for _, e in scope) and _type_free(first):
-        # `?_id=a,b` or `?_lastUpdated=gt2024` across 146 types: one condition, not 146.
-        return and_(resource.c.res_type.in_([t for t, _ in scope]),
-                    condition(first, resource, first_type, base_url))
-    return or_(*(and_(resource.c.res_type == res_type,
-                      condition(expression, resource, res_type, base_url))
-                 for res_type, expression in scope))
-
-
-def _type_free(expression: Expression) -> bool:
-    """Whether the expression's SQL is the same for every resource type (parameters' index
-    rows carry the type; ids and update times do not)."""
-    if isinstance(expression, All | AnyOf):
-        return all(_type_free(child) for child in expression.children)
-    return isinstance(expression, Ids | LastUpdated)
+    if len(scope) > 1 and all(e == first for _, e in scope) and is_type_free(first):
+        # `?_id=a,b` or `?_lastUpdated=gt2024` across 146 types: one pass, not 146.
+        return [(first_type, type_free_plan(first, [t for t, _ in scope]))]
+    return [(res_type, plan(expression, res_type, base_url, conn))
+            for res_type, expression in scope]
 
 
 def search_page(
@@ -301,20 +284,26 @@ def search_page(
 ) -> tuple[list[int], Cursor | None]:
     """Primary keys of one page in the sort's order (then pk order), and the cursor of the
     next page (None on the last)."""
-    sort_type = scope[0][0]  # several types sort only by _id and _lastUpdated
-    values = [sort_value(key, sort_type).label(f"sort_{i}") for i, key in enumerate(sort)]
-    matches = (
-        select(resource.c.pk, *values)
-        .where(resource.c.deleted == False,  # noqa: E712
-               scope_condition(scope, base_url))
-        .subquery()
-    )
-    columns = [matches.c[f"sort_{i}"] for i in range(len(sort))]
-    query = select(matches.c.pk, *columns)
-    if cursor is not None:
-        query = query.where(after(columns, sort, matches.c.pk, cursor))
-    query = query.order_by(*order_by(columns, sort, matches.c.pk)).limit(count + 1)
-    rows = conn.execute(query).all()
+    plans = _plans(conn, scope, base_url)
+    if not sort and len(plans) == 1:
+        # pk order alone: read off the source in its index's order, stop at the page's end.
+        found = plans[0][1]
+        query = found.select()
+        if cursor is not None:
+            query = query.where(found.pk > cursor.pk)
+        rows = conn.execute(query.order_by(found.pk).limit(count + 1)).all()
+    else:
+        sort_type = scope[0][0]  # several types sort only by _id and _lastUpdated
+        parts = [found.select(*(sort_value(key, sort_type, found.pk).label(f"sort_{i}")
+                                for i, key in enumerate(sort)))
+                 for _, found in plans]
+        matches = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+        columns = [matches.c[f"sort_{i}"] for i in range(len(sort))]
+        query = select(matches.c.pk, *columns)
+        if cursor is not None:
+            query = query.where(after(columns, sort, matches.c.pk, cursor))
+        query = query.order_by(*order_by(columns, sort, matches.c.pk)).limit(count + 1)
+        rows = conn.execute(query).all()
     page = rows[:count]
     if len(rows) <= count or not page:
         return [row[0] for row in page], None
@@ -323,8 +312,8 @@ def search_page(
 
 
 def count_matches(conn: Connection, scope: Scope, *, base_url: str | None) -> int:
-    matching = select(resource.c.pk).where(resource.c.deleted == False,  # noqa: E712
-                                           scope_condition(scope, base_url)).subquery()
+    parts = [found.select() for _, found in _plans(conn, scope, base_url)]
+    matching = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
     total: int = conn.execute(select(func.count()).select_from(matching)).scalar_one()
     return total
 

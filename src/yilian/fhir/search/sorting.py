@@ -32,6 +32,7 @@ from yilian.fhir.store.tables import (
     idx_uri,
     resource,
 )
+from yilian.kit.sqlhints import unindexed
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +78,21 @@ def parse_sort(res_type: str | None, values: Sequence[str]) -> tuple[SortKey, ..
     return tuple(keys)
 
 
-def sort_value(key: SortKey, res_type: str) -> ColumnElement[Any]:
-    """The key's value for the resource row of the enclosing query."""
+def sort_value(key: SortKey, res_type: str, pk: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The key's value for the resource with primary key `pk`."""
     if key.param is None:
-        return resource.c.res_id if key.code == "_id" else resource.c.last_updated
+        rows = resource.alias()
+        column = rows.c.res_id if key.code == "_id" else rows.c.last_updated
+        return select(column).where(rows.c.pk == pk).scalar_subquery()
     table, ascending_column, descending_column = _SOURCES[key.param.type]
-    column = descending_column(table) if key.descending else ascending_column(table)
+    rows = table.alias()
+    column = descending_column(rows) if key.descending else ascending_column(rows)
     pick = func.max if key.descending else func.min
     return (
         select(pick(column))
-        .where(table.c.resource_pk == resource.c.pk, table.c.res_type == res_type,
-               table.c.param == key.code)
+        .where(rows.c.resource_pk == pk,
+               unindexed(rows.c.res_type == res_type, rows.c.res_type),
+               rows.c.param == key.code)
         .scalar_subquery()
     )
 

@@ -54,6 +54,9 @@ resource = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Index("uq_resource_type_id", "res_type", "res_id", unique=True),
     Index("ix_resource_type_updated", "res_type", "last_updated"),
+    # A type's resources in pk order: the first page of `GET /fhir/Observation` without
+    # sorting them all.
+    Index("ix_resource_type_pk", "res_type", "pk"),
 )
 
 resource_version = Table(

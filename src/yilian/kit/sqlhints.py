@@ -1,0 +1,95 @@
+"""Hints for SQLite's query planner, which keeps no statistics unless ANALYZE is run.
+
+Without statistics SQLite prefers the index that matches the most columns of a condition.
+In a subquery that looks a resource's rows up by `resource_pk`, an index on
+`(res_type, param, value)` matches more columns and wins, though it reads every row of the
+parameter instead of the resource's few. SQLite's documented remedy is a unary `+` on a
+column: the term can no longer use an index. PostgreSQL plans from statistics and gets the
+plain column.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Boolean, ColumnElement, and_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal, replacement_traverse
+
+Clause = TypeVar("Clause", bound=ColumnElement[Any])
+
+
+class Unindexed(ColumnElement[Any]):
+    """A column that SQLite must not look up through an index."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012  (SQLAlchemy's own declaration)
+        ("column", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(Unindexed)
+def _plain(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(Unindexed, "sqlite")
+def _sqlite(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
+def unindexed(clause: Clause, *columns: ColumnElement[Any]) -> Clause:
+    """`clause` with each of `columns` wrapped in `Unindexed`."""
+    targets = {id(column) for column in columns}
+
+    def replace(element: Any, **_: Any) -> Any:
+        return Unindexed(element) if id(element) in targets else None
+
+    result: Clause = replacement_traverse(clause, {}, replace)
+    return result
+
+
+class ByDialect(ColumnElement[bool]):
+    """One condition written two ways: for SQLite, and for every other database."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012  (SQLAlchemy's own declaration)
+        ("sqlite", InternalTraversal.dp_clauseelement),
+        ("other", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, sqlite: ColumnElement[bool], other: ColumnElement[bool]) -> None:
+        self.sqlite = sqlite
+        self.other = other
+        self.type = Boolean()
+
+
+@compiles(ByDialect)
+def _other(element: ByDialect, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.other, **kw)
+
+
+@compiles(ByDialect, "sqlite")
+def _for_sqlite(element: ByDialect, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.sqlite, **kw)
+
+
+def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """`column` begins with `prefix`, case-sensitively. SQLite's LIKE ignores ASCII case and
+    reads no index; its text compares by code point, so the prefix is a range of the index."""
+    above = _after_prefix(prefix)
+    sqlite = column >= prefix if above is None else and_(column >= prefix, column < above)
+    return ByDialect(sqlite, column.startswith(prefix, autoescape=True))
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string greater than every string that starts with `prefix` (None: no bound)."""
+    stem = prefix.rstrip(chr(0x10FFFF))
+    if not stem:
+        return None
+    return stem[:-1] + chr(ord(stem[-1]) + 1)
