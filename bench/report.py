@@ -28,6 +28,7 @@ class Line:
     goal: float | None = None  # on `ours` (absolute), or on the ratio when goal_on_ratio
     goal_on_ratio: bool = False
     note: str = ""
+    ratio_goal: float | None = None  # a second goal, on the ratio, with an absolute `goal`
 
     @property
     def ratio(self) -> float | None:
@@ -37,20 +38,32 @@ class Line:
 
     @property
     def met(self) -> bool | None:
-        if self.goal is None:
+        if self.goal is None and self.ratio_goal is None:
             return None
-        value = self.ratio if self.goal_on_ratio else self.ours
-        if value is None:
-            return False
-        return value >= self.goal if self.higher_is_better or self.goal_on_ratio else (
-            value <= self.goal
-        )
+        met = True
+        if self.goal is not None:
+            value = self.ratio if self.goal_on_ratio else self.ours
+            if value is None:
+                return False
+            met = value >= self.goal if self.higher_is_better or self.goal_on_ratio else (
+                value <= self.goal
+            )
+        if self.ratio_goal is not None:
+            met = met and self.ratio is not None and self.ratio >= self.ratio_goal
+        return met
 
     def goal_text(self) -> str:
-        if self.goal is None:
+        targets = []
+        if self.goal is not None:
+            if self.goal_on_ratio:
+                targets.append(f"≥ {self.goal:.0%}")
+            else:
+                targets.append(f"{'≥' if self.higher_is_better else '≤'} {_number(self.goal)}")
+        if self.ratio_goal is not None:
+            targets.append(f"≥ {self.ratio_goal:.0%}")
+        if not targets:
             return ""
-        target = f"≥ {self.goal:.0%}" if self.goal_on_ratio else f"≥ {_number(self.goal)}"
-        return f"{target} {'met' if self.met else 'MISSED'}"
+        return f"{', '.join(targets)} {'met' if self.met else 'MISSED'}"
 
 
 def _number(value: float | None) -> str:

@@ -9,10 +9,13 @@ For each database:
    a set of concrete URLs built from the data (up to 200), a sample of them checked once
    (200, entries found), then 1 load process × 1 connection sending them in random order
    (bench/loadgen.py: warm-up, then every answer's latency for `duration` seconds);
-3. the server stopped, the ceiling: each query's hand-written SQL against the index tables,
-   run in this process by the database driver (sqlite3 / psycopg), selecting the same page of
-   ids and the stored JSON (resource_version.content), timed the same way; on the checked
-   sample, the ids it finds must be the ids the server answered.
+3. the server stopped, each query's hand-written SQL against the index tables, run in this
+   process by the database driver (sqlite3 / psycopg), selecting the same page of ids and the
+   stored JSON (resource_version.content), timed the same way: what the database alone
+   costs; on the checked sample, the ids it finds must be the ids the server answered;
+4. the ceiling: the same SQL served over HTTP by bench/search_ceiling_app.py (uvicorn, one
+   worker, Starlette, a searchset Bundle of the rows' JSON), timed as Yilian was. The
+   ratios are against it; the goals are p95 under 50 ms and at most 3 times the ceiling's.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import orjson
 from bench.databases import drop_database, fresh_database
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
-from bench.procs import start_server, yilian_argv
+from bench.procs import ceiling_argv, start_server, yilian_argv
 from bench.report import Line
 from bench.search_data import (
     CST,
@@ -66,6 +69,9 @@ PAGES_DEEP = 10
 PAGING_STARTS = 24  # broad searches followed to page 10 (each costs 9 requests to set up)
 MIN_TIMED = 30  # a slow kind is timed longer, to have at least this many answers...
 MAX_SECONDS = 60.0  # ...within this many seconds
+CEILING_APP = "bench.search_ceiling_app:app"
+P95_GOAL_MS = 50.0  # the issue's goals: p95 under 50 ms, at most 3x the ceiling's
+RATIO_GOAL = 1 / 3
 KEEP_ENV = "BENCH_SEARCH_KEEP"  # a folder: keep (and reuse) the loaded database
 
 
@@ -228,12 +234,25 @@ class Driver:
 _CONTENT = "JOIN resource_version v ON v.resource_pk = r.pk AND v.version = r.version"
 _LIMIT = PAGE + 1  # the server reads one row more to know whether there is a next page
 
-Found = tuple[list[str], set[str]]  # the page's ids in order, the included ids
-Ceiling = Callable[[Driver, dict[str, Any]], Found]
+Found = tuple[list[str], set[str]]  # the page's ids in order, the included Type/ids
 
 
-def _page(rows: Sequence[Any]) -> list[str]:
-    return [f"{row[1]}" for row in rows[:PAGE]]
+@dataclass
+class Answer:
+    """What a ceiling query found: "Type/id" and stored JSON of the page and the included."""
+
+    page: list[tuple[str, bytes]]
+    included: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def found(self) -> Found:
+        return [key.partition("/")[2] for key, _ in self.page], {k for k, _ in self.included}
+
+
+Ceiling = Callable[[Driver, dict[str, Any]], Answer]
+
+
+def _page(rows: Sequence[Any], res_type: str) -> list[tuple[str, bytes]]:
+    return [(f"{res_type}/{row[1]}", bytes(row[2])) for row in rows[:PAGE]]
 
 
 def _with_content(page: str, order: str = "p.pk") -> str:
@@ -249,10 +268,10 @@ def _with_content(page: str, order: str = "p.pk") -> str:
 # a reference's (type, id) to a pk.
 
 
-def _read(db: Driver, p: dict[str, Any]) -> Found:
-    return _page(db.rows(
+def _read(db: Driver, p: dict[str, Any]) -> Answer:
+    return Answer(_page(db.rows(
         f"SELECT r.pk, r.res_id, v.content FROM resource r {_CONTENT} "
-        "WHERE r.res_type = 'Patient' AND r.res_id = :id", p)), set()
+        "WHERE r.res_type = 'Patient' AND r.res_id = :id", p), "Patient"))
 
 
 _IDENTIFIER = _with_content(
@@ -260,8 +279,8 @@ _IDENTIFIER = _with_content(
     f"ORDER BY t.resource_pk LIMIT {_LIMIT}")
 
 
-def _identifier(db: Driver, p: dict[str, Any]) -> Found:
-    return _page(db.rows(_IDENTIFIER, p)), set()
+def _identifier(db: Driver, p: dict[str, Any]) -> Answer:
+    return Answer(_page(db.rows(_IDENTIFIER, p), "Patient"))
 
 
 # A prefix as an index range (LIKE uses no index on SQLite, nor on PostgreSQL without the C
@@ -272,8 +291,8 @@ _FAMILY = _with_content(
     f"ORDER BY s.resource_pk LIMIT {_LIMIT}")
 
 
-def _family(db: Driver, p: dict[str, Any]) -> Found:
-    return _page(db.rows(_FAMILY, p)), set()
+def _family(db: Driver, p: dict[str, Any]) -> Answer:
+    return Answer(_page(db.rows(_FAMILY, p), "Patient"))
 
 
 # The patient's references first, then each one's date row by resource_pk.
@@ -288,8 +307,8 @@ _PATIENT_CODE_DATES = _with_content(
     f"ORDER BY d.low, f.resource_pk LIMIT {_LIMIT}", order="p.low, p.pk")
 
 
-def _patient_code_dates(db: Driver, p: dict[str, Any]) -> Found:
-    return _page(db.rows(_PATIENT_CODE_DATES, p)), set()
+def _patient_code_dates(db: Driver, p: dict[str, Any]) -> Answer:
+    return Answer(_page(db.rows(_PATIENT_CODE_DATES, p), "Observation"))
 
 
 _LOCATION_STATUS = _with_content(
@@ -301,8 +320,8 @@ _LOCATION_STATUS = _with_content(
     f"ORDER BY f.resource_pk LIMIT {_LIMIT}")
 
 
-def _location_status(db: Driver, p: dict[str, Any]) -> Found:
-    return _page(db.rows(_LOCATION_STATUS, p)), set()
+def _location_status(db: Driver, p: dict[str, Any]) -> Answer:
+    return Answer(_page(db.rows(_LOCATION_STATUS, p), "Encounter"))
 
 
 # The patient by identifier, then the references to it, in that order.
@@ -315,8 +334,8 @@ _CHAIN = _with_content(
     f"ORDER BY f.resource_pk LIMIT {_LIMIT}")
 
 
-def _chain(db: Driver, p: dict[str, Any]) -> Found:
-    return _page(db.rows(_CHAIN, p)), set()
+def _chain(db: Driver, p: dict[str, Any]) -> Answer:
+    return Answer(_page(db.rows(_CHAIN, p), "Encounter"))
 
 
 # The Conditions by code, then their references by resource_pk, then the Patients.
@@ -328,8 +347,8 @@ _HAS = _with_content(
     f"AND NOT pt.deleted ORDER BY pt.pk LIMIT {_LIMIT}")
 
 
-def _has(db: Driver, p: dict[str, Any]) -> Found:
-    return _page(db.rows(_HAS, p)), set()
+def _has(db: Driver, p: dict[str, Any]) -> Answer:
+    return Answer(_page(db.rows(_HAS, p), "Patient"))
 
 
 # low <= high: the day's rows are one range of the (res_type, param, low) index.
@@ -342,11 +361,11 @@ _INCLUDE_PAGE = _with_content(
     f"ORDER BY d.resource_pk LIMIT {_LIMIT}")
 
 
-def _include(db: Driver, p: dict[str, Any]) -> Found:
+def _include(db: Driver, p: dict[str, Any]) -> Answer:
     rows = db.rows(_INCLUDE_PAGE, p)
     page = rows[:PAGE]
     if not page:
-        return [], set()
+        return Answer([])
     marks = ", ".join(f":pk{i}" for i in range(len(page)))
     included = db.rows(
         f"SELECT r.pk, r.res_id, v.content, r.res_type FROM resource r {_CONTENT} "
@@ -354,7 +373,8 @@ def _include(db: Driver, p: dict[str, Any]) -> Found:
         f"FROM idx_reference f WHERE f.resource_pk IN ({marks}) "
         "AND f.res_type = 'Observation' AND f.param = 'subject') AND NOT r.deleted",
         {f"pk{i}": row[0] for i, row in enumerate(page)})
-    return _page(rows), {f"{row[3]}/{row[1]}" for row in included}
+    return Answer(_page(rows, "Observation"),
+                  [(f"{row[3]}/{row[1]}", bytes(row[2])) for row in included])
 
 
 _PAGE_TEN = _with_content(
@@ -371,8 +391,9 @@ _PAGE_TEN_DATED = _with_content(
     f"ORDER BY t.resource_pk LIMIT {_LIMIT}")
 
 
-def _page_ten(db: Driver, p: dict[str, Any]) -> Found:
-    return _page(db.rows(_PAGE_TEN_DATED if "low" in p else _PAGE_TEN, p)), set()
+def _page_ten(db: Driver, p: dict[str, Any]) -> Answer:
+    return Answer(_page(db.rows(_PAGE_TEN_DATED if "low" in p else _PAGE_TEN, p),
+                        "Observation"))
 
 
 # --- the queries -------------------------------------------------------------------------------
@@ -766,6 +787,7 @@ def _ours(kind: str, options: SearchOptions, workdir: Path, url: str, kinds: lis
 
 def _ceilings(kind: str, options: SearchOptions, url: str, kinds: list[Kind],
               checks: dict[str, Checked]) -> tuple[dict[str, Timed], list[str]]:
+    """Each kind's hand-written SQL alone, in this process: what the database costs."""
     notes: list[str] = []
     timed: dict[str, Timed] = {}
     db = Driver(kind, url)
@@ -781,7 +803,7 @@ def _ceilings(kind: str, options: SearchOptions, url: str, kinds: list[Kind],
                 different = []
                 for query, server in zip(bound, checked.found, strict=False):
                     started = time.perf_counter()
-                    found = search.ceiling(db, query.params)
+                    found = search.ceiling(db, query.params).found()
                     mine_checked.seconds += time.perf_counter() - started
                     mine_checked.found.append(found)
                     if found != server:
@@ -798,6 +820,40 @@ def _ceilings(kind: str, options: SearchOptions, url: str, kinds: list[Kind],
     finally:
         db.close()
     return timed, notes
+
+
+def _http_ceilings(kind: str, options: SearchOptions, workdir: Path, url: str,
+                   kinds: list[Kind], checks: dict[str, Checked]) -> dict[str, LoadResult]:
+    """Each kind's hand-written SQL served over HTTP (bench/search_ceiling_app.py), timed as
+    Yilian was: the ceiling the ratios are taken against."""
+    from bench.search_ceiling_app import DATA_ENV, write_data  # it imports this module
+
+    measured = [search for search in kinds if search.queries]
+    db = Driver(kind, url)
+    try:
+        queries = [(search.ceiling.__name__, [_bound(db, q.params) for q in search.queries])
+                   for search in measured]
+    finally:
+        db.close()
+    data = workdir / f"search-ceiling-{kind}.json"
+    write_data(data, kind, url, queries)
+    results: dict[str, LoadResult] = {}
+    server = start_server(f"search-ceiling-{kind}", ceiling_argv(CEILING_APP),
+                          log_dir=workdir, env={DATA_ENV: str(data)})
+    try:
+        for number, search in enumerate(measured):
+            checked = checks.get(search.label)
+            duration = checked.duration(options.duration) if checked else options.duration
+            say(f"{kind} ceiling: {search.label}, hand-written SQL over HTTP, "
+                f"{options.warmup:g}+{duration:.3g} s")
+            options.quiet.check(f"{kind} HTTP ceiling {search.label}")
+            results[search.label] = run_load(LoadPlan(
+                port=server.port, kind="read",
+                paths=tuple(f"/search/{number}/{n}" for n in range(len(search.queries))),
+                processes=1, connections=1, warmup=options.warmup, duration=duration))
+    finally:
+        server.stop()
+    return results
 
 
 def run_search_database(kind: str, options: SearchOptions, workdir: Path) -> Half:
@@ -822,8 +878,9 @@ def run_search_database(kind: str, options: SearchOptions, workdir: Path) -> Hal
         size = database_size(kind, url)
         kinds = build_kinds(sample)
         ours, checks, notes = _ours(kind, options, workdir, url, kinds, sample)
-        ceilings, mismatches = _ceilings(kind, options, url, kinds, checks)
+        alone, mismatches = _ceilings(kind, options, url, kinds, checks)
         notes += mismatches
+        over_http = _http_ceilings(kind, options, workdir, url, kinds, checks)
     finally:
         if marker is None:
             drop_database(kind, label, folder)
@@ -839,18 +896,22 @@ def run_search_database(kind: str, options: SearchOptions, workdir: Path) -> Hal
                           "resources/s", loaded.rate))
     notes.insert(0, data)
     for search in kinds:
-        result, ceiling = ours.get(search.label), ceilings.get(search.label)
-        if result is None or ceiling is None:
+        result, ceiling = ours.get(search.label), over_http.get(search.label)
+        sql = alone.get(search.label)
+        if result is None or ceiling is None or sql is None:
             lines.append(Line(kind, search.label, "", None, note="not measured"))
             continue
-        for name, fraction in (("p50", 0.50), ("p95", 0.95)):
-            lines.append(Line(kind, f"{search.label} {name}", "ms",
-                              result.percentile_ms(fraction), ceiling.percentile_ms(fraction),
-                              higher_is_better=False))
+        lines.append(Line(kind, f"{search.label} p50", "ms", result.percentile_ms(0.5),
+                          ceiling.percentile_ms(0.5), higher_is_better=False))
+        lines.append(Line(kind, f"{search.label} p95", "ms", result.percentile_ms(0.95),
+                          ceiling.percentile_ms(0.95), higher_is_better=False,
+                          goal=P95_GOAL_MS, ratio_goal=RATIO_GOAL))
         checked = checks[search.label]
         notes.append(
             f"{kind}: {search.label}: {len(search.queries)} URLs like {search.example}; "
-            f"{result.requests:,} answers timed ({len(ceiling.latencies):,} ceiling runs); "
+            f"{result.requests:,} answers timed, {ceiling.requests:,} of the ceiling over "
+            f"HTTP; the SQL alone in process p50 {sql.percentile_ms(0.5):.2f} / p95 "
+            f"{sql.percentile_ms(0.95):.2f} ms ({len(sql.latencies):,} runs); "
             f"checked {len(checked.found)}: {checked.mean_entries():.1f} entries on average, "
             f"{checked.empty} empty")
     return Half(lines, notes)

@@ -76,7 +76,9 @@ class Source:
     pk: ColumnElement[Any]
     where: tuple[Condition, ...]
     rank: int  # lower: likely fewer rows
-    probed: bool = False  # cheap to count on SQLite, which has no statistics to guess from
+    # Rows expected, for SQLite which keeps no statistics to guess from; None: count them
+    # (up to PROBE_CAP), an index lookup being cheap to count.
+    guess: int | None = PROBE_CAP
     unique: bool = False  # each resource once (rows of the resource table)
 
     def pks(self) -> Select[Any]:
@@ -157,8 +159,8 @@ def _choose(candidates: Sequence[tuple[int, Source]], conn: Connection | None
 
     def score(candidate: tuple[int, Source]) -> tuple[int, int]:
         found = candidate[1]
-        if not found.probed:
-            return (PROBE_CAP // 2 if found.rank < 40 else PROBE_CAP - 1, found.rank)
+        if found.guess is not None:
+            return (found.guess, found.rank)
         sample = select(literal(1)).select_from(found.rows).where(*found.where).limit(PROBE_CAP)
         counted: int = conn.execute(select(func.count()).select_from(sample.subquery())
                                     ).scalar_one()
@@ -178,19 +180,20 @@ def source(expr: Expression, res_type: str, base_url: str | None) -> Source | No
             rows = resource.alias()
             return Source(rows, rows.c.pk, (rows.c.res_type == res_type,
                                             rows.c.res_id.in_(values),
-                                            rows.c.deleted == false()), rank=0, unique=True)
+                                            rows.c.deleted == false()),
+                          rank=0, guess=len(values), unique=True)
         case LastUpdated(values):
             rows = resource.alias()
             return Source(rows, rows.c.pk, (rows.c.res_type == res_type,
                                             rows.c.deleted == false(),
                                             _resource_condition(expr, rows)),
-                          rank=85, probed=True, unique=True)
+                          rank=85, guess=None, unique=True)
         case Missing(param, missing):
             if missing:
                 return None
             rows = index_table(param).alias()
             return Source(rows, rows.c.resource_pk, (of_param(rows, res_type, param.code),),
-                          rank=80)
+                          rank=80, guess=PROBE_CAP + 80)
         case Match(param, modifier, values):
             if modifier == "not" or any(_prefix(v) is Prefix.NE for v in values):
                 return None
@@ -198,7 +201,7 @@ def source(expr: Expression, res_type: str, base_url: str | None) -> Source | No
             rank, probed = _match_rank(expr)
             return Source(rows, rows.c.resource_pk,
                           (matching_rows(rows, param, modifier, values, res_type, base_url),),
-                          rank=rank, probed=probed)
+                          rank=rank, guess=None if probed else PROBE_CAP + rank)
         case Chain():
             return _chain_source(expr, res_type, base_url)
         case Has():
@@ -213,11 +216,12 @@ def source(expr: Expression, res_type: str, base_url: str | None) -> Source | No
             either = union(*(p.pks().with_only_columns(p.pk.label("pk")) for p in found))
             union_rows = either.subquery()
             return Source(union_rows, union_rows.c.pk, (), rank=max(p.rank for p in found) + 1,
-                          unique=True)
+                          guess=PROBE_CAP * len(found), unique=True)
         case All():
             inner = plan(expr, res_type, base_url)
             return Source(inner.source.rows, inner.pk, (*inner.source.where, *inner.filters),
-                          rank=inner.source.rank, unique=inner.source.unique)
+                          rank=inner.source.rank, guess=inner.source.guess,
+                          unique=inner.source.unique)
     raise AssertionError(f"no source for {expr!r}")
 
 
@@ -254,7 +258,8 @@ def _chain_source(chain: Chain, res_type: str, base_url: str | None) -> Source:
             target.c.pk.in_(matching_pks(inner, target_type, base_url)))
         pointing.append(and_(rows.c.target_type == target_type, rows.c.target_id.in_(ids)))
     return Source(rows, rows.c.resource_pk,
-                  (of_param(rows, res_type, chain.param.code), or_(*pointing)), rank=35)
+                  (of_param(rows, res_type, chain.param.code), or_(*pointing)),
+                  rank=35, guess=PROBE_CAP // 2)  # the targets are usually few
 
 
 def _has_source(has: Has, res_type: str, base_url: str | None) -> Source:
@@ -269,7 +274,8 @@ def _has_source(has: Has, res_type: str, base_url: str | None) -> Source:
     )
     rows = resource.alias()
     return Source(rows, rows.c.pk, (rows.c.res_type == res_type, rows.c.res_id.in_(targets),
-                                    rows.c.deleted == false()), rank=50, unique=True)
+                                    rows.c.deleted == false()),
+                  rank=50, guess=PROBE_CAP - 1, unique=True)  # fewer than a capped count
 
 
 # --- filters -----------------------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""How searches are answered, not only what they answer: which criterion a search starts
+from, and that SQLite reads the indexes meant for it (yilian.fhir.search.plan). At a million
+resources a wrong choice costs seconds instead of milliseconds, with the same results, so the
+result tests alone would not notice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from fhir_helpers import FHIR_JSON
+from sqlalchemy import Connection, Engine
+from starlette.testclient import TestClient
+
+from yilian.api.app import create_app
+from yilian.config import Settings
+from yilian.fhir.search.plan import Plan, plan
+from yilian.fhir.search.query import parse_query
+from yilian.kit.sqlhints import _after_prefix
+
+LOINC = "http://loinc.org"
+FIRST_DAY = date(2024, 1, 1)
+HEART_RATE, GLUCOSE = "8867-4", "2345-7"
+
+
+def _observation(n: int, code: str, day: date, patient: str) -> dict[str, Any]:
+    return {"resource": {
+        "resourceType": "Observation", "id": f"o{n}", "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": f"{day.isoformat()}T08:00:00+08:00"},
+        "request": {"method": "PUT", "url": f"Observation/o{n}"}}
+
+
+@pytest.fixture
+def sqlite_client(tmp_path: Path, sqlite_template: Path) -> Iterator[TestClient]:
+    """SQLite only: PostgreSQL chooses its own plans from its statistics."""
+    path = tmp_path / "plans.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    app = create_app(Settings(database_url=f"sqlite:///{path}",
+                              base_url="http://testserver/fhir"))
+    with TestClient(app, base_url="http://testserver") as client:
+        # 60 days of heart rates for p1 (one a day), three glucose results on day 10 for p2.
+        entries = [{"resource": {"resourceType": "Patient", "id": p},
+                    "request": {"method": "PUT", "url": f"Patient/{p}"}} for p in ("p1", "p2")]
+        entries += [_observation(n, HEART_RATE, FIRST_DAY + timedelta(days=n), "p1")
+                    for n in range(60)]
+        entries += [_observation(100 + n, GLUCOSE, FIRST_DAY + timedelta(days=10), "p2")
+                    for n in range(3)]
+        response = client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                              "entry": entries}, headers=FHIR_JSON)
+        assert response.status_code == 200, response.text
+        yield client
+    app.state.engine.dispose()
+
+
+def _plan(conn: Connection, query: str) -> Plan:
+    res_type, _, text = query.partition("?")
+    parsed = parse_query(res_type, parse_qsl(text), strict=True)
+    return plan(parsed.expression(), res_type, None, conn)
+
+
+def _source_table(found: Plan) -> str:
+    rows: Any = found.source.rows
+    return str(rows.element.name)  # an alias of the table
+
+
+def _explain(conn: Connection, query: Any) -> str:
+    compiled = query.compile(conn, compile_kwargs={"render_postcompile": True})
+    rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", compiled.positiontup and
+                                tuple(compiled.params[k] for k in compiled.positiontup))
+    return "\n".join(str(row[3]) for row in rows)
+
+
+def _engine(client: TestClient) -> Engine:
+    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    return engine
+
+
+def test_a_search_starts_from_the_criterion_with_fewer_rows(sqlite_client: TestClient) -> None:
+    with _engine(sqlite_client).connect() as conn:
+        # 60 heart rates, 3 results on day 10: start from the day.
+        day = FIRST_DAY + timedelta(days=10)
+        assert _source_table(_plan(conn, f"Observation?code={LOINC}|{HEART_RATE}"
+                                         f"&date={day}")) == "idx_date"
+        # 3 glucose results, 60 days of dates in the range: start from the code.
+        assert _source_table(_plan(conn, f"Observation?code={LOINC}|{GLUCOSE}"
+                                         f"&date=ge{FIRST_DAY}")) == "idx_token"
+        # An id is always the place to start.
+        assert _source_table(_plan(conn, "Observation?_id=o5&code=" + HEART_RATE)) == "resource"
+        # :not only filters: the search starts from the other criterion.
+        assert _source_table(_plan(conn, f"Observation?code:not={GLUCOSE}"
+                                         f"&date={day}")) == "idx_date"
+
+
+def test_the_results_do_not_depend_on_where_the_search_starts(
+        sqlite_client: TestClient) -> None:
+    day = FIRST_DAY + timedelta(days=10)
+    for query, expected in [
+        (f"Observation?code={HEART_RATE}&date={day}", {"o10"}),
+        (f"Observation?date={day}&code={HEART_RATE}", {"o10"}),
+        (f"Observation?code={GLUCOSE}&date=ge{FIRST_DAY}", {"o100", "o101", "o102"}),
+        (f"Observation?code:not={GLUCOSE}&date={day}", {"o10"}),
+        (f"Observation?subject=Patient/p2&code={HEART_RATE},{GLUCOSE}&date=le{day}",
+         {"o100", "o101", "o102"}),
+    ]:
+        bundle = sqlite_client.get(f"/fhir/{query}").json()
+        assert {e["resource"]["id"] for e in bundle.get("entry", [])} == expected, query
+
+
+def test_a_page_in_pk_order_is_read_off_the_token_index(sqlite_client: TestClient) -> None:
+    with _engine(sqlite_client).connect() as conn:
+        found = _plan(conn, f"Observation?code={LOINC}|{HEART_RATE}")
+        page = found.select().order_by(found.pk).limit(21)
+        explained = _explain(conn, page)
+    assert "ix_idx_token_sys_code" in explained
+    assert "TEMP B-TREE" not in explained  # no sorting: the index is in pk order
+
+
+def test_other_criteria_look_up_the_candidate_own_rows(sqlite_client: TestClient) -> None:
+    """Each candidate's dates are found by its resource_pk, not by reading the date index of
+    every Observation (which is what SQLite chooses by itself without statistics)."""
+    with _engine(sqlite_client).connect() as conn:
+        found = _plan(conn, f"Observation?subject=Patient/p2&date=ge{FIRST_DAY}"
+                            f"&date=lt{FIRST_DAY + timedelta(days=30)}")
+        explained = _explain(conn, found.select())
+    assert _source_table(found) == "idx_reference"
+    assert "ix_idx_date_resource" in explained
+    assert "ix_idx_date_low" not in explained and "ix_idx_date_high" not in explained
+
+
+def test_a_type_without_criteria_is_paged_by_its_pk_index(sqlite_client: TestClient) -> None:
+    with _engine(sqlite_client).connect() as conn:
+        found = _plan(conn, "Observation?")
+        explained = _explain(conn, found.select().order_by(found.pk).limit(21))
+    assert "ix_resource_type_pk" in explained and "TEMP B-TREE" not in explained
+
+
+def test_the_bound_after_a_prefix() -> None:
+    assert _after_prefix("zha") == "zhb"
+    assert _after_prefix("张") == chr(ord("张") + 1)
+    assert _after_prefix("a" + chr(0x10FFFF)) == "b"
+    assert _after_prefix(chr(0x10FFFF)) is None
+    assert _after_prefix("") is None
+
+
+def test_prefixes_are_ranges_that_keep_case_and_script(client: TestClient) -> None:
+    """On both databases: uri:below is case-sensitive (SQLite's LIKE is not), and a string
+    prefix in Chinese characters finds its names."""
+    entries = [{"resource": r, "request": {"method": "POST", "url": r["resourceType"]}}
+               for r in (
+                   {"resourceType": "ValueSet", "status": "active",
+                    "url": "http://example.org/Fhir/ValueSet/upper"},
+                   {"resourceType": "ValueSet", "status": "active",
+                    "url": "http://example.org/fhir/ValueSet/lower"},
+                   {"resourceType": "Patient", "name": [{"family": "张", "given": ["伟"]}]},
+                   {"resourceType": "Patient", "name": [{"family": "章", "given": ["伟"]}]},
+                   {"resourceType": "Patient", "name": [{"family": "张三丰"}]},
+               )]
+    response = client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                          "entry": entries}, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+
+    def found(query: str) -> list[str]:
+        bundle = client.get(f"/fhir/{query}").json()
+        resources = [e["resource"] for e in bundle.get("entry", [])]
+        return sorted(r.get("url") or r["name"][0]["family"] for r in resources)
+
+    assert found("ValueSet?url:below=http://example.org/fhir") == [
+        "http://example.org/fhir/ValueSet/lower"]
+    assert found("Patient?family=张") == ["张", "张三丰"]
+    assert found("Patient?family:exact=张") == ["张"]
+    assert found("Patient?name=章") == ["章"]
