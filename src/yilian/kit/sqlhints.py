@@ -10,14 +10,13 @@ plain column.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-from sqlalchemy import Boolean, ColumnElement, and_
+from sqlalchemy import Boolean, ColumnElement, FromClause, and_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.visitors import InternalTraversal, replacement_traverse
-
-Clause = TypeVar("Clause", bound=ColumnElement[Any])
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 class Unindexed(ColumnElement[Any]):
@@ -43,15 +42,36 @@ def _sqlite(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     return "+" + compiler.process(element.column, **kw)
 
 
-def unindexed(clause: Clause, *columns: ColumnElement[Any]) -> Clause:
-    """`clause` with each of `columns` wrapped in `Unindexed`."""
-    targets = {id(column) for column in columns}
+class ColumnAccess(Protocol):
+    def __getattr__(self, name: str) -> ColumnElement[Any]: ...
 
-    def replace(element: Any, **_: Any) -> Any:
-        return Unindexed(element) if id(element) in targets else None
 
-    result: Clause = replacement_traverse(clause, {}, replace)
-    return result
+class Columns(Protocol):
+    """What conditions are built from: a table's or alias's columns, as `rows.c.name`."""
+
+    @property
+    def c(self) -> ColumnAccess: ...
+
+
+class UnindexedView:
+    """The columns of `rows`, those named in `hidden` wrapped in `Unindexed`: conditions
+    built on the view find the rows through the remaining columns' indexes only."""
+
+    def __init__(self, rows: FromClause, hidden: Iterable[str]) -> None:
+        self.rows = rows
+        self.c = _ViewColumns(rows, hidden)
+
+
+class _ViewColumns:
+    def __init__(self, rows: FromClause, hidden: Iterable[str]) -> None:
+        self._columns = rows.c
+        self._hidden = {name: Unindexed(rows.c[name]) for name in hidden if name in rows.c}
+
+    def __getattr__(self, name: str) -> ColumnElement[Any]:
+        hidden = self._hidden.get(name)
+        column: ColumnElement[Any] = (hidden if hidden is not None
+                                      else getattr(self._columns, name))
+        return column
 
 
 class ByDialect(ColumnElement[bool]):

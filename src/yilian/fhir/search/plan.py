@@ -19,15 +19,17 @@ version or deletion check; a source or chain target on the resource table does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
     Select,
+    Table,
     and_,
     exists,
     false,
@@ -62,9 +64,47 @@ from yilian.fhir.search.predicates import (
 from yilian.fhir.search.registry import ParamType
 from yilian.fhir.search.values import Prefix
 from yilian.fhir.store.tables import idx_reference, resource
-from yilian.kit.sqlhints import unindexed
+from yilian.kit.sqlhints import UnindexedView
 
 PROBE_CAP = 1000  # index rows counted per candidate source, at most
+FEW_ENOUGH = 50  # a source with no more rows than this is not worth looking past
+
+
+class Names:
+    """Aliases of the store's tables for one statement, each use its own (t0, t1... of a
+    table). They are made once per process: making an alias and its columns costs more
+    than the rest of a plan."""
+
+    _made: ClassVar[dict[tuple[str, int], tuple[FromClause, UnindexedView]]] = {}
+
+    def __init__(self) -> None:
+        self._used: Counter[str] = Counter()
+
+    def __call__(self, table: Table) -> FromClause:
+        return self._next(table)[0]
+
+    def probing(self, table: Table) -> tuple[FromClause, UnindexedView]:
+        """An alias, and a view of it for the conditions of rows found by resource_pk: no
+        other index may be chosen to read them (kit.sqlhints)."""
+        return self._next(table)
+
+    def _next(self, table: Table) -> tuple[FromClause, UnindexedView]:
+        number = self._used[table.name]
+        self._used[table.name] += 1
+        made = self._made.get((table.name, number))
+        if made is None:
+            alias = table.alias(f"{_SHORT.get(table.name, table.name)}{number}")
+            made = self._made[(table.name, number)] = (alias, UnindexedView(alias, _HIDDEN))
+        return made
+
+
+# The leading columns of the indexes that are not by resource_pk.
+_HIDDEN = ("res_type", "target_type", "url")
+
+
+_SHORT = {"resource": "r", "idx_string": "s", "idx_token": "t", "idx_reference": "f",
+          "idx_date": "d", "idx_number": "n", "idx_quantity": "q", "idx_uri": "u",
+          "idx_composite": "c"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +129,7 @@ class Source:
 class Plan:
     source: Source
     filters: tuple[Condition, ...]
+    alias: Callable[[Table], FromClause]  # the statement's, for what is added to it (sorting)
 
     @property
     def pk(self) -> ColumnElement[Any]:
@@ -102,31 +143,34 @@ class Plan:
 
 
 def plan(expr: Expression, res_type: str, base_url: str | None,
-         conn: Connection | None = None) -> Plan:
+         conn: Connection | None = None, names: Names | None = None) -> Plan:
     """The source and filters of a search on `res_type`; with a SQLite connection, the
     candidate sources are counted before one is chosen."""
+    names = names or Names()
     conjuncts = _conjuncts(expr)
     candidates = [(n, found) for n, c in enumerate(conjuncts)
-                  if (found := source(c, res_type, base_url)) is not None]
+                  if (found := source(c, res_type, base_url, names)) is not None]
     chosen = _choose(candidates, conn)
     if chosen is None:
-        rows = resource.alias()
+        rows = names(resource)
         start = Source(rows, rows.c.pk, (rows.c.res_type == res_type,
                                          rows.c.deleted == false()), rank=100, unique=True)
         rest = conjuncts
     else:
         index, start = chosen
         rest = conjuncts[:index] + conjuncts[index + 1:]
-    return Plan(start, tuple(filter_condition(c, start.pk, res_type, base_url) for c in rest))
+    filters = tuple(filter_condition(c, start.pk, res_type, base_url, names) for c in rest)
+    return Plan(start, filters, names)
 
 
 def type_free_plan(expr: Expression, types: Sequence[str]) -> Plan:
     """A search across types whose criteria only look at the resource row (ids, update
     times): one pass over the resource table, not one query per type."""
-    rows = resource.alias()
+    names = Names()
+    rows = names(resource)
     return Plan(Source(rows, rows.c.pk, (rows.c.res_type.in_(types), rows.c.deleted == false(),
                                          _resource_condition(expr, rows)),
-                       rank=0, unique=True), ())
+                       rank=0, unique=True), (), names)
 
 
 def is_type_free(expr: Expression) -> bool:
@@ -137,9 +181,10 @@ def is_type_free(expr: Expression) -> bool:
     return isinstance(expr, Ids | LastUpdated)
 
 
-def matching_pks(expr: Expression, res_type: str, base_url: str | None) -> Select[Any]:
+def matching_pks(expr: Expression, res_type: str, base_url: str | None, names: Names
+                 ) -> Select[Any]:
     """The pks of live resources of `res_type` that match (inside chains and _has)."""
-    inner = plan(expr, res_type, base_url)
+    inner = plan(expr, res_type, base_url, names=names)
     return select(inner.pk).select_from(inner.source.rows).where(*inner.source.where,
                                                                    *inner.filters)
 
@@ -156,34 +201,43 @@ def _choose(candidates: Sequence[tuple[int, Source]], conn: Connection | None
         return None
     if len(candidates) == 1 or conn is None or conn.dialect.name != "sqlite":
         return min(candidates, key=lambda c: c[1].rank)
-
-    def score(candidate: tuple[int, Source]) -> tuple[int, int]:
+    # In rank order, each count stops at the fewest rows found so far: after a patient's
+    # dozen Observations, a code's hundred thousand cost a dozen index entries to rule out.
+    best: tuple[int, Source] | None = None
+    fewest = PROBE_CAP + 1000
+    for candidate in sorted(candidates, key=lambda c: (c[1].guess is None, c[1].rank)):
         found = candidate[1]
         if found.guess is not None:
-            return (found.guess, found.rank)
-        sample = select(literal(1)).select_from(found.rows).where(*found.where).limit(PROBE_CAP)
-        counted: int = conn.execute(select(func.count()).select_from(sample.subquery())
-                                    ).scalar_one()
-        return (counted, found.rank)
-
-    return min(candidates, key=score)
+            rows = found.guess
+        elif fewest <= FEW_ENOUGH:
+            break  # counting more would cost more than it could save
+        else:
+            limit = min(PROBE_CAP, fewest)
+            sample = select(literal(1)).select_from(found.rows).where(*found.where).limit(limit)
+            rows = conn.execute(select(func.count()).select_from(sample.subquery())).scalar_one()
+            if rows >= limit:  # as many as the best so far, or capped: not fewer
+                rows = PROBE_CAP if limit == PROBE_CAP else fewest
+        if rows < fewest or best is None:
+            best, fewest = candidate, rows
+    return best
 
 
 # --- sources -----------------------------------------------------------------------------------
 
 
-def source(expr: Expression, res_type: str, base_url: str | None) -> Source | None:
+def source(expr: Expression, res_type: str, base_url: str | None, names: Names
+           ) -> Source | None:
     """Where a search could start from to find the resources matching `expr`; None when
     only checking a candidate makes sense (`:not`, `:missing=true`, `ne`)."""
     match expr:
         case Ids(values):
-            rows = resource.alias()
+            rows = names(resource)
             return Source(rows, rows.c.pk, (rows.c.res_type == res_type,
                                             rows.c.res_id.in_(values),
                                             rows.c.deleted == false()),
                           rank=0, guess=len(values), unique=True)
         case LastUpdated(values):
-            rows = resource.alias()
+            rows = names(resource)
             return Source(rows, rows.c.pk, (rows.c.res_type == res_type,
                                             rows.c.deleted == false(),
                                             _resource_condition(expr, rows)),
@@ -191,23 +245,23 @@ def source(expr: Expression, res_type: str, base_url: str | None) -> Source | No
         case Missing(param, missing):
             if missing:
                 return None
-            rows = index_table(param).alias()
+            rows = names(index_table(param))
             return Source(rows, rows.c.resource_pk, (of_param(rows, res_type, param.code),),
                           rank=80, guess=PROBE_CAP + 80)
         case Match(param, modifier, values):
             if modifier == "not" or any(_prefix(v) is Prefix.NE for v in values):
                 return None
-            rows = index_table(param).alias()
+            rows = names(index_table(param))
             rank, probed = _match_rank(expr)
             return Source(rows, rows.c.resource_pk,
                           (matching_rows(rows, param, modifier, values, res_type, base_url),),
                           rank=rank, guess=None if probed else PROBE_CAP + rank)
         case Chain():
-            return _chain_source(expr, res_type, base_url)
+            return _chain_source(expr, res_type, base_url, names)
         case Has():
-            return _has_source(expr, res_type, base_url)
+            return _has_source(expr, res_type, base_url, names)
         case AnyOf(children):
-            parts = [source(c, res_type, base_url) for c in children]
+            parts = [source(c, res_type, base_url, names) for c in children]
             if not parts or any(p is None for p in parts):
                 return None
             found = [p for p in parts if p is not None]
@@ -218,7 +272,7 @@ def source(expr: Expression, res_type: str, base_url: str | None) -> Source | No
             return Source(union_rows, union_rows.c.pk, (), rank=max(p.rank for p in found) + 1,
                           guess=PROBE_CAP * len(found), unique=True)
         case All():
-            inner = plan(expr, res_type, base_url)
+            inner = plan(expr, res_type, base_url, names=names)
             return Source(inner.source.rows, inner.pk, (*inner.source.where, *inner.filters),
                           rank=inner.source.rank, guess=inner.source.guess,
                           unique=inner.source.unique)
@@ -247,32 +301,31 @@ def _match_rank(match: Match) -> tuple[int, bool]:
     return _RANKS[param.type], True
 
 
-def _chain_source(chain: Chain, res_type: str, base_url: str | None) -> Source:
+def _chain_source(chain: Chain, res_type: str, base_url: str | None, names: Names
+                  ) -> Source:
     """Resources whose reference points at a live target matching the inner expression: the
     targets first, then the reference rows to them by (type, id)."""
-    rows = idx_reference.alias()
+    rows = names(idx_reference)
     pointing = []
     for target_type, inner in chain.targets:
-        target = resource.alias()
+        target = names(resource)
         ids = select(target.c.res_id).where(
-            target.c.pk.in_(matching_pks(inner, target_type, base_url)))
+            target.c.pk.in_(matching_pks(inner, target_type, base_url, names)))
         pointing.append(and_(rows.c.target_type == target_type, rows.c.target_id.in_(ids)))
     return Source(rows, rows.c.resource_pk,
                   (of_param(rows, res_type, chain.param.code), or_(*pointing)),
                   rank=35, guess=PROBE_CAP // 2)  # the targets are usually few
 
 
-def _has_source(has: Has, res_type: str, base_url: str | None) -> Source:
+def _has_source(has: Has, res_type: str, base_url: str | None, names: Names) -> Source:
     """Resources that a matching resource of the source type points at: the sources first,
     then their reference rows by resource_pk, then the targets by (type, id)."""
-    refs = idx_reference.alias()
+    refs, probed = names.probing(idx_reference)
     targets = select(refs.c.target_id).where(
-        refs.c.resource_pk.in_(matching_pks(has.inner, has.source_type, base_url)),
-        unindexed(and_(of_param(refs, has.source_type, has.param.code),
-                       refs.c.target_type == res_type),
-                  refs.c.res_type, refs.c.target_type),
+        refs.c.resource_pk.in_(matching_pks(has.inner, has.source_type, base_url, names)),
+        of_param(probed, has.source_type, has.param.code), probed.c.target_type == res_type,
     )
-    rows = resource.alias()
+    rows = names(resource)
     return Source(rows, rows.c.pk, (rows.c.res_type == res_type, rows.c.res_id.in_(targets),
                                     rows.c.deleted == false()),
                   rank=50, guess=PROBE_CAP - 1, unique=True)  # fewer than a capped count
@@ -282,62 +335,55 @@ def _has_source(has: Has, res_type: str, base_url: str | None) -> Source:
 
 
 def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
-                     base_url: str | None) -> Condition:
+                     base_url: str | None, names: Names) -> Condition:
     """Whether the live resource of `res_type` with primary key `pk` matches: each
     criterion probes that resource's own index rows."""
     match expr:
         case All(children):
-            return and_(true(), *(filter_condition(c, pk, res_type, base_url)
+            return and_(true(), *(filter_condition(c, pk, res_type, base_url, names)
                                   for c in children))
         case AnyOf(children):
-            return or_(false(), *(filter_condition(c, pk, res_type, base_url)
+            return or_(false(), *(filter_condition(c, pk, res_type, base_url, names)
                                   for c in children))
         case Ids() | LastUpdated():
-            rows = resource.alias()
+            rows = names(resource)
             return exists().where(rows.c.pk == pk, _resource_condition(expr, rows))
         case Missing(param, missing):
-            rows = index_table(param).alias()
+            rows, probed = names.probing(index_table(param))
             having = exists().where(rows.c.resource_pk == pk,
-                                    _probing(of_param(rows, res_type, param.code), rows))
+                                    of_param(probed, res_type, param.code))
             return not_(having) if missing else having
         case Match(param, modifier, values):
-            rows = index_table(param).alias()
-            found = exists().where(rows.c.resource_pk == pk, _probing(
-                matching_rows(rows, param, modifier, values, res_type, base_url), rows))
+            rows, probed = names.probing(index_table(param))
+            found = exists().where(rows.c.resource_pk == pk, matching_rows(
+                probed, param, modifier, values, res_type, base_url))
             return not_(found) if modifier == "not" else found
         case Chain(param, targets):
             alternatives = []
             for target_type, inner in targets:
-                refs = idx_reference.alias()
-                target = resource.alias()
+                refs, probed = names.probing(idx_reference)
+                target = names(resource)
                 alternatives.append(
                     exists()
                     .select_from(refs.join(target, and_(target.c.res_type == refs.c.target_type,
                                                         target.c.res_id == refs.c.target_id)))
-                    .where(refs.c.resource_pk == pk,
-                           _probing(and_(of_param(refs, res_type, param.code),
-                                         refs.c.target_type == target_type), refs),
+                    .where(refs.c.resource_pk == pk, of_param(probed, res_type, param.code),
+                           probed.c.target_type == target_type,
                            target.c.deleted == false(),
-                           filter_condition(inner, target.c.pk, target_type, base_url)))
+                           filter_condition(inner, target.c.pk, target_type, base_url, names)))
             return or_(false(), *alternatives)
         case Has(source_type, param, inner):
-            subject = resource.alias()
-            refs = idx_reference.alias()
+            subject = names(resource)
+            refs = names(idx_reference)
             return (
                 exists()
                 .select_from(subject.join(refs, and_(refs.c.target_type == res_type,
                                                      refs.c.target_id == subject.c.res_id)))
                 .where(subject.c.pk == pk, of_param(refs, source_type, param.code),
-                       filter_condition(inner, refs.c.resource_pk, source_type, base_url))
+                       filter_condition(inner, refs.c.resource_pk, source_type, base_url,
+                                        names))
             )
     raise AssertionError(f"no SQL for {expr!r}")
-
-
-def _probing(condition: Condition, rows: FromClause) -> Condition:
-    """A condition on a resource's index rows, found by resource_pk: no other index may be
-    chosen to read them (kit.sqlhints)."""
-    hidden = [rows.c[name] for name in ("res_type", "target_type", "url") if name in rows.c]
-    return unindexed(condition, *hidden)
 
 
 def _resource_condition(expr: Expression, rows: FromClause) -> Condition:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Table, and_, false, not_, or_
+from sqlalchemy import ColumnElement, Table, and_, false, not_, or_
 
 from yilian.errors import BadRequest
 from yilian.fhir.search.composite import composite_hash, query_key
@@ -29,7 +29,7 @@ from yilian.fhir.search.values import DateValue, NumberValue, Prefix, QuantityVa
 from yilian.fhir.store.tables import INDEX_TABLES
 from yilian.kit.clock import utcnow
 from yilian.kit.hashing import hash64
-from yilian.kit.sqlhints import starts_with
+from yilian.kit.sqlhints import Columns, starts_with
 from yilian.kit.text import normalize_for_search
 
 Condition = ColumnElement[bool]
@@ -39,11 +39,11 @@ def index_table(param: SearchParam) -> Table:
     return INDEX_TABLES["composite" if param.type is ParamType.COMPOSITE else param.type.value]
 
 
-def of_param(rows: FromClause, res_type: str, code: str) -> Condition:
+def of_param(rows: Columns, res_type: str, code: str) -> Condition:
     return and_(rows.c.res_type == res_type, rows.c.param == code)
 
 
-def matching_rows(rows: FromClause, param: SearchParam, modifier: str | None,
+def matching_rows(rows: Columns, param: SearchParam, modifier: str | None,
                   values: Sequence[Any], res_type: str, base_url: str | None) -> Condition:
     """The index rows (an alias of `index_table(param)`) of a resource of `res_type` that
     match any of the values. For `:not` the rows of the code itself: the caller negates."""
@@ -81,7 +81,7 @@ def matching_rows(rows: FromClause, param: SearchParam, modifier: str | None,
 # --- token, string, reference, uri -------------------------------------------------------------
 
 
-def _token(rows: FromClause, res_type: str, code: str, modifier: str | None,
+def _token(rows: Columns, res_type: str, code: str, modifier: str | None,
            values: Sequence[str]) -> Condition:
     if modifier == "text":
         return and_(of_param(rows, res_type, code), or_(*(
@@ -117,7 +117,7 @@ def _token(rows: FromClause, res_type: str, code: str, modifier: str | None,
     return or_(*alternatives)
 
 
-def _string(rows: FromClause, modifier: str | None, value: str) -> Condition:
+def _string(rows: Columns, modifier: str | None, value: str) -> Condition:
     if modifier == "exact":
         return rows.c.value_exact == value
     if modifier == "contains":
@@ -125,7 +125,7 @@ def _string(rows: FromClause, modifier: str | None, value: str) -> Condition:
     return starts_with(rows.c.value_norm, normalize_for_search(value))
 
 
-def _reference(rows: FromClause, param: SearchParam, modifier: str | None, value: str,
+def _reference(rows: Columns, param: SearchParam, modifier: str | None, value: str,
                base_url: str | None) -> Condition:
     local = value
     if base_url and value.startswith(base_url + "/"):
@@ -142,7 +142,7 @@ def _reference(rows: FromClause, param: SearchParam, modifier: str | None, value
     return rows.c.target_id == local
 
 
-def _uri(rows: FromClause, modifier: str | None, value: str) -> Condition:
+def _uri(rows: Columns, modifier: str | None, value: str) -> Condition:
     if modifier == "below":
         return starts_with(rows.c.uri, value)
     if modifier == "above":
@@ -210,7 +210,7 @@ def _number(column: ColumnElement[Any], value: NumberValue) -> Condition:
     raise AssertionError(value.prefix)
 
 
-def _quantity(rows: FromClause, value: QuantityValue) -> Condition:
+def _quantity(rows: Columns, value: QuantityValue) -> Condition:
     matches = _number(rows.c.value, value.number)
     if value.code is None and value.system is None:
         return matches

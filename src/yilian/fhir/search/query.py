@@ -294,7 +294,8 @@ def search_page(
         rows = conn.execute(query.order_by(found.pk).limit(count + 1)).all()
     else:
         sort_type = scope[0][0]  # several types sort only by _id and _lastUpdated
-        parts = [found.select(*(sort_value(key, sort_type, found.pk).label(f"sort_{i}")
+        parts = [found.select(*(sort_value(key, sort_type, found.pk, found.alias)
+                                .label(f"sort_{i}")
                                 for i, key in enumerate(sort)))
                  for _, found in plans]
         matches = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, FromClause, Table, and_, false, func, or_, select
 
 from yilian.errors import BadRequest
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
@@ -32,7 +32,7 @@ from yilian.fhir.store.tables import (
     idx_uri,
     resource,
 )
-from yilian.kit.sqlhints import unindexed
+from yilian.kit.sqlhints import Unindexed
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +78,21 @@ def parse_sort(res_type: str | None, values: Sequence[str]) -> tuple[SortKey, ..
     return tuple(keys)
 
 
-def sort_value(key: SortKey, res_type: str, pk: ColumnElement[Any]) -> ColumnElement[Any]:
-    """The key's value for the resource with primary key `pk`."""
+def sort_value(key: SortKey, res_type: str, pk: ColumnElement[Any],
+               alias: Callable[[Table], FromClause]) -> ColumnElement[Any]:
+    """The key's value for the resource with primary key `pk` (`alias`: the statement's)."""
     if key.param is None:
-        rows = resource.alias()
+        rows = alias(resource)
         column = rows.c.res_id if key.code == "_id" else rows.c.last_updated
         return select(column).where(rows.c.pk == pk).scalar_subquery()
     table, ascending_column, descending_column = _SOURCES[key.param.type]
-    rows = table.alias()
+    rows = alias(table)
     column = descending_column(rows) if key.descending else ascending_column(rows)
     pick = func.max if key.descending else func.min
     return (
         select(pick(column))
         .where(rows.c.resource_pk == pk,
-               unindexed(rows.c.res_type == res_type, rows.c.res_type),
+               Unindexed(rows.c.res_type) == res_type,
                rows.c.param == key.code)
         .scalar_subquery()
     )
