@@ -8,10 +8,10 @@ criterion, and a page in pk order is read straight off a token index, `(hash, re
 stopping at the page's end (keyset paging: `resource_pk > cursor`).
 
 Which criterion is the source: by a static rank (an id before a reference before a code
-before a date...), and on SQLite, which keeps no statistics, by counting the first rows of
-each index lookup (`PROBE_CAP`): `code=heart-rate&date=2019-03-15` starts from the day's
-hundred Observations, not the code's hundred thousand. PostgreSQL plans from its own
-statistics, the EXISTS and IN subqueries being semi-joins it may turn around.
+before a date...) and by counting the first rows of each index lookup (`PROBE_CAP`, stopping
+at the fewest so far): `code=heart-rate&date=2019-03-15` starts from the day's hundred
+Observations, not the code's hundred thousand. SQLite keeps no statistics to know that;
+PostgreSQL's, an average per column, do not know it of one code either.
 
 Index rows exist only for current, live versions, so a source of index rows needs no
 version or deletion check; a source or chain target on the resource table does.
@@ -31,10 +31,10 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
-    exists,
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -116,7 +116,7 @@ class Source:
     pk: ColumnElement[Any]
     where: tuple[Condition, ...]
     rank: int  # lower: likely fewer rows
-    # Rows expected, for SQLite which keeps no statistics to guess from; None: count them
+    # Rows expected, where counting would cost too much or tell little; None: count them
     # (up to PROBE_CAP), an index lookup being cheap to count.
     guess: int | None = PROBE_CAP
     unique: bool = False  # each resource once (rows of the resource table)
@@ -144,7 +144,7 @@ class Plan:
 
 def plan(expr: Expression, res_type: str, base_url: str | None,
          conn: Connection | None = None, names: Names | None = None) -> Plan:
-    """The source and filters of a search on `res_type`; with a SQLite connection, the
+    """The source and filters of a search on `res_type`; with a connection, the
     candidate sources are counted before one is chosen."""
     names = names or Names()
     conjuncts = _conjuncts(expr)
@@ -199,7 +199,7 @@ def _choose(candidates: Sequence[tuple[int, Source]], conn: Connection | None
             ) -> tuple[int, Source] | None:
     if not candidates:
         return None
-    if len(candidates) == 1 or conn is None or conn.dialect.name != "sqlite":
+    if len(candidates) == 1 or conn is None:
         return min(candidates, key=lambda c: c[1].rank)
     # In rank order, each count stops at the fewest rows found so far: after a patient's
     # dozen Observations, a code's hundred thousand cost a dozen index entries to rule out.
@@ -347,15 +347,15 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
                                   for c in children))
         case Ids() | LastUpdated():
             rows = names(resource)
-            return exists().where(rows.c.pk == pk, _resource_condition(expr, rows))
+            return _probe(rows, rows.c.pk == pk, _resource_condition(expr, rows))
         case Missing(param, missing):
             rows, probed = names.probing(index_table(param))
-            having = exists().where(rows.c.resource_pk == pk,
-                                    of_param(probed, res_type, param.code))
+            having = _probe(rows, rows.c.resource_pk == pk,
+                            of_param(probed, res_type, param.code))
             return not_(having) if missing else having
         case Match(param, modifier, values):
             rows, probed = names.probing(index_table(param))
-            found = exists().where(rows.c.resource_pk == pk, matching_rows(
+            found = _probe(rows, rows.c.resource_pk == pk, matching_rows(
                 probed, param, modifier, values, res_type, base_url))
             return not_(found) if modifier == "not" else found
         case Chain(param, targets):
@@ -363,27 +363,29 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
             for target_type, inner in targets:
                 refs, probed = names.probing(idx_reference)
                 target = names(resource)
-                alternatives.append(
-                    exists()
-                    .select_from(refs.join(target, and_(target.c.res_type == refs.c.target_type,
-                                                        target.c.res_id == refs.c.target_id)))
-                    .where(refs.c.resource_pk == pk, of_param(probed, res_type, param.code),
-                           probed.c.target_type == target_type,
-                           target.c.deleted == false(),
-                           filter_condition(inner, target.c.pk, target_type, base_url, names)))
+                alternatives.append(_probe(
+                    refs.join(target, and_(target.c.res_type == refs.c.target_type,
+                                           target.c.res_id == refs.c.target_id)),
+                    refs.c.resource_pk == pk, of_param(probed, res_type, param.code),
+                    probed.c.target_type == target_type, target.c.deleted == false(),
+                    filter_condition(inner, target.c.pk, target_type, base_url, names)))
             return or_(false(), *alternatives)
         case Has(source_type, param, inner):
             subject = names(resource)
             refs = names(idx_reference)
-            return (
-                exists()
-                .select_from(subject.join(refs, and_(refs.c.target_type == res_type,
-                                                     refs.c.target_id == subject.c.res_id)))
-                .where(subject.c.pk == pk, of_param(refs, source_type, param.code),
-                       filter_condition(inner, refs.c.resource_pk, source_type, base_url,
-                                        names))
-            )
+            return _probe(
+                subject.join(refs, and_(refs.c.target_type == res_type,
+                                        refs.c.target_id == subject.c.res_id)),
+                subject.c.pk == pk, of_param(refs, source_type, param.code),
+                filter_condition(inner, refs.c.resource_pk, source_type, base_url, names))
     raise AssertionError(f"no SQL for {expr!r}")
+
+
+def _probe(rows: FromClause, *where: Condition) -> Condition:
+    """EXISTS, run for each candidate. `OFFSET 0` keeps PostgreSQL from turning it into a
+    semi-join, which would read every row of the criterion (a whole year of dates) to
+    check the twenty candidates of a page."""
+    return select(literal_column("1")).select_from(rows).where(*where).offset(0).exists()
 
 
 def _resource_condition(expr: Expression, rows: FromClause) -> Condition:
