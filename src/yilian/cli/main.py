@@ -1,4 +1,4 @@
-"""The `yilian` command: serve, migrate, load."""
+"""The `yilian` command: serve, migrate, load, reindex."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ app = typer.Typer(help="Yilian (医联): one FHIR R4 record for a hospital netwo
                   no_args_is_help=True)
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+search_app = typer.Typer(help="The search index.", no_args_is_help=True)
+app.add_typer(search_app, name="search")
 console = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (YILIAN_DATABASE_URL)")]
@@ -121,6 +123,33 @@ def load(
         console.print(f"  ... and {len(summary.failures) - 50} more")
     if summary.counts["failed"]:
         raise typer.Exit(1)
+
+
+@search_app.command("reindex")
+def search_reindex(
+    db: DbOption = None,
+    types: Annotated[list[str] | None, typer.Option(
+        "--type", help="Only resources of this type (repeatable); all when omitted")] = None,
+) -> None:
+    """Rebuild the search index rows of stored resources, batch by batch."""
+    from yilian.fhir.definitions import resource_types
+    from yilian.fhir.search import reindex
+    from yilian.fhir.search.extract import warm_up
+    from yilian.kit.db import make_engine
+
+    unknown = [t for t in types or [] if t not in resource_types()]
+    if unknown:
+        console.print(f"[red]Unknown resource type: {', '.join(unknown)}[/]")
+        raise typer.Exit(2)
+    engine = make_engine(_settings(db).database_url)
+    warm_up()
+    total = reindex.count(engine, types)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("Reindexing", total=total)
+        done = reindex.reindex(engine, types, progress=lambda n: progress.advance(task, n))
+    engine.dispose()
+    console.print(f"reindexed {done} resources" + (f" of {', '.join(types)}" if types else ""))
 
 
 def main() -> None:  # pragma: no cover

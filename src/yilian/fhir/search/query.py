@@ -269,7 +269,9 @@ def _plans(conn: Connection, scope: Scope, base_url: str | None) -> list[tuple[s
     if len(scope) > 1 and all(e == first for _, e in scope) and is_type_free(first):
         # `?_id=a,b` or `?_lastUpdated=gt2024` across 146 types: one pass, not 146.
         return [(first_type, type_free_plan(first, [t for t, _ in scope]))]
-    return [(res_type, plan(expression, res_type, base_url, conn))
+    # Across types, counting each type's candidates would cost more than it saves.
+    counting = conn if len(scope) == 1 else None
+    return [(res_type, plan(expression, res_type, base_url, counting))
             for res_type, expression in scope]
 
 

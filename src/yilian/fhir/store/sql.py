@@ -25,6 +25,8 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    false,
+    func,
     insert,
     or_,
     select,
@@ -703,3 +705,46 @@ def lock_key(conn: Connection, key: str) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": hash64(key)})
+
+
+# --- reindexing ----------------------------------------------------------------------------------
+
+
+def count_live(conn: Connection, types: Sequence[str] | None) -> int:
+    query = select(func.count()).select_from(resource).where(resource.c.deleted == false())
+    if types:
+        query = query.where(resource.c.res_type.in_(types))
+    total: int = conn.execute(query).scalar_one()
+    return total
+
+
+def live_after(conn: Connection, types: Sequence[str] | None, after_pk: int, limit: int
+               ) -> list[tuple[int, str, bytes]]:
+    """(pk, type, stored JSON) of the current versions of live resources after `after_pk`, in
+    pk order: a batch of a walk through the store."""
+    query = (
+        select(resource.c.pk, resource.c.res_type, resource_version.c.content)
+        .select_from(_JOIN)
+        .where(resource.c.pk > after_pk, resource.c.deleted == false(),
+               resource_version.c.version == resource.c.version)
+        .order_by(resource.c.pk)
+        .limit(limit)
+    )
+    if types:
+        query = query.where(resource.c.res_type.in_(types))
+    return [(row[0], row[1], bytes(row[2])) for row in conn.execute(query)]
+
+
+def replace_index_rows(conn: Connection, rows: Sequence[tuple[int, str, Mapping[str, Any]]]
+                       ) -> None:
+    """Swap the index rows of the given resources, (pk, type, rows by table), for new ones."""
+    pks = [pk for pk, _, _ in rows]
+    for table in INDEX_TABLES.values():
+        conn.execute(delete(table).where(table.c.resource_pk.in_(pks)))
+    by_table: dict[str, list[Group]] = {}
+    for pk, res_type, tables in rows:
+        for name, table_rows in tables.items():
+            if table_rows:
+                by_table.setdefault(name, []).append(((pk, res_type), table_rows))
+    for name, groups in by_table.items():
+        _INSERT_INDEX[name].run(conn, groups)
