@@ -24,3 +24,9 @@ def identifier(system: str, value: str) -> list[dict[str, str]]:
 
 def issue_expressions(outcome: dict[str, Any]) -> list[str]:
     return [e for issue in outcome.get("issue", []) for e in issue.get("expression", [])]
+
+
+def put_entry(resource: dict[str, Any]) -> dict[str, Any]:
+    """A transaction entry that PUTs the resource at its own id."""
+    return {"resource": resource,
+            "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}

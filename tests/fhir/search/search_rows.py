@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from yilian.fhir.search.composite import composite_hash
 from yilian.fhir.search.extract import extract_index_rows
 from yilian.kit.hashing import hash64
 
@@ -74,9 +73,6 @@ def assert_rows(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) ->
     assert sorted(actual, key=_key) == sorted(expected, key=_key)
 
 
-def composites(param: str, *components: list[str]) -> list[dict[str, Any]]:
-    """Composite rows for every combination of the given component keys."""
-    combos: list[list[str]] = [[]]
-    for keys in components:
-        combos = [[*combo, key] for combo in combos for key in keys]
-    return [{"param": param, "hash": composite_hash(param, combo)} for combo in combos]
+def of_element(group: int, *expected: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of a composite's component, from the element with ordinal `group`."""
+    return [{**row, "grp": group} for row in expected]

@@ -14,7 +14,6 @@ from search_rows import (
     SNOMED,
     UCUM,
     assert_rows,
-    composites,
     ref,
     rows,
     span,
@@ -23,7 +22,6 @@ from search_rows import (
     utc,
 )
 
-from yilian.fhir.search.composite import composite_hash
 from yilian.fhir.search.dates import DATE_MAX, DATE_MIN
 from yilian.fhir.search.extract import TABLES, extract_index_rows
 
@@ -44,12 +42,13 @@ def test_every_table_is_present_and_rows_have_exactly_the_columns() -> None:
         "number": {"param", "value", "low", "high"},
         "quantity": {"param", "system", "code", "unit", "value", "low", "high"},
         "uri": {"param", "uri"},
-        "composite": {"param", "hash"},
     }  # fmt: skip
     for resource_file in ("Patient-example.json", "Observation-blood-pressure.json"):
         for table, found in extract_index_rows(example(resource_file)).items():
             for row in found:
-                assert set(row) == columns[table], (table, row)
+                # A composite's component rows also say which element they come from.
+                grouped = "$" in row["param"]
+                assert set(row) == columns[table] | ({"grp"} if grouped else set()), (table, row)
 
 
 def test_patient_names_index_every_part_separately() -> None:
@@ -242,11 +241,13 @@ def test_observation_example_body_weight() -> None:
     ]
     assert rows(observation, "reference", "patient") == [ref("patient", "Patient", "example")]
     assert rows(observation, "reference", "subject") == [ref("subject", "Patient", "example")]
-    codes = [key for s, c, _ in codings for key in (f"{s}|{c}", c)]
-    assert_rows(
-        rows(observation, "composite", "code-value-quantity"),
-        composites("code-value-quantity", codes, ["185", f"185|{UCUM}|[lb_av]"]),
-    )
+    # code-value-quantity is searched on `code` and `value-quantity`; combo-code-value-*
+    # pairs the Observation's own code and value as its element 0.
+    combo = "combo-code-value-quantity"
+    assert [(row["code"], row["grp"]) for row in rows(observation, "token", f"{combo}$0")] == [
+        (c, 0) for _, c, _ in codings]
+    assert [(row["value"], row["grp"]) for row in rows(observation, "quantity", f"{combo}$1")
+            ] == [(Decimal("185"), 0)]
 
 
 def test_observation_f001_open_period_and_decimal_precision() -> None:
@@ -278,31 +279,25 @@ def test_observation_f001_open_period_and_decimal_precision() -> None:
     assert rows(observation, "reference", "performer") == [
         ref("performer", "Practitioner", "f005")
     ]
-    expected = composites(
-        "code-value-quantity", [f"{LOINC}|15074-8", "15074-8"], ["6.3", f"6.3|{UCUM}|mmol/L"]
-    )
-    assert_rows(rows(observation, "composite", "code-value-quantity"), expected)
-    assert len(extract_index_rows(observation)["composite"]) == 8  # and the same for combo-
 
 
 def test_blood_pressure_components_pair_code_and_value_of_the_same_component() -> None:
     observation = example("Observation-blood-pressure.json")
-    systolic = [
-        f"{LOINC}|8480-6", "8480-6",
-        f"{SNOMED}|271649006", "271649006",
-        "http://acme.org/devices/clinical-codes|bp-s", "bp-s",
-    ]  # fmt: skip
-    diastolic = [f"{LOINC}|8462-4", "8462-4"]
     param = "component-code-value-quantity"
-    expected = composites(param, systolic, ["107", f"107|{UCUM}|mm[Hg]"]) + composites(
-        param, diastolic, ["60", f"60|{UCUM}|mm[Hg]"]
-    )
-    assert_rows(rows(observation, "composite", param), expected)
-    # Never the systolic code with the diastolic value.
-    crossed = composite_hash(param, [f"{LOINC}|8480-6", "60"])
-    assert crossed not in {row["hash"] for row in rows(observation, "composite", param)}
-    # No value at the root: code-value-quantity has nothing to pair.
-    assert rows(observation, "composite", "code-value-quantity") == []
+    codes = [(row["system"], row["code"], row["grp"])
+             for row in rows(observation, "token", f"{param}$0")]
+    assert codes == [
+        (LOINC, "8480-6", 0), (SNOMED, "271649006", 0),
+        ("http://acme.org/devices/clinical-codes", "bp-s", 0),
+        (LOINC, "8462-4", 1),
+    ]  # fmt: skip
+    values = [(row["value"], row["code"], row["grp"])
+              for row in rows(observation, "quantity", f"{param}$1")]
+    # The systolic value shares the systolic codes' element; never the diastolic one's.
+    assert values == [(Decimal("107"), "mm[Hg]", 0), (Decimal("60"), "mm[Hg]", 1)]
+    # No value at the root: combo- pairs only the components (elements 0 and 1 again).
+    assert {row["grp"] for row in rows(observation, "token", "combo-code-value-quantity$0")
+            } == {0, 1}
 
 
 def test_codeable_concept_text_and_identifier_only_references() -> None:

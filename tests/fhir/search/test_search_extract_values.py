@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 from typing import Any
 
-from search_rows import assert_rows, composites, ref, rows, string, token
+from search_rows import assert_rows, of_element, ref, rows, string, token
 
-from yilian.fhir.search.composite import composite_hash
+from yilian.fhir.search.composite import layout
 from yilian.fhir.search.extract import extract_index_rows
 from yilian.fhir.search.normalize import NUMBER_MAX, NUMBER_MIN, hash64, precision_range
+from yilian.fhir.search.registry import get_registry
 from yilian.kit import jsonfmt
 from yilian.kit.hashing import hash64 as kit_hash64
 
@@ -302,35 +302,43 @@ def test_numbers() -> None:
 # --- composites ------------------------------------------------------------------------------
 
 
-def test_composite_hash_encoding() -> None:
-    text = "composite\x1fcode-value-quantity\x1fhttp://loinc.org|8480-6\x1f120"
-    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    assert composite_hash("code-value-quantity", ["http://loinc.org|8480-6", "120"]) == (
-        int.from_bytes(digest, "big", signed=True)
-    )
+def _layout(res_type: str, code: str) -> tuple[tuple[str, ...], bool]:
+    param = get_registry().get(res_type, code)
+    assert param is not None
+    found = layout(param)
+    assert found is not None
+    return tuple(part.code for part in found.parts), found.grouped
 
 
-def test_composite_values_are_canonical() -> None:
+def test_composites_over_the_resource_are_their_components_own_parameters() -> None:
+    # The element is the Observation itself and the components read what `code` and
+    # `value-quantity` index (its valueSampledData makes no quantity row): no rows of its own.
+    assert _layout("Observation", "code-value-quantity") == (("code", "value-quantity"), False)
+    assert _layout("Observation", "code-value-concept") == (("code", "value-concept"), False)
+    assert _layout("Observation", "code-value-date") == (("code", "value-date"), False)
+    # value-string also indexes valueCodeableConcept.text, which the component does not.
+    assert _layout("Observation", "code-value-string") == (
+        ("code-value-string$0", "code-value-string$1"), True)
+    assert _layout("Observation", "component-code-value-quantity")[1] is True
+    assert _layout("Observation", "combo-code-value-quantity")[1] is True
     resource = observation(
         code={"coding": [{"code": "x"}]},
         valueQuantity={"value": Decimal("120.0"), "system": "urn:u", "code": "mm[Hg]"},
     )
-    assert_rows(
-        rows(resource, "composite", "code-value-quantity"),
-        composites("code-value-quantity", ["|x", "x"], ["120", "120|urn:u|mm[Hg]"]),
-    )
-    dated = observation(code={"coding": [{"system": "s", "code": "c"}]},
-                        valueDateTime="2024-05-01T08:00:00+08:00")  # fmt: skip
-    assert_rows(
-        rows(dated, "composite", "code-value-date"),
-        composites("code-value-date", ["s|c", "c"],
-                   ["2024", "2024-05", "2024-05-01", "2024-05-01T08:00:00+08:00"]),
-    )  # fmt: skip
+    indexed = extract_index_rows(resource)
+    assert not [row for table in indexed.values() for row in table
+                if row["param"].startswith("code-value-")]
+
+
+def test_a_composite_over_the_resource_with_its_own_rows() -> None:
     text = observation(code={"coding": [{"system": "s", "code": "c"}]}, valueString="Ａ  Bé")
-    assert_rows(
-        rows(text, "composite", "code-value-string"),
-        composites("code-value-string", ["s|c", "c"], ["a be"]),
-    )
+    assert rows(text, "token", "code-value-string$0") == of_element(
+        0, token("Observation", "code-value-string$0", "s", "c"))
+    assert rows(text, "string", "code-value-string$1") == of_element(
+        0, string("code-value-string$1", "a be", "Ａ  Bé"))
+    # Without a value there is no element to pair the code with.
+    assert rows(observation(code={"coding": [{"code": "c"}]}), "token",
+                "code-value-string$0") == []
 
 
 def test_group_characteristic_value_with_a_boolean() -> None:
@@ -342,12 +350,17 @@ def test_group_characteristic_value_with_a_boolean() -> None:
         "characteristic": [
             {"code": {"coding": [{"system": "s", "code": "smoker"}]}, "valueBoolean": True,
              "exclude": False},
+            {"code": {"coding": [{"system": "s", "code": "adult"}]}, "valueBoolean": False,
+             "exclude": False},
         ],
     }  # fmt: skip
-    assert_rows(
-        rows(group, "composite", "characteristic-value"),
-        composites("characteristic-value", ["s|smoker", "smoker"], ["|true", "true"]),
-    )
+    param = "characteristic-value"
+    assert_rows(rows(group, "token", f"{param}$0"),
+                of_element(0, token("Group", f"{param}$0", "s", "smoker"))
+                + of_element(1, token("Group", f"{param}$0", "s", "adult")))
+    assert_rows(rows(group, "token", f"{param}$1"),
+                of_element(0, token("Group", f"{param}$1", None, "true"))
+                + of_element(1, token("Group", f"{param}$1", None, "false")))
 
 
 def test_molecular_sequence_composite_reads_the_resource_root() -> None:
@@ -356,12 +369,17 @@ def test_molecular_sequence_composite_reads_the_resource_root() -> None:
         "id": "m",
         "coordinateSystem": 0,
         "referenceSeq": {"chromosome": {"coding": [{"system": "c", "code": "1"}]}},
-        "variant": [{"start": 100, "end": 101}],
+        "variant": [{"start": 100, "end": 101}, {"start": 200, "end": 230}],
     }
-    assert_rows(
-        rows(sequence, "composite", "chromosome-variant-coordinate"),
-        composites("chromosome-variant-coordinate", ["c|1", "1"], ["100"], ["101"]),
-    )
+    param = "chromosome-variant-coordinate"
+    # %resource.referenceSeq.chromosome, paired with each variant.
+    assert_rows(rows(sequence, "token", f"{param}$0"),
+                of_element(0, token("MolecularSequence", f"{param}$0", "c", "1"))
+                + of_element(1, token("MolecularSequence", f"{param}$0", "c", "1")))
+    assert [(row["value"], row["grp"]) for row in rows(sequence, "number", f"{param}$1")] == [
+        (Decimal(100), 0), (Decimal(200), 1)]
+    assert [(row["value"], row["grp"]) for row in rows(sequence, "number", f"{param}$2")] == [
+        (Decimal(101), 0), (Decimal(230), 1)]
 
 
 def test_document_reference_relationship() -> None:
@@ -372,10 +390,10 @@ def test_document_reference_relationship() -> None:
         "content": [{"attachment": {"url": "http://x"}}],
         "relatesTo": [{"code": "replaces", "target": {"reference": "DocumentReference/old"}}],
     }
-    assert_rows(
-        rows(document, "composite", "relationship"),
-        composites("relationship", ["DocumentReference/old"], ["|replaces", "replaces"]),
-    )
+    assert rows(document, "reference", "relationship$0") == of_element(
+        0, ref("relationship$0", "DocumentReference", "old"))
+    assert rows(document, "token", "relationship$1") == of_element(
+        0, token("DocumentReference", "relationship$1", None, "replaces"))
 
 
 def test_last_updated_and_tags() -> None:

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from fhir_helpers import FHIR_JSON, issue_expressions
+from fhir_helpers import FHIR_JSON, issue_expressions, put_entry
+from search_client import check, q
 from starlette.testclient import TestClient
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
-
-
-def _put(resource: dict[str, Any]) -> dict[str, Any]:
-    return {"resource": resource,
-            "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
 
 
 def _quantity(value: float | int, unit: str, system: str | None = None,
@@ -87,30 +82,10 @@ RESOURCES: list[dict[str, Any]] = [
 @pytest.fixture
 def loaded(client: TestClient) -> TestClient:
     bundle = {"resourceType": "Bundle", "type": "transaction",
-              "entry": [_put(resource) for resource in RESOURCES]}
+              "entry": [put_entry(resource) for resource in RESOURCES]}
     response = client.post("/fhir", json=bundle, headers=FHIR_JSON)
     assert response.status_code == 200, response.text
     return client
-
-
-def ids(client: TestClient, query: str, **headers: str) -> set[str]:
-    response = client.get(f"/fhir/{query}", headers=headers)
-    assert response.status_code == 200, f"{query}: {response.status_code} {response.text}"
-    bundle = response.json()
-    return {e["resource"]["id"] for e in bundle.get("entry", [])
-            if e.get("search", {}).get("mode") == "match"}
-
-
-def check(client: TestClient, cases: list[tuple[str, set[str]]]) -> None:
-    wrong = [(query, expected, found) for query, expected in cases
-             if (found := ids(client, query)) != expected]
-    assert not wrong, "\n".join(f"{q}: expected {sorted(e)}, found {sorted(f)}"
-                                for q, e, f in wrong)
-
-
-def q(text: str) -> str:
-    """Escape what a URL query cannot carry as is ('+' of a time zone, '|', '$')."""
-    return quote(text, safe="=&:/?,")
 
 
 def test_date_prefixes_on_partial_dates(loaded: TestClient) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yilian.fhir.search.normalize import decimal_key, normalize_text, precision_range, to_decimal
+from yilian.fhir.search.normalize import normalize_text, precision_range, to_decimal
 from yilian.kit.text import normalize_for_search
 
 
@@ -41,14 +41,6 @@ def test_a_decimal_lies_in_the_middle_of_its_precision_range(value: Decimal) -> 
     assert value - low == high - value
 
 
-@given(st.decimals(allow_nan=False, allow_infinity=False, places=4))
-def test_decimal_keys_ignore_trailing_zeros(value: Decimal) -> None:
-    key = decimal_key(value)
-    assert Decimal(key) == value
-    assert decimal_key(Decimal(key + "0") if "." in key else Decimal(key + ".00")) == key
-    assert "E" not in key and "e" not in key
-
-
 def test_to_decimal() -> None:
     assert to_decimal(Decimal("1.50")) == Decimal("1.50")
     assert str(to_decimal(Decimal("1.50"))) == "1.50"
@@ -57,5 +49,3 @@ def test_to_decimal() -> None:
     assert to_decimal(True) is None
     assert to_decimal(float("nan")) is None
     assert to_decimal("abc") is None
-    assert decimal_key(Decimal("1E+2")) == "100"
-    assert decimal_key(Decimal("-0.0")) == "0"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +24,7 @@ from yilian.fhir.search.query import parse_query
 from yilian.kit.sqlhints import _after_prefix
 
 LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
 FIRST_DAY = date(2024, 1, 1)
 HEART_RATE, GLUCOSE = "8867-4", "2345-7"
 
@@ -71,8 +73,9 @@ def _source_table(found: Plan) -> str:
 
 def _explain(conn: Connection, query: Any) -> str:
     compiled = query.compile(conn, compile_kwargs={"render_postcompile": True})
-    rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", compiled.positiontup and
-                                tuple(compiled.params[k] for k in compiled.positiontup))
+    values = [compiled.params[k] for k in compiled.positiontup or ()]
+    rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(
+        float(v) if isinstance(v, Decimal) else v for v in values))
     return "\n".join(str(row[3]) for row in rows)
 
 
@@ -131,6 +134,35 @@ def test_other_criteria_look_up_the_candidate_own_rows(sqlite_client: TestClient
     assert _source_table(found) == "idx_reference"
     assert "ix_idx_date_resource" in explained
     assert "ix_idx_date_low" not in explained and "ix_idx_date_high" not in explained
+
+
+def test_a_composite_joins_its_components_by_the_element(sqlite_client: TestClient) -> None:
+    """Its first component's rows are looked up by their index, the others by the
+    candidate's resource_pk (then `grp`); as a filter, all by resource_pk."""
+    entries = [{"resource": {
+        "resourceType": "Observation", "id": f"bp{n}", "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+        "component": [{"code": {"coding": [{"system": LOINC, "code": code}]},
+                       "valueQuantity": {"value": value, "system": UCUM, "code": "mm[Hg]"}}
+                      for code, value in (("8480-6", 100 + n), ("8462-4", 60 + n))]},
+        "request": {"method": "PUT", "url": f"Observation/bp{n}"}} for n in range(5)]
+    response = sqlite_client.post("/fhir", json={"resourceType": "Bundle", "type": "batch",
+                                                 "entry": entries}, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    with _engine(sqlite_client).connect() as conn:
+        started = _plan(conn, "Observation?component-code-value-quantity=8480-6$gt102")
+        as_source = _explain(conn, started.select())
+        filtered = _plan(conn, f"Observation?code={LOINC}|85354-9"
+                               "&component-code-value-quantity=8480-6$gt102")
+        as_filter = _explain(conn, filtered.select())
+    assert "ix_idx_token_code" in as_source and "ix_idx_quantity_resource" in as_source
+    assert "ix_idx_quantity_lookup" not in as_source
+    assert _source_table(filtered) == "idx_token"
+    probes = [line for line in as_filter.splitlines()[1:] if line.startswith("SEARCH")]
+    assert len(probes) == 2 and all("resource_pk=?" in line for line in probes), as_filter
+    bundle = sqlite_client.get("/fhir/Observation?component-code-value-quantity="
+                               "8480-6%24gt102").json()
+    assert {e["resource"]["id"] for e in bundle["entry"]} == {"bp3", "bp4"}
 
 
 def test_a_type_without_criteria_is_paged_by_its_pk_index(sqlite_client: TestClient) -> None:

@@ -62,6 +62,14 @@ class Has:
 
 
 @dataclass(frozen=True, slots=True)
+class Together:
+    """A composite's components, all met by one element of the resource (the same
+    Observation.component): each Match is on one component's rows (search/composite.py)."""
+
+    matches: tuple[Match, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class All:
     children: tuple[Expression, ...]
 
@@ -73,4 +81,4 @@ class AnyOf:
     children: tuple[Expression, ...]
 
 
-Expression = Match | Missing | Ids | LastUpdated | Chain | Has | All | AnyOf
+Expression = Match | Missing | Ids | LastUpdated | Chain | Has | Together | All | AnyOf

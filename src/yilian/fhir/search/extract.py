@@ -18,14 +18,8 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from yilian.fhir.search.composite import (
-    KEYS,
-    ComponentKeys,
-    combination_hashes,
-    component_keys,
-)
+from yilian.fhir.search.composite import layout
 from yilian.fhir.search.fallback import Evaluator, compile_fhirpath, infer_type
-from yilian.fhir.search.fhirmodel import Node
 from yilian.fhir.search.paths import (
     KEY,
     Compiled,
@@ -46,7 +40,7 @@ from yilian.fhir.search.rows import BUILDERS, Builder, token_boolean
 
 _log = logging.getLogger(__name__)
 
-TABLES = ("string", "token", "reference", "date", "number", "quantity", "uri", "composite")
+TABLES = ("string", "token", "reference", "date", "number", "quantity", "uri")
 
 # Rows by table name (keys of yilian.fhir.store.tables.INDEX_TABLES); every table is present.
 IndexRows = dict[str, list[dict[str, Any]]]
@@ -133,41 +127,42 @@ class _FhirPathIndexer:
         return _dedupe(rows)
 
 
-# Component keys of one extraction, by (element, component): Observation.code feeds six
-# composites (code-value-*, combo-code-value-*), and its keys are the same each time.
-_KeyMemo = dict[tuple[int, int], list[str]]
+@dataclass(frozen=True, slots=True)
+class _Component:
+    param: str  # `{composite}${n}`
+    table: str
+    leaves: tuple[tuple[tuple[Step, ...], Builder], ...]  # from the element
 
 
 @dataclass(frozen=True, slots=True)
-class _CompositeIndexer:
-    param: str
-    table: str
-    # Per element path the composite selects: its components' key functions, in order.
-    parts: tuple[tuple[tuple[Step, ...], tuple[ComponentKeys, ...]], ...]
+class _GroupedIndexer:
+    """A composite's components, element by element, in their types' tables; the rows of
+    one element share its ordinal in `grp` (composite.py)."""
 
-    def rows(self, resource: JsonObject, res_type: str, memo: _KeyMemo | None = None) -> list[Any]:
-        memo = {} if memo is None else memo
-        hashes: list[int] = []
+    # Per path to the elements the composite selects: its components, in order.
+    parts: tuple[tuple[tuple[Step, ...], tuple[_Component, ...]], ...]
+
+    def add_rows(self, tables: IndexRows, resource: JsonObject, res_type: str) -> None:
+        group = 0
         for steps, components in self.parts:
-            elements = walk(resource, resource, steps) if steps else [resource]
-            for element in elements:
+            for element in walk(resource, resource, steps):
+                found: list[tuple[str, list[Any]]] = []
                 # The last component (the value) is the one most often absent: look at it
-                # first and skip the element without computing the others' keys.
-                keys: list[list[str]] = []
+                # first and skip the element without building the others' rows.
                 for component in reversed(components):
-                    memo_key = (id(element), id(component))
-                    found = memo.get(memo_key)
-                    if found is None:
-                        found = memo[memo_key] = list(dict.fromkeys(component(element, resource)))
-                    if not found:
+                    rows: list[Any] = []
+                    for leaf_steps, builder in component.leaves:
+                        for value in walk(element, resource, leaf_steps):
+                            builder(rows, component.param, res_type, value)
+                    if not rows:
                         break
-                    keys.append(found)
+                    found.append((component.table, rows))
                 else:
-                    keys.reverse()
-                    hashes.extend(combination_hashes(self.param, keys))
-        if not hashes:
-            return []
-        return [{"param": self.param, "hash": h} for h in dict.fromkeys(hashes)]
+                    for table, rows in found:
+                        for row in rows:
+                            row["grp"] = group
+                        tables[table].extend(rows)
+                    group += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +186,7 @@ class Plan:
 
     by_first_key: Mapping[str, tuple[_Op, ...]]
     always: tuple[_Indexer, ...]  # presence, fhirpathpy and paths not starting with a key
-    composites: tuple[_CompositeIndexer, ...]
+    composites: tuple[_GroupedIndexer, ...]
 
 
 # --- compiling a plan --------------------------------------------------------------------------
@@ -223,30 +218,23 @@ def _of_targets(builder: Builder, targets: tuple[str, ...]) -> Builder:
     return build
 
 
-@cache
-def _component(expression: str, res_type: str, start: Node, param_type: str) -> ComponentKeys:
-    """One function per distinct component, shared by the composites that use it (`code` of
-    Observation.component serves component-code-value-* and combo-code-value-*), so that the
-    per-extraction memo computes its keys once."""
-    relative = compile_expression(expression, res_type, start=start)
-    return component_keys(relative, param_type)
-
-
-def _composite_indexer(param: SearchParam, registry: SearchRegistry) -> _Indexer | None:
+def _grouped_indexer(param: SearchParam) -> _GroupedIndexer | None:
+    found = layout(param)
+    if found is None or not found.grouped:
+        return None  # not indexable, or searched through the components' own parameters
     assert param.expression is not None
-    compiled = compile_expression(param.expression, param.resource_type)
     parts = []
-    for leaf in compiled.leaves:
+    for leaf in compile_expression(param.expression, param.resource_type).leaves:
         components = []
-        for code, expression in param.components:
-            definition = registry.get(param.resource_type, code)
-            if definition is None or definition.type.value not in KEYS:
+        for part in found.parts:
+            assert part.expression is not None
+            relative = compile_expression(part.expression, param.resource_type, start=leaf.node)
+            indexer = _path_indexer(part, relative)
+            if not isinstance(indexer, _PathIndexer):
                 return None
-            components.append(
-                _component(expression, param.resource_type, leaf.node, definition.type.value)
-            )
+            components.append(_Component(part.code, indexer.table, indexer.leaves))
         parts.append((leaf.steps, tuple(components)))
-    return _CompositeIndexer(param.code, "composite", tuple(parts))
+    return _GroupedIndexer(tuple(parts))
 
 
 def compile_param(
@@ -261,11 +249,8 @@ def compile_param(
     ):
         return Route.SKIPPED, None
     if param.type is ParamType.COMPOSITE:
-        try:
-            indexer = _composite_indexer(param, registry or get_registry())
-        except Unsupported:
-            indexer = None  # components need the walker; no official composite lands here
-        return (Route.WALKER, indexer) if indexer else (Route.SKIPPED, None)
+        # Rows of its own (or none: its components' parameters) from `_grouped_indexer`.
+        return (Route.SKIPPED if layout(param) is None else Route.WALKER), None
     if not force_fhirpath:
         try:
             compiled = compile_expression(param.expression, param.resource_type)
@@ -283,11 +268,12 @@ def plan(res_type: str) -> Plan:
     registry = get_registry()
     by_key: dict[str, list[_Op]] = {}
     always: list[_Indexer] = []
-    composites: list[_CompositeIndexer] = []
+    composites: list[_GroupedIndexer] = []
     for param in registry.params_for(res_type).values():
         _, indexer = compile_param(param, registry)
-        if isinstance(indexer, _CompositeIndexer):
-            composites.append(indexer)
+        if param.type is ParamType.COMPOSITE:
+            if grouped := _grouped_indexer(param):
+                composites.append(grouped)
         elif isinstance(indexer, _PathIndexer):
             for steps, builder in indexer.leaves:
                 if steps and steps[0][0] == KEY:
@@ -334,12 +320,10 @@ def extract_index_rows(resource: Mapping[str, Any]) -> IndexRows:
                     op.builder(rows, op.param, res_type, item)
     for indexer in compiled.always:
         tables[indexer.table].extend(indexer.rows(data, res_type))
-    memo: _KeyMemo = {}
-    composite_rows = tables["composite"]
     for composite in compiled.composites:
-        composite_rows.extend(composite.rows(data, res_type, memo))
+        composite.add_rows(tables, data, res_type)
     for name, rows in tables.items():
-        if len(rows) > 1 and name != "composite":  # composites are unique per parameter
+        if len(rows) > 1:
             tables[name] = _dedupe(rows)
     return tables
 

@@ -17,7 +17,6 @@ from yilian.kit.text import MAX_INDEXED_LENGTH, normalize_for_search
 __all__ = [
     "NUMBER_MAX",
     "NUMBER_MIN",
-    "decimal_key",
     "hash64",
     "normalize_text",
     "precision_range",
@@ -92,10 +91,3 @@ def precision_range(value: Decimal) -> tuple[Decimal, Decimal]:
     half = Decimal((0, (5,), exponent - 1))
     return _EXACT.subtract(value, half), _EXACT.add(value, half)
 
-
-def decimal_key(value: Decimal) -> str:
-    """Canonical text of a decimal for hashing: no exponent, no trailing zeros (5.40 → 5.4,
-    1E+2 → 100, -0 → 0)."""
-    if value.is_zero():
-        return "0"
-    return format(value.normalize(_EXACT), "f")

@@ -52,6 +52,7 @@ from yilian.fhir.search.expressions import (
     LastUpdated,
     Match,
     Missing,
+    Together,
 )
 from yilian.fhir.search.predicates import (
     Condition,
@@ -258,6 +259,9 @@ def source(expr: Expression, res_type: str, base_url: str | None, names: Names
                           rank=rank, guess=None if probed else PROBE_CAP + rank)
         case Chain():
             return _chain_source(expr, res_type, base_url, names)
+        case Together(matches):
+            rows, joined, where = _components(matches, res_type, base_url, names)
+            return Source(joined, rows.c.resource_pk, where, rank=32, guess=None)
         case Has():
             return _has_source(expr, res_type, base_url, names)
         case AnyOf(children):
@@ -287,8 +291,8 @@ def _prefix(value: Any) -> Prefix | None:
 # Static ranks: what usually finds fewer rows first. Not probed: lookups without an index
 # to count from cheaply (`:contains`, `:text`, a bare id of a many-typed reference).
 _RANKS = {ParamType.REFERENCE: 10, ParamType.TOKEN: 20, ParamType.URI: 25,
-          ParamType.STRING: 30, ParamType.COMPOSITE: 32, ParamType.DATE: 40,
-          ParamType.NUMBER: 45, ParamType.QUANTITY: 45}
+          ParamType.STRING: 30, ParamType.DATE: 40, ParamType.NUMBER: 45,
+          ParamType.QUANTITY: 45}
 
 
 def _match_rank(match: Match) -> tuple[int, bool]:
@@ -315,6 +319,25 @@ def _chain_source(chain: Chain, res_type: str, base_url: str | None, names: Name
     return Source(rows, rows.c.resource_pk,
                   (of_param(rows, res_type, chain.param.code), or_(*pointing)),
                   rank=35, guess=PROBE_CAP // 2)  # the targets are usually few
+
+
+def _components(matches: Sequence[Match], res_type: str, base_url: str | None, names: Names,
+                *, probing: bool = False) -> tuple[FromClause, FromClause, tuple[Condition, ...]]:
+    """A composite's component rows, joined by element: the first component's rows (looked
+    up by its own index, or by resource_pk when `probing`), the join, and the conditions on
+    each component's rows."""
+    first, *others = matches
+    rows, view = names.probing(index_table(first.param))
+    joined: FromClause = rows
+    where = [matching_rows(view if probing else rows, first.param, None, first.values,
+                           res_type, base_url)]
+    for match in others:
+        other, probed = names.probing(index_table(match.param))
+        joined = joined.join(other, and_(other.c.resource_pk == rows.c.resource_pk,
+                                         other.c.grp == rows.c.grp))
+        where.append(matching_rows(probed, match.param, None, match.values, res_type,
+                                   base_url))
+    return rows, joined, tuple(where)
 
 
 def _has_source(has: Has, res_type: str, base_url: str | None, names: Names) -> Source:
@@ -358,6 +381,10 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
             found = _probe(rows, rows.c.resource_pk == pk, matching_rows(
                 probed, param, modifier, values, res_type, base_url))
             return not_(found) if modifier == "not" else found
+        case Together(matches):
+            rows, joined, where = _components(matches, res_type, base_url, names,
+                                              probing=True)
+            return _probe(joined, rows.c.resource_pk == pk, *where)
         case Chain(param, targets):
             alternatives = []
             for target_type, inner in targets:

@@ -20,11 +20,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, false, not_, or_
+from sqlalchemy import ColumnElement, Table, and_, not_, or_
 
-from yilian.errors import BadRequest
-from yilian.fhir.search.composite import composite_hash, query_key
-from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
+from yilian.fhir.search.registry import ParamType, SearchParam
 from yilian.fhir.search.values import DateValue, NumberValue, Prefix, QuantityValue
 from yilian.fhir.store.tables import INDEX_TABLES
 from yilian.kit.clock import utcnow
@@ -36,7 +34,7 @@ Condition = ColumnElement[bool]
 
 
 def index_table(param: SearchParam) -> Table:
-    return INDEX_TABLES["composite" if param.type is ParamType.COMPOSITE else param.type.value]
+    return INDEX_TABLES[param.type.value]
 
 
 def of_param(rows: Columns, res_type: str, code: str) -> Condition:
@@ -70,11 +68,6 @@ def matching_rows(rows: Columns, param: SearchParam, modifier: str | None,
         case ParamType.QUANTITY:
             return and_(of_param(rows, res_type, code),
                         or_(*(_quantity(rows, v) for v in values)))
-        case ParamType.COMPOSITE:
-            hashes = [h for v in values for h in _composite_hashes(param, v)]
-            if not hashes:
-                return false()
-            return and_(of_param(rows, res_type, code), rows.c.hash.in_(hashes))
     raise AssertionError(f"no SQL for {param.type} parameters")
 
 
@@ -225,27 +218,3 @@ def _quantity(rows: Columns, value: QuantityValue) -> Condition:
         units.append(or_(rows.c.code == value.code,
                          and_(rows.c.code.is_(None), rows.c.unit == value.code)))
     return and_(*units)
-
-
-# --- composite ---------------------------------------------------------------------------------
-
-
-def _composite_hashes(param: SearchParam, value: str) -> list[int]:
-    """`code$value`: one key per component, as the extractor hashes them (equality only)."""
-    parts = value.split("$")
-    if len(parts) != len(param.components):
-        raise BadRequest(
-            "YL-2024",
-            f"Parameter '{param.code}' takes {len(param.components)} components "
-            f"separated by '$', not '{value}'",
-            expression=(param.code,),
-        )
-    registry = get_registry()
-    keys: list[str] = []
-    for (code, _), text in zip(param.components, parts, strict=True):
-        component = registry.get(param.resource_type, code)
-        key = query_key(component.type.value, text) if component is not None else None
-        if key is None:
-            return []
-        keys.append(key)
-    return [composite_hash(param.code, keys)]

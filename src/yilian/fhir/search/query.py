@@ -16,6 +16,7 @@ from sqlalchemy import Connection, func, select, union_all
 
 from yilian.errors import BadRequest, OutcomeIssue
 from yilian.fhir.search import values as parse_values
+from yilian.fhir.search.composite import layout
 from yilian.fhir.search.expressions import (
     All,
     AnyOf,
@@ -26,6 +27,7 @@ from yilian.fhir.search.expressions import (
     LastUpdated,
     Match,
     Missing,
+    Together,
 )
 from yilian.fhir.search.plan import Plan, is_type_free, plan, type_free_plan
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
@@ -142,6 +144,8 @@ def parse_criterion(res_type: str, name: str, raw: str, *, depth: int = 0) -> Ex
         raise _Skip(f"Unknown search parameter '{code}' for {res_type}")
     if dot:
         return _parse_chain(res_type, param, modifier, name, rest, raw, depth)
+    if param.type is ParamType.COMPOSITE:
+        return _parse_composite(param, modifier, name, _split_or(raw, keep=_ESCAPED))
     if modifier == "missing":
         if len(values) != 1:
             raise BadRequest("YL-2023", f"Parameter '{name}': :missing takes one value",
@@ -174,10 +178,37 @@ def _parse_value(param: SearchParam, modifier: str | None, name: str, value: str
     if param.type is ParamType.TOKEN and modifier == "of-type" and value.count("|") != 2:
         raise BadRequest("YL-2002", f"'{value}' is not of the form system|code|value for "
                          ":of-type", expression=(name,))
-    if param.type is ParamType.COMPOSITE and "$" not in value:
-        raise BadRequest("YL-2024", f"Parameter '{name}' takes its components separated by "
-                         f"'$', not '{value}'", expression=(name,))
     return value
+
+
+def _parse_composite(param: SearchParam, modifier: str | None, name: str,
+                     values: Sequence[str]) -> Expression:
+    """`code-value-quantity=http://loinc.org|8480-6$gt120`: each component parsed as a value
+    of its own parameter; the components met together (search/composite.py)."""
+    found = layout(param)
+    if found is None:
+        raise _Skip(f"Search on composite parameter '{param.code}' is not supported")
+    if modifier == "missing":
+        if len(values) != 1:
+            raise BadRequest("YL-2023", f"Parameter '{name}': :missing takes one value",
+                             expression=(name,))
+        missing = parse_values.parse_missing(name, values[0])
+        if found.grouped:  # an element's rows exist only when it has every component
+            return Missing(found.parts[0], missing)
+        each = tuple(Missing(part, missing) for part in found.parts)
+        return AnyOf(each) if missing else All(each)
+    if modifier is not None:
+        raise _Skip(f"Modifier ':{modifier}' is not supported on '{param.code}'")
+    alternatives: list[Expression] = []
+    for value in values:
+        texts = _split_components(value)
+        if len(texts) != len(found.parts) or "" in texts:
+            raise BadRequest("YL-2024", f"Parameter '{name}' takes {len(found.parts)} "
+                             f"components separated by '$', not '{value}'", expression=(name,))
+        matches = tuple(Match(part, None, (_parse_value(part, None, name, text),))
+                        for part, text in zip(found.parts, texts, strict=True))
+        alternatives.append(Together(matches) if found.grouped else All(matches))
+    return alternatives[0] if len(alternatives) == 1 else AnyOf(tuple(alternatives))
 
 
 def _parse_chain(res_type: str, param: SearchParam, modifier: str | None, name: str,
@@ -231,24 +262,33 @@ def _resource_types() -> frozenset[str]:
     return resource_types()
 
 
-def _split_or(raw: str) -> list[str]:
-    """Split on commas that are not escaped with a backslash; unescape \\, \\| \\$."""
+_ESCAPED = ",$|\\"
+
+
+def _split_or(raw: str, *, keep: str = "", on: str = ",") -> list[str]:
+    """Split on `on` where not escaped with a backslash; unescape \\, \\| \\$ \\\\ but
+    keep the escapes of `keep` (a composite's values are split again, on `$`)."""
     values: list[str] = []
     current: list[str] = []
     escaped = False
     for char in raw:
         if escaped:
-            current.append(char if char in ",$|\\" else "\\" + char)
+            current.append(char if char in _ESCAPED and char not in keep else "\\" + char)
             escaped = False
         elif char == "\\":
             escaped = True
-        elif char == ",":
+        elif char == on:
             values.append("".join(current))
             current = []
         else:
             current.append(char)
     values.append("".join(current))
     return values
+
+
+def _split_components(value: str) -> list[str]:
+    """A composite value's components: split on `$` not escaped as `\\$`."""
+    return _split_or(value, on="$")
 
 
 def search_ids(conn: Connection, res_type: str, parsed: ParsedQuery, *, limit: int) -> list[str]:

@@ -88,6 +88,9 @@ def _index_table(name: str, *columns: Column[object], indexes: tuple[Index, ...]
         Column("res_type", String(64), nullable=False),
         Column("param", String(100), nullable=False),
         *columns,
+        # The element of a composite parameter a component's row comes from (rows of one
+        # element share it: search/composite.py); NULL for the rows of other parameters.
+        Column("grp", Integer, nullable=True),
         Index(f"ix_{name}_resource", "resource_pk"),
         *indexes,
     )
@@ -164,12 +167,6 @@ idx_uri = _index_table(
     indexes=(Index("ix_idx_uri_lookup", "res_type", "param", "uri"),),
 )
 
-idx_composite = _index_table(
-    "idx_composite",
-    Column("hash", BigInteger, nullable=False),
-    indexes=(Index("ix_idx_composite_hash", "hash", "resource_pk"),),
-)
-
 INDEX_TABLES: dict[str, Table] = {
     "string": idx_string,
     "token": idx_token,
@@ -178,6 +175,5 @@ INDEX_TABLES: dict[str, Table] = {
     "number": idx_number,
     "quantity": idx_quantity,
     "uri": idx_uri,
-    "composite": idx_composite,
 }
 
