@@ -186,3 +186,27 @@ def test_a_modifier_on_a_composite_is_refused_strictly(loaded: TestClient) -> No
     response = loaded.get(url, headers={"Prefer": "handling=strict"})
     assert response.status_code == 400
     assert issue_expressions(response.json()) == ["component-code-value-quantity:exact"]
+
+
+def test_combo_parameters_search_the_rows_they_unite(loaded: TestClient) -> None:
+    """combo-code is code | component.code, written once as `code` and `component-code`
+    (search/unions.py): every form of search must still see both."""
+    check(loaded, [
+        (q(f"Observation?combo-code={SYSTOLIC}"), {"bp1", "bp2", "sys"}),
+        (q(f"Observation?combo-code={LOINC}|{DIASTOLIC}"), {"bp1", "bp2"}),
+        (q(f"Observation?combo-code={LOINC}|"), {"bp1", "bp2", "sys", "onset", "culture",
+                                                  "culture-text"}),
+        (q(f"Observation?combo-code:not={SYSTOLIC}"), {"onset", "culture", "culture-text"}),
+        ("Observation?combo-value-quantity=gt140", {"bp1"}),
+        ("Observation?combo-value-quantity=130", {"sys"}),
+        ("Observation?combo-value-quantity:missing=false", {"bp1", "bp2", "sys"}),
+        ("Observation?combo-value-quantity:missing=true", {"onset", "culture", "culture-text"}),
+        (q(f"Patient?_has:Observation:subject:combo-code={DIASTOLIC}"), {"pa", "pb"}),
+    ])  # fmt: skip
+    # Sorted by the smallest value each has (bp1 95, bp2 110, sys 130), or descending by the
+    # largest (bp1 150, sys 130, bp2 125), whichever parameter wrote it.
+    for sort, expected in (("combo-value-quantity", ["bp1", "bp2", "sys"]),
+                           ("-combo-value-quantity", ["bp1", "sys", "bp2"])):
+        response = loaded.get("/fhir/Observation?combo-value-quantity:missing=false"
+                              f"&_sort={sort}")
+        assert [e["resource"]["id"] for e in response.json()["entry"]] == expected

@@ -33,7 +33,7 @@ def test_every_example_is_indexed_without_error(capsys: pytest.CaptureFixture[st
         for table, found in tables.items():
             totals[table] += len(found)
             by_type[resource["resourceType"]] += len(found)
-    assert sum(totals.values()) > 7000
+    assert sum(totals.values()) > 6000
     assert all(totals[table] for table in TABLES)  # every table gets rows from the corpus
     with capsys.disabled():
         print(f"\n719 examples → {sum(totals.values())} index rows: {dict(totals)}")

@@ -302,32 +302,37 @@ def test_numbers() -> None:
 # --- composites ------------------------------------------------------------------------------
 
 
-def _layout(res_type: str, code: str) -> tuple[tuple[str, ...], bool]:
+def _branches(res_type: str, code: str) -> list[tuple[tuple[str, ...], bool]]:
     param = get_registry().get(res_type, code)
     assert param is not None
     found = layout(param)
     assert found is not None
-    return tuple(part.code for part in found.parts), found.grouped
+    return [(tuple(part.code for part in branch.parts), branch.grouped)
+            for branch in found.branches]
 
 
-def test_composites_over_the_resource_are_their_components_own_parameters() -> None:
+def test_composites_are_searched_on_rows_written_anyway_where_they_can() -> None:
     # The element is the Observation itself and the components read what `code` and
     # `value-quantity` index (its valueSampledData makes no quantity row): no rows of its own.
-    assert _layout("Observation", "code-value-quantity") == (("code", "value-quantity"), False)
-    assert _layout("Observation", "code-value-concept") == (("code", "value-concept"), False)
-    assert _layout("Observation", "code-value-date") == (("code", "value-date"), False)
+    assert _branches("Observation", "code-value-quantity") == [
+        (("code", "value-quantity"), False)]
+    assert _branches("Observation", "code-value-date") == [(("code", "value-date"), False)]
     # value-string also indexes valueCodeableConcept.text, which the component does not.
-    assert _layout("Observation", "code-value-string") == (
-        ("code-value-string$0", "code-value-string$1"), True)
-    assert _layout("Observation", "component-code-value-quantity")[1] is True
-    assert _layout("Observation", "combo-code-value-quantity")[1] is True
+    assert _branches("Observation", "code-value-string") == [
+        (("code-value-string$0", "code-value-string$1"), True)]
+    component = ("component-code-value-quantity$0", "component-code-value-quantity$1")
+    assert _branches("Observation", "component-code-value-quantity") == [(component, True)]
+    # Observation | Observation.component: the two composites above, one branch each.
+    assert _branches("Observation", "combo-code-value-quantity") == [
+        (("code", "value-quantity"), False), (component, True)]
     resource = observation(
         code={"coding": [{"code": "x"}]},
         valueQuantity={"value": Decimal("120.0"), "system": "urn:u", "code": "mm[Hg]"},
+        component=[{"code": {"coding": [{"code": "y"}]}, "valueQuantity": {"value": 1}}],
     )
-    indexed = extract_index_rows(resource)
-    assert not [row for table in indexed.values() for row in table
-                if row["param"].startswith("code-value-")]
+    written = {row["param"] for table in extract_index_rows(resource).values() for row in table}
+    assert {"component-code-value-quantity$0", "component-code-value-quantity$1"} <= written
+    assert not {code for code in written if code.startswith(("code-value-", "combo-"))}
 
 
 def test_a_composite_over_the_resource_with_its_own_rows() -> None:

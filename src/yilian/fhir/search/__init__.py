@@ -7,4 +7,6 @@
                   the normalised forms both sides must compute alike (text, hashes, decimal
                   precision, date ranges)
     composite.py  how a composite parameter is indexed and searched (its components' rows)
+    unions.py     parameters searched on other parameters' rows (combo-code: code and
+                  component-code), which write none of their own
 """

@@ -22,22 +22,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from yilian.fhir.search.paths import Compiled, Unsupported, compile_expression
+from yilian.fhir.search.paths import Leaf, Step, Unsupported, compile_expression
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
 from yilian.fhir.search.rows import BUILDERS
+from yilian.fhir.search.unions import indexed_paths, param_paths
 
 # Component types the index can hold (a composite of others is not searchable).
 _COMPONENT_TYPES = frozenset(BUILDERS)
 
 
 @dataclass(frozen=True, slots=True)
-class Layout:
-    """How a composite is indexed and searched."""
+class Branch:
+    """One way a composite's value can be found: each component searched as `parts[n]`,
+    within one element (`grouped`: the parts' rows carry the element's ordinal in `grp`)
+    or on the resource as a whole (the parts are the resource's own parameters)."""
 
-    # What each component is searched as: the resource's own parameter (not grouped), or a
-    # parameter `{code}${n}` of the component's type whose rows carry `grp` (grouped).
     parts: tuple[SearchParam, ...]
     grouped: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How a composite is indexed and searched: a match in any branch is a match."""
+
+    branches: tuple[Branch, ...]
+    # The steps to the elements whose components it writes under `{code}${n}` itself (the
+    # last branch's parts), in the order `grp` numbers them.
+    own_elements: tuple[tuple[Step, ...], ...]
 
 
 def layout(param: SearchParam) -> Layout | None:
@@ -59,36 +70,67 @@ def _layout(res_type: str, code: str) -> Layout | None:
             return None
         owns.append(own)
     try:
-        elements = compile_expression(param.expression, res_type)
-        if _is_the_resource(elements) and all(
-            _same_values(expression, elements, own)
-            for (_, expression), own in zip(param.components, owns, strict=True)
-        ):
-            return Layout(tuple(owns), grouped=False)
+        elements = compile_expression(param.expression, res_type).leaves
+        branches: list[Branch] = []
+        own_elements: list[tuple[Step, ...]] = []
+        for element in elements:
+            found = (_on_the_resource(param, owns, element) if not element.steps else
+                     _of_another_composite(param, element) if len(elements) > 1 else None)
+            if found is not None:
+                branches.append(found)
+            else:
+                own_elements.append(element.steps)
     except Unsupported:
         return None
-    return Layout(tuple(
-        SearchParam(code=f"{param.code}${n}", type=own.type, resource_type=res_type,
-                    expression=expression, targets=own.targets, components=(),
-                    url=f"{param.url}#{n}")
-        for n, ((_, expression), own) in enumerate(zip(param.components, owns, strict=True))
-    ), grouped=True)
+    if own_elements:
+        branches.append(Branch(tuple(
+            SearchParam(code=f"{param.code}${n}", type=own.type, resource_type=res_type,
+                        expression=expression, targets=own.targets, components=(),
+                        url=f"{param.url}#{n}")
+            for n, ((_, expression), own) in enumerate(zip(param.components, owns, strict=True))
+        ), grouped=True))
+    return Layout(tuple(branches), tuple(own_elements))
 
 
-def _is_the_resource(elements: Compiled) -> bool:
-    return len(elements.leaves) == 1 and not elements.leaves[0].steps
+def _on_the_resource(param: SearchParam, owns: list[SearchParam], element: Leaf
+                     ) -> Branch | None:
+    """The element is the resource: a branch of the resource's own parameters, if each
+    component reads exactly what one of them indexes (Observation `code-value-quantity`:
+    `code` and `value-quantity`, whose valueSampledData makes no quantity row)."""
+    parts = []
+    for (_, expression), own in zip(param.components, owns, strict=True):
+        relative = compile_expression(expression, param.resource_type, start=element.node)
+        wanted = indexed_paths(relative, own.type)
+        reading = [other for other in get_registry().params_for(param.resource_type).values()
+                   if other.type is own.type and param_paths(other) == wanted]
+        if not wanted or not reading:
+            return None
+        parts.append(own if own in reading else min(reading, key=lambda p: p.code))
+    return Branch(tuple(parts), grouped=False)
 
 
-def _same_values(expression: str, elements: Compiled, own: SearchParam) -> bool:
-    """Whether a component, read from the resource, yields the rows of its own parameter:
-    the same paths to values the parameter's type indexes (Observation's `value-quantity`
-    also names valueSampledData, which no quantity row comes from)."""
-    if own.expression is None:
-        return False
-    indexed = BUILDERS[own.type.value]
-    relative = compile_expression(expression, own.resource_type, start=elements.leaves[0].node)
-    absolute = compile_expression(own.expression, own.resource_type)
-    if relative.exists_not_false or absolute.exists_not_false:
-        return False
-    return ({(leaf.steps, leaf.type) for leaf in relative.leaves if leaf.type in indexed}
-            == {(leaf.steps, leaf.type) for leaf in absolute.leaves if leaf.type in indexed})
+def _of_another_composite(param: SearchParam, element: Leaf) -> Branch | None:
+    """A branch of a composite over one kind of element only, with the same components:
+    `combo-code-value-quantity` over Observation.component is `component-code-value-quantity`,
+    whose rows are written anyway."""
+    for other in get_registry().params_for(param.resource_type).values():
+        if (other.code == param.code or other.type is not ParamType.COMPOSITE
+                or other.expression is None or len(other.components) != len(param.components)):
+            continue
+        theirs = compile_expression(other.expression, other.resource_type).leaves
+        if len(theirs) != 1 or theirs[0].steps != element.steps:
+            continue
+        if all(_component_paths(param, expression, element)
+               == _component_paths(param, their, theirs[0])
+               for (_, expression), (_, their) in zip(param.components, other.components,
+                                                      strict=True)):
+            found = _layout(other.resource_type, other.code)
+            if found is not None and len(found.branches) == 1 and found.branches[0].grouped:
+                return found.branches[0]
+    return None
+
+
+def _component_paths(param: SearchParam, expression: str, element: Leaf
+                     ) -> frozenset[tuple[object, str]]:
+    relative = compile_expression(expression, param.resource_type, start=element.node)
+    return frozenset((leaf.steps, leaf.type) for leaf in relative.leaves)

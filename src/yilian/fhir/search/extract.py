@@ -37,6 +37,7 @@ from yilian.fhir.search.registry import (
     get_registry,
 )
 from yilian.fhir.search.rows import BUILDERS, Builder, token_boolean
+from yilian.fhir.search.unions import is_stored
 
 _log = logging.getLogger(__name__)
 
@@ -219,21 +220,26 @@ def _of_targets(builder: Builder, targets: tuple[str, ...]) -> Builder:
 
 
 def _grouped_indexer(param: SearchParam) -> _GroupedIndexer | None:
+    """The rows a composite writes itself: its components, for the elements no other
+    parameter's rows cover (search/composite.py); None if there are none to write."""
     found = layout(param)
-    if found is None or not found.grouped:
-        return None  # not indexable, or searched through the components' own parameters
-    assert param.expression is not None
+    if found is None or not found.own_elements:
+        return None
+    own = found.branches[-1].parts
+    elements = {leaf.steps: leaf for leaf in
+                compile_expression(param.expression or "", param.resource_type).leaves}
     parts = []
-    for leaf in compile_expression(param.expression, param.resource_type).leaves:
+    for steps in found.own_elements:
         components = []
-        for part in found.parts:
+        for part in own:
             assert part.expression is not None
-            relative = compile_expression(part.expression, param.resource_type, start=leaf.node)
+            relative = compile_expression(part.expression, param.resource_type,
+                                          start=elements[steps].node)
             indexer = _path_indexer(part, relative)
             if not isinstance(indexer, _PathIndexer):
                 return None
             components.append(_Component(part.code, indexer.table, indexer.leaves))
-        parts.append((leaf.steps, tuple(components)))
+        parts.append((steps, tuple(components)))
     return _GroupedIndexer(tuple(parts))
 
 
@@ -270,6 +276,8 @@ def plan(res_type: str) -> Plan:
     always: list[_Indexer] = []
     composites: list[_GroupedIndexer] = []
     for param in registry.params_for(res_type).values():
+        if not is_stored(param):
+            continue  # its values are the rows of the parameters it unites
         _, indexer = compile_param(param, registry)
         if param.type is ParamType.COMPOSITE:
             if grouped := _grouped_indexer(param):

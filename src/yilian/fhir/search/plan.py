@@ -247,7 +247,7 @@ def source(expr: Expression, res_type: str, base_url: str | None, names: Names
             if missing:
                 return None
             rows = names(index_table(param))
-            return Source(rows, rows.c.resource_pk, (of_param(rows, res_type, param.code),),
+            return Source(rows, rows.c.resource_pk, (of_param(rows, res_type, param),),
                           rank=80, guess=PROBE_CAP + 80)
         case Match(param, modifier, values):
             if modifier == "not" or any(_prefix(v) is Prefix.NE for v in values):
@@ -317,7 +317,7 @@ def _chain_source(chain: Chain, res_type: str, base_url: str | None, names: Name
             target.c.pk.in_(matching_pks(inner, target_type, base_url, names)))
         pointing.append(and_(rows.c.target_type == target_type, rows.c.target_id.in_(ids)))
     return Source(rows, rows.c.resource_pk,
-                  (of_param(rows, res_type, chain.param.code), or_(*pointing)),
+                  (of_param(rows, res_type, chain.param), or_(*pointing)),
                   rank=35, guess=PROBE_CAP // 2)  # the targets are usually few
 
 
@@ -346,7 +346,7 @@ def _has_source(has: Has, res_type: str, base_url: str | None, names: Names) -> 
     refs, probed = names.probing(idx_reference)
     targets = select(refs.c.target_id).where(
         refs.c.resource_pk.in_(matching_pks(has.inner, has.source_type, base_url, names)),
-        of_param(probed, has.source_type, has.param.code), probed.c.target_type == res_type,
+        of_param(probed, has.source_type, has.param), probed.c.target_type == res_type,
     )
     rows = names(resource)
     return Source(rows, rows.c.pk, (rows.c.res_type == res_type, rows.c.res_id.in_(targets),
@@ -374,7 +374,7 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
         case Missing(param, missing):
             rows, probed = names.probing(index_table(param))
             having = _probe(rows, rows.c.resource_pk == pk,
-                            of_param(probed, res_type, param.code))
+                            of_param(probed, res_type, param))
             return not_(having) if missing else having
         case Match(param, modifier, values):
             rows, probed = names.probing(index_table(param))
@@ -393,7 +393,7 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
                 alternatives.append(_probe(
                     refs.join(target, and_(target.c.res_type == refs.c.target_type,
                                            target.c.res_id == refs.c.target_id)),
-                    refs.c.resource_pk == pk, of_param(probed, res_type, param.code),
+                    refs.c.resource_pk == pk, of_param(probed, res_type, param),
                     probed.c.target_type == target_type, target.c.deleted == false(),
                     filter_condition(inner, target.c.pk, target_type, base_url, names)))
             return or_(false(), *alternatives)
@@ -403,7 +403,7 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
             return _probe(
                 subject.join(refs, and_(refs.c.target_type == res_type,
                                         refs.c.target_id == subject.c.res_id)),
-                subject.c.pk == pk, of_param(refs, source_type, param.code),
+                subject.c.pk == pk, of_param(refs, source_type, param),
                 filter_condition(inner, refs.c.resource_pk, source_type, base_url, names))
     raise AssertionError(f"no SQL for {expr!r}")
 

@@ -16,6 +16,7 @@ ap within 10% of it (at least the precision range).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, not_, or_
 
 from yilian.fhir.search.registry import ParamType, SearchParam
+from yilian.fhir.search.unions import stored_codes
 from yilian.fhir.search.values import DateValue, NumberValue, Prefix, QuantityValue
 from yilian.fhir.store.tables import INDEX_TABLES
 from yilian.kit.clock import utcnow
@@ -37,36 +39,39 @@ def index_table(param: SearchParam) -> Table:
     return INDEX_TABLES[param.type.value]
 
 
-def of_param(rows: Columns, res_type: str, code: str) -> Condition:
-    return and_(rows.c.res_type == res_type, rows.c.param == code)
+def of_param(rows: Columns, res_type: str, param: SearchParam) -> Condition:
+    """The rows of the parameter's values: its own, or those of the parameters it unites
+    (search/unions.py)."""
+    codes = stored_codes(param)
+    return and_(rows.c.res_type == res_type,
+                rows.c.param == codes[0] if len(codes) == 1 else rows.c.param.in_(codes))
 
 
 def matching_rows(rows: Columns, param: SearchParam, modifier: str | None,
                   values: Sequence[Any], res_type: str, base_url: str | None) -> Condition:
     """The index rows (an alias of `index_table(param)`) of a resource of `res_type` that
     match any of the values. For `:not` the rows of the code itself: the caller negates."""
-    code = param.code
     match param.type:
         case ParamType.TOKEN:
-            return _token(rows, res_type, code, modifier, values)
+            return _token(rows, res_type, param, modifier, values)
         case ParamType.STRING:
-            return and_(of_param(rows, res_type, code),
+            return and_(of_param(rows, res_type, param),
                         or_(*(_string(rows, modifier, v) for v in values)))
         case ParamType.REFERENCE:
-            return and_(of_param(rows, res_type, code),
+            return and_(of_param(rows, res_type, param),
                         or_(*(_reference(rows, param, modifier, v, base_url) for v in values)))
         case ParamType.URI:
-            return and_(of_param(rows, res_type, code),
+            return and_(of_param(rows, res_type, param),
                         or_(*(_uri(rows, modifier, v) for v in values)))
         case ParamType.DATE:
-            return and_(of_param(rows, res_type, code), or_(*(
+            return and_(of_param(rows, res_type, param), or_(*(
                 range_prefix(rows.c.low, rows.c.high, v.prefix, v.low, v.high, date_slack(v))
                 for v in values)))
         case ParamType.NUMBER:
-            return and_(of_param(rows, res_type, code),
+            return and_(of_param(rows, res_type, param),
                         or_(*(_number(rows.c.value, v) for v in values)))
         case ParamType.QUANTITY:
-            return and_(of_param(rows, res_type, code),
+            return and_(of_param(rows, res_type, param),
                         or_(*(_quantity(rows, v) for v in values)))
     raise AssertionError(f"no SQL for {param.type} parameters")
 
@@ -74,10 +79,10 @@ def matching_rows(rows: Columns, param: SearchParam, modifier: str | None,
 # --- token, string, reference, uri -------------------------------------------------------------
 
 
-def _token(rows: Columns, res_type: str, code: str, modifier: str | None,
+def _token(rows: Columns, res_type: str, param: SearchParam, modifier: str | None,
            values: Sequence[str]) -> Condition:
     if modifier == "text":
-        return and_(of_param(rows, res_type, code), or_(*(
+        return and_(of_param(rows, res_type, param), or_(*(
             starts_with(rows.c.text, normalize_for_search(v)) for v in values)))
     if modifier == "of-type":
         clauses = []
@@ -86,11 +91,11 @@ def _token(rows: Columns, res_type: str, code: str, modifier: str | None,
             clauses.append(and_(rows.c.type_system == (type_system or None),
                                 rows.c.type_code == type_code,
                                 rows.c.code == ident))
-        return and_(of_param(rows, res_type, code), or_(*clauses))
+        return and_(of_param(rows, res_type, param), or_(*clauses))
     by_code: list[int] = []
     by_system_code: list[int] = []
     by_system: list[int] = []
-    for value in values:
+    for value, code in itertools.product(values, stored_codes(param)):
         if "|" not in value:
             by_code.append(hash64(res_type, code, value))
             continue

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, select, union_all
 
 from yilian.errors import BadRequest, OutcomeIssue
 from yilian.fhir.search import values as parse_values
-from yilian.fhir.search.composite import layout
+from yilian.fhir.search.composite import Branch, layout
 from yilian.fhir.search.expressions import (
     All,
     AnyOf,
@@ -184,7 +184,8 @@ def _parse_value(param: SearchParam, modifier: str | None, name: str, value: str
 def _parse_composite(param: SearchParam, modifier: str | None, name: str,
                      values: Sequence[str]) -> Expression:
     """`code-value-quantity=http://loinc.org|8480-6$gt120`: each component parsed as a value
-    of its own parameter; the components met together (search/composite.py)."""
+    of its own parameter, the components met together in any of the composite's branches
+    (search/composite.py)."""
     found = layout(param)
     if found is None:
         raise _Skip(f"Search on composite parameter '{param.code}' is not supported")
@@ -193,22 +194,36 @@ def _parse_composite(param: SearchParam, modifier: str | None, name: str,
             raise BadRequest("YL-2023", f"Parameter '{name}': :missing takes one value",
                              expression=(name,))
         missing = parse_values.parse_missing(name, values[0])
-        if found.grouped:  # an element's rows exist only when it has every component
-            return Missing(found.parts[0], missing)
-        each = tuple(Missing(part, missing) for part in found.parts)
-        return AnyOf(each) if missing else All(each)
+        return _either(tuple(_branch_missing(branch, missing) for branch in found.branches),
+                       all_of=missing)
     if modifier is not None:
         raise _Skip(f"Modifier ':{modifier}' is not supported on '{param.code}'")
+    size = len(param.components)
     alternatives: list[Expression] = []
     for value in values:
         texts = _split_components(value)
-        if len(texts) != len(found.parts) or "" in texts:
-            raise BadRequest("YL-2024", f"Parameter '{name}' takes {len(found.parts)} "
-                             f"components separated by '$', not '{value}'", expression=(name,))
-        matches = tuple(Match(part, None, (_parse_value(part, None, name, text),))
-                        for part, text in zip(found.parts, texts, strict=True))
-        alternatives.append(Together(matches) if found.grouped else All(matches))
-    return alternatives[0] if len(alternatives) == 1 else AnyOf(tuple(alternatives))
+        if len(texts) != size or "" in texts:
+            raise BadRequest("YL-2024", f"Parameter '{name}' takes {size} components "
+                             f"separated by '$', not '{value}'", expression=(name,))
+        for branch in found.branches:
+            matches = tuple(Match(part, None, (_parse_value(part, None, name, text),))
+                            for part, text in zip(branch.parts, texts, strict=True))
+            alternatives.append(Together(matches) if branch.grouped else All(matches))
+    return _either(tuple(alternatives))
+
+
+def _branch_missing(branch: Branch, missing: bool) -> Expression:
+    """A grouped branch has rows only for elements with every component; on the resource,
+    every part must have a value."""
+    if branch.grouped:
+        return Missing(branch.parts[0], missing)
+    return _either(tuple(Missing(part, missing) for part in branch.parts), all_of=not missing)
+
+
+def _either(children: tuple[Expression, ...], *, all_of: bool = False) -> Expression:
+    if len(children) == 1:
+        return children[0]
+    return All(children) if all_of else AnyOf(children)
 
 
 def _parse_chain(res_type: str, param: SearchParam, modifier: str | None, name: str,

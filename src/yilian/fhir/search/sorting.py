@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import ColumnElement, FromClause, Table, and_, false, func, or_, select
 
 from yilian.errors import BadRequest
+from yilian.fhir.search.predicates import of_param
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
 from yilian.fhir.store.tables import (
     idx_date,
@@ -32,7 +33,7 @@ from yilian.fhir.store.tables import (
     idx_uri,
     resource,
 )
-from yilian.kit.sqlhints import Unindexed
+from yilian.kit.sqlhints import UnindexedView
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +92,8 @@ def sort_value(key: SortKey, res_type: str, pk: ColumnElement[Any],
     pick = func.max if key.descending else func.min
     return (
         select(pick(column))
-        .where(rows.c.resource_pk == pk,
-               Unindexed(rows.c.res_type) == res_type,
-               rows.c.param == key.code)
+        .where(rows.c.resource_pk == pk, of_param(UnindexedView(rows, ("res_type",)), res_type,
+                                                  key.param))
         .scalar_subquery()
     )
 
