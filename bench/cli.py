@@ -25,7 +25,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Yilian's ingestion, read and create throughput against ceilings "
-        "measured in the same run (bench/README.md).",
+        "measured in the same run, and the search indexes' share of ingestion "
+        "(bench/README.md).",
     )
     parser.add_argument("--quick", action="store_true",
                         help=f"the first {QUICK_BUNDLES} bundles, 1 s warm-up + 4 s per phase")

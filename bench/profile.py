@@ -15,14 +15,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.databases import drop_database, fresh_database
+from bench.indexing import in_process_router, post_transaction
 from bench.report import RESULTS
 from bench.synthea import BundleFile
-from yilian.fhir.messages import FhirRequest
-from yilian.fhir.router import FhirRouter, RouterOptions
-from yilian.fhir.search.extract import extract_index_rows
+from yilian.fhir.router import FhirRouter
 from yilian.kit.db import make_engine
-
-BASE_URL = "http://127.0.0.1:8000/fhir"
 
 Key = tuple[str, int, str]
 
@@ -67,14 +64,11 @@ def _ingest(router: FhirRouter, bundles: list[BundleFile], profiler: cProfile.Pr
             ) -> float:
     started = time.perf_counter()
     for bundle in bundles:
-        request = FhirRequest("POST", "", body=bundle.body, content_type="application/fhir+json")
         if profiler is not None:
             profiler.enable()
-        answer = router.handle(request, BASE_URL)
+        post_transaction(router, bundle)
         if profiler is not None:
             profiler.disable()
-        if answer.status != 200:
-            raise RuntimeError(f"{bundle.name}: {answer.status} {answer.body_bytes()!r:.300}")
     return time.perf_counter() - started
 
 
@@ -82,8 +76,7 @@ def profile_ingestion(kind: str, bundles: list[BundleFile], workdir: Path) -> st
     url = fresh_database(kind, "profile", workdir)
     engine = make_engine(url)
     try:
-        router = FhirRouter(engine, indexer=extract_index_rows,
-                            options=RouterOptions(validate=True))
+        router = in_process_router(engine)
         # The first Bundle pays for one-time work (search registry, per-type plans, SQL
         # compilation); it is ingested first, unprofiled, so the profile shows steady state.
         warm, measured = (bundles[:1], bundles[1:]) if len(bundles) > 1 else ([], bundles)

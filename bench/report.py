@@ -58,7 +58,8 @@ class Line:
             if self.goal_on_ratio:
                 targets.append(f"≥ {self.goal:.0%}")
             else:
-                targets.append(f"{'≥' if self.higher_is_better else '≤'} {_number(self.goal)}")
+                bound = _number(self.goal) + ("%" if self.unit == "%" else "")
+                targets.append(f"{'≥' if self.higher_is_better else '≤'} {bound}")
         if self.ratio_goal is not None:
             targets.append(f"≥ {self.ratio_goal:.0%}")
         if not targets:

@@ -11,6 +11,7 @@ import httpx
 
 from bench.ceiling_app import DATA_ENV, write_data
 from bench.databases import drop_database, fresh_database
+from bench.indexing import measure_indexing
 from bench.ingest import Ingestion, ingest_in_parallel, ingest_over_http
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
@@ -211,6 +212,8 @@ def run_database(kind: str, options: Options, workdir: Path) -> Half:
     insert_seconds = _timed_inserts(kind, options, workdir, back, time_inserts)
     say(f"{kind}: the same rows as driver tuples (exec_driver_sql)")
     driver_seconds = _timed_inserts(kind, options, workdir, back, time_driver_inserts)
+    say(f"{kind}: indexing overhead, the same bundles in process with and without indexes")
+    indexing = measure_indexing(kind, options.bundles, workdir, options.quiet)
     resources = back.count("resources")
     notes.append(
         f"{kind}: ingested {ingestion.resources:,} resources in {len(ingestion.keys)} bundles "
@@ -219,6 +222,7 @@ def run_database(kind: str, options: Options, workdir: Path) -> Half:
         f"bundle {ingestion.rate_after_first():,.0f} resources/s; the same rows took "
         f"{insert_seconds:.2f} s by Core executemany, {driver_seconds:.2f} s as driver tuples"
     )
+    notes.append(indexing.note(kind))
     lines = [
         Line(kind, "ingest (transaction Bundles)", "resources/s", ingestion.rate,
              resources / insert_seconds, goal=INGEST_GOAL_SQLITE if kind == "sqlite" else None),
@@ -228,6 +232,7 @@ def run_database(kind: str, options: Options, workdir: Path) -> Half:
              "resources/s",
              parallel.rate, resources / insert_seconds,
              goal=INGEST_GOAL_SQLITE if kind == "sqlite" else None),
+        *indexing.lines(kind),
         *_load_lines(kind, "read by id", ours.reads, ceiling.reads, READ_GOAL),
         *_load_lines(kind, "read by id, 1 connection", ours.serial_reads,
                      ceiling.serial_reads, None)[:2],
