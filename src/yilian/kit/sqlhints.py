@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import Boolean, ColumnElement, FromClause, and_
+from sqlalchemy import ColumnElement, FromClause, and_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -74,37 +74,12 @@ class _ViewColumns:
         return column
 
 
-class ByDialect(ColumnElement[bool]):
-    """One condition written two ways: for SQLite, and for every other database."""
-
-    inherit_cache = True
-    _traverse_internals = [  # noqa: RUF012  (SQLAlchemy's own declaration)
-        ("sqlite", InternalTraversal.dp_clauseelement),
-        ("other", InternalTraversal.dp_clauseelement),
-    ]
-
-    def __init__(self, sqlite: ColumnElement[bool], other: ColumnElement[bool]) -> None:
-        self.sqlite = sqlite
-        self.other = other
-        self.type = Boolean()
-
-
-@compiles(ByDialect)
-def _other(element: ByDialect, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.other, **kw)
-
-
-@compiles(ByDialect, "sqlite")
-def _for_sqlite(element: ByDialect, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.sqlite, **kw)
-
-
 def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
-    """`column` begins with `prefix`, case-sensitively. SQLite's LIKE ignores ASCII case and
-    reads no index; its text compares by code point, so the prefix is a range of the index."""
+    """`column` begins with `prefix`, case-sensitively: a range of its index. The column must
+    compare by code point (store.tables.Prefixed): SQLite's LIKE ignores ASCII case and reads
+    no index, PostgreSQL's reads none unless the column's collation is "C"."""
     above = _after_prefix(prefix)
-    sqlite = column >= prefix if above is None else and_(column >= prefix, column < above)
-    return ByDialect(sqlite, column.startswith(prefix, autoescape=True))
+    return column >= prefix if above is None else and_(column >= prefix, column < above)
 
 
 def _after_prefix(prefix: str) -> str | None:
@@ -112,4 +87,7 @@ def _after_prefix(prefix: str) -> str | None:
     stem = prefix.rstrip(chr(0x10FFFF))
     if not stem:
         return None
-    return stem[:-1] + chr(ord(stem[-1]) + 1)
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: no text holds them
+        following = 0xE000
+    return stem[:-1] + chr(following)

@@ -178,6 +178,7 @@ def test_the_bound_after_a_prefix() -> None:
     assert _after_prefix("a" + chr(0x10FFFF)) == "b"
     assert _after_prefix(chr(0x10FFFF)) is None
     assert _after_prefix("") is None
+    assert _after_prefix("a" + chr(0xD7FF)) == "a" + chr(0xE000)  # past the surrogates
 
 
 def test_prefixes_are_ranges_that_keep_case_and_script(client: TestClient) -> None:

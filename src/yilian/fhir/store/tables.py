@@ -43,6 +43,14 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 Stamp = UtcDateTime()
 Dec = Numeric(precision=38, scale=10, asdecimal=True)
 
+
+def Prefixed(length: int) -> String:
+    """Text searched by prefix as a range of its index (kit.sqlhints.starts_with): ordered
+    by code point on both databases. SQLite's BINARY collation is; PostgreSQL's needs "C"
+    (a linguistic collation orders "z-a" between "za" and "zb", and LIKE 'za%' reads no
+    index under any collation but "C" in PostgreSQL 15)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
 resource = Table(
     "resource",
     metadata,
@@ -98,7 +106,7 @@ def _index_table(name: str, *columns: Column[object], indexes: tuple[Index, ...]
 
 idx_string = _index_table(
     "idx_string",
-    Column("value_norm", String(200), nullable=False),
+    Column("value_norm", Prefixed(200), nullable=False),
     Column("value_exact", String(200), nullable=False),
     indexes=(Index("ix_idx_string_lookup", "res_type", "param", "value_norm"),),
 )
@@ -107,7 +115,7 @@ idx_token = _index_table(
     "idx_token",
     Column("system", String(400)),
     Column("code", String(400)),
-    Column("text", String(400)),
+    Column("text", Prefixed(400)),
     Column("type_system", String(400)),
     Column("type_code", String(200)),
     Column("hash_code", BigInteger, nullable=False),
@@ -163,7 +171,7 @@ idx_quantity = _index_table(
 
 idx_uri = _index_table(
     "idx_uri",
-    Column("uri", String(800), nullable=False),
+    Column("uri", Prefixed(800), nullable=False),
     indexes=(Index("ix_idx_uri_lookup", "res_type", "param", "uri"),),
 )
 
