@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fhir_helpers import admin_token, authorized
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
@@ -115,7 +116,7 @@ def settings(database_url: str) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
     with TestClient(app, base_url="http://testserver") as test_client:
-        yield test_client
+        yield authorized(test_client)
     app.state.engine.dispose()
 
 
@@ -130,6 +131,16 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+# The admin token of each live server, by its FHIR base (see `live_headers`).
+live_tokens: dict[str, str] = {}
+
+
+@pytest.fixture
+def live_headers(live_server: str) -> dict[str, str]:
+    """The Authorization header for requests to `live_server`."""
+    return {"Authorization": f"Bearer {live_tokens[live_server]}"}
 
 
 @pytest.fixture
@@ -150,6 +161,8 @@ def live_server(database_url: str) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
+    app.state.live_token = admin_token(app.state.keys)
+    live_tokens[f"{base}/fhir"] = app.state.live_token
     yield f"{base}/fhir"
     server.should_exit = True
     thread.join(timeout=10)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.testclient import TestClient
+
+from yilian.auth.tokens import Keys, issue
+
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 
@@ -30,3 +34,15 @@ def put_entry(resource: dict[str, Any]) -> dict[str, Any]:
     """A transaction entry that PUTs the resource at its own id."""
     return {"resource": resource,
             "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
+
+
+def admin_token(keys: Keys) -> str:
+    """An access token that may do everything (`system/*.cruds`), from the app's own keys."""
+    return issue(keys, subject="test-admin", scope="system/*.cruds").token
+
+
+def authorized(client: TestClient) -> TestClient:
+    """The test client sending an all-powerful access token with every request."""
+    keys: Keys = client.app.state.keys  # type: ignore[attr-defined]
+    client.headers["Authorization"] = f"Bearer {admin_token(keys)}"
+    return client

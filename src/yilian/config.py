@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     validate_resources: bool = Field(
         default=True, description="Validate every write against the R4 StructureDefinitions"
     )
+    auth: bool = Field(
+        default=True,
+        description="Access control: every /fhir request needs an access token. "
+        "YILIAN_AUTH=off turns it off, for local experiments only",
+    )
     workers: int = 1
     threads: int = Field(
         default=8,

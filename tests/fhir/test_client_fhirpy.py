@@ -6,8 +6,10 @@ from __future__ import annotations
 from fhirpy import SyncFHIRClient
 
 
-def test_fhirpy_create_read_update_history_search(live_server: str) -> None:
-    client = SyncFHIRClient(live_server, extra_headers={"Content-Type": "application/fhir+json"})
+def test_fhirpy_create_read_update_history_search(
+        live_server: str, live_headers: dict[str, str]) -> None:
+    client = SyncFHIRClient(
+        live_server, extra_headers={"Content-Type": "application/fhir+json", **live_headers})
     created = client.resource(
         "Patient",
         name=[{"family": "李", "given": ["小龙"]}],

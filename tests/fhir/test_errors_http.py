@@ -3,7 +3,7 @@ and nothing is written."""
 
 from __future__ import annotations
 
-from fhir_helpers import FHIR_JSON, issue_expressions, patient
+from fhir_helpers import FHIR_JSON, authorized, issue_expressions, patient
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
 
@@ -52,6 +52,7 @@ def test_oversized_body(database_url: str) -> None:
 
     app = create_app(Settings(database_url=database_url, max_body_bytes=1000))
     with TestClient(app) as small:
+        authorized(small)
         big = patient(text={"status": "generated",
                             "div": '<div xmlns="http://www.w3.org/1999/xhtml">'
                                    + "x" * 2000 + "</div>"})

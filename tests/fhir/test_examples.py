@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fhir_helpers import authorized
 from r4_examples import EXAMPLES, KNOWN_INVALID, NAMES, known_invalid_path
 from starlette.testclient import TestClient
 
@@ -37,6 +38,7 @@ def test_every_official_example_round_trips(database_url: str) -> None:
     app = create_app(settings)
     failures: list[str] = []
     with TestClient(app) as client:
+        authorized(client)
         for path in files:
             raw = path.read_bytes()
             example = jsonfmt.loads(raw)

@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from yilian.api.fhir_http import FhirEndpoint
+from yilian.api.smart import smart_metadata, warn_auth_off
+from yilian.auth.tokens import Keys, Verifier
 from yilian.config import Settings
 from yilian.errors import OutcomeIssue, operation_outcome
 from yilian.fhir.router import FhirRouter, RouterOptions
@@ -36,15 +38,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_page_size=settings.max_page_size,
         ),
     )
+    keys = Keys(engine)
     endpoint = FhirEndpoint(
-        router, max_body_bytes=settings.max_body_bytes, base_url=settings.base_url
+        router, max_body_bytes=settings.max_body_bytes, base_url=settings.base_url,
+        authenticate=Verifier(keys) if settings.auth else None,
     )
+    if not settings.auth:
+        warn_auth_off()
 
     async def home(_: Request) -> Response:
         return RedirectResponse("/fhir/metadata")
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def smart_configuration(request: Request) -> Response:
+        return JSONResponse(smart_metadata(settings.base_url or f"{request.base_url}fhir"))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -79,6 +88,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", health),
             # The FHIR endpoint is a raw ASGI app (see api.fhir_http): at /fhir itself (the
             # batch/transaction endpoint) and everything under it.
+            Route("/.well-known/smart-configuration", smart_configuration),
+            Route("/fhir/.well-known/smart-configuration", smart_configuration),
             Route("/fhir", endpoint),
             Mount("/fhir", app=endpoint),
         ],
@@ -87,5 +98,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.engine = engine
     app.state.read_engine = reads
     app.state.router = router
+    app.state.keys = keys
     app.state.fhir = endpoint
     return app

@@ -14,8 +14,15 @@ from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 
-from yilian.errors import BadRequest, PayloadTooLarge, YilianError, operation_outcome
+from yilian.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    Unauthorized,
+    YilianError,
+    operation_outcome,
+)
 from yilian.errors import OutcomeIssue as Issue
+from yilian.fhir.access import UNRESTRICTED, Access
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.router import FhirRouter, fast_read_target
 from yilian.fhir.store.sql import AsyncFastReader
@@ -40,10 +47,13 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 class FhirEndpoint:
     """The ASGI app for every path under /fhir."""
 
-    def __init__(self, router: FhirRouter, *, max_body_bytes: int, base_url: str | None) -> None:
+    def __init__(self, router: FhirRouter, *, max_body_bytes: int, base_url: str | None,
+                 authenticate: Callable[[str | None], Access] | None) -> None:
         self.router = router
         self.max_body_bytes = max_body_bytes
         self.base_url = base_url
+        # The caller's Access from its Authorization header; None: access control is off.
+        self.authenticate = authenticate
         # Set by the app's lifespan on PostgreSQL: reads by id then never block the loop.
         self.async_reader: AsyncFastReader | None = None
 
@@ -51,6 +61,13 @@ class FhirEndpoint:
         method = scope["method"]
         try:
             fhir_request, base_url = await self._to_fhir(scope, receive)
+        except Unauthorized as error:
+            # RFC 6750: say how to authenticate; `invalid_token` when one was sent.
+            challenge = 'Bearer realm="yilian"' + (
+                ', error="invalid_token"' if error.code != "YL-4010" else "")
+            await _send(send, 401, jsonfmt.dumps(error.to_outcome()),
+                        [(b"www-authenticate", challenge.encode())], head=False)
+            return
         except YilianError as error:
             await _send_outcome(send, error.http_status, error.to_outcome())
             return
@@ -101,8 +118,16 @@ class FhirEndpoint:
             headers={k: v for k, v in headers.items() if k not in _SKIPPED_HEADERS},
             body=body,
             content_type=headers.get("content-type"),
+            access=self._access(method, path, headers.get("authorization")),
         )
         return request, self.base_url or _base_url(scope, headers)
+
+    def _access(self, method: str, path: str, authorization: str | None) -> Access:
+        """The caller's Access; the CapabilityStatement is public, as SMART requires."""
+        if self.authenticate is None or (method in ("GET", "HEAD")
+                                         and path.strip("/") == "metadata"):
+            return UNRESTRICTED
+        return self.authenticate(authorization)
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes | None:
         declared = headers.get("content-length")

@@ -25,6 +25,7 @@ from yilian.errors import (
     Unprocessable,
 )
 from yilian.fhir import definitions
+from yilian.fhir.access import UNRESTRICTED, Access, Interaction
 from yilian.fhir.messages import FhirResponse, JsonObject
 from yilian.fhir.store import sql as store
 from yilian.fhir.store.sql import CurrentRow, IndexRows, StoredVersion, UnitOfWork
@@ -63,6 +64,7 @@ class Context:
     base_url: str
     uow: UnitOfWork | None = None
     validate: bool = True
+    access: Access = UNRESTRICTED  # what the caller may do (fhir.access)
 
     @property
     def writer(self) -> UnitOfWork:
@@ -275,8 +277,11 @@ def find_matches(ctx: Context, res_type: str, criteria: QueryPairs, *, limit: in
     On PostgreSQL the criteria are locked for the rest of the transaction, so two requests with
     the same criteria run one after the other and the second sees what the first wrote.
     """
+    from yilian.fhir.guard import confine
     from yilian.fhir.search.query import RESULT_PARAMETERS, parse_query, search_ids
 
+    # Matching is searching: the caller must be allowed to, and sees only what it may.
+    ctx.access.require(Interaction.SEARCH, res_type)
     parsed = parse_query(res_type, criteria, strict=True)
     result_params = sorted({name for name, _ in criteria
                             if name.partition(":")[0] in RESULT_PARAMETERS} - {
@@ -291,7 +296,8 @@ def find_matches(ctx: Context, res_type: str, criteria: QueryPairs, *, limit: in
     store.lock_key(ctx.conn, f"{res_type}?{sorted(parsed.applied())}")
     if ctx.uow is not None:
         ctx.uow.flush()
-    return search_ids(ctx.conn, res_type, parsed, limit=limit)
+    return search_ids(ctx.conn, res_type, confine(ctx.access, res_type, parsed.expression()),
+                      limit=limit)
 
 
 def do_create(

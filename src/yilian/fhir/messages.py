@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from yilian.fhir.access import UNRESTRICTED, Access
 from yilian.kit import jsonfmt
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class FhirRequest:
     content_type: str | None = None
     # The index rows of `resource`, validated and indexed before the write transaction.
     prepared: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+    access: Access = UNRESTRICTED  # what the caller may do: from its token (fhir.access)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)

@@ -22,6 +22,14 @@ from yilian.errors import (
     UnsupportedMediaType,
 )
 from yilian.fhir import interactions
+from yilian.fhir.access import Access, Interaction
+from yilian.fhir.guard import (
+    require,
+    require_everything,
+    require_instance,
+    require_unconfined,
+    written,
+)
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.operations import Invocation, Level, OperationRegistry, invocation_parameters
@@ -115,6 +123,7 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
     if head == "_history":
         if method not in READ_METHODS or n != 1:
             raise MethodNotAllowed("YL-1113", "_history only answers GET")
+        require_everything(ctx, Interaction.SEARCH)
         return history(ctx, None, None, request, options)
 
     res_type = head
@@ -124,20 +133,27 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
             return search(ctx, res_type, list(request.query), request, options)
         if method == "POST":
             if_none_exist = request.header("if-none-exist")
-            return interactions.do_create(
+            require(ctx, Interaction.CREATE, res_type)
+            if if_none_exist:
+                require(ctx, Interaction.SEARCH, res_type)
+            return written(ctx, Interaction.CREATE, res_type, interactions.do_create(
                 ctx,
                 res_type,
                 parse_body(request),
                 if_none_exist=header_criteria(if_none_exist) if if_none_exist else None,
                 prefer=prefer,
                 prepared=request.prepared,
-            )
+            ))
         if method == "PUT":
+            require_unconfined(ctx, Interaction.UPDATE, res_type)
+            require(ctx, Interaction.SEARCH, res_type)
             return interactions.do_conditional_update(
                 ctx, res_type, criteria_of(request), parse_body(request),
                 if_match=request.header("if-match"), prefer=prefer, prepared=request.prepared,
             )
         if method == "DELETE":
+            require_unconfined(ctx, Interaction.DELETE, res_type)
+            require(ctx, Interaction.SEARCH, res_type)
             return interactions.do_conditional_delete(ctx, res_type, criteria_of(request))
         raise MethodNotAllowed("YL-1114", f"{method} is not allowed on /{res_type}")
 
@@ -149,27 +165,32 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
     if second == "_history" and n == 2:
         if method not in READ_METHODS:
             raise MethodNotAllowed("YL-1113", "_history only answers GET")
+        require_unconfined(ctx, Interaction.SEARCH, res_type)
         return history(ctx, res_type, None, request, options)
 
     res_id = second
     if n == 2:
         if method in READ_METHODS:
+            require_instance(ctx, Interaction.READ, res_type, res_id)
             return interactions.do_read(
                 ctx, res_type, res_id,
                 if_none_match=request.header("if-none-match"),
                 if_modified_since=request.header("if-modified-since"),
             )
         if method == "PUT":
-            return interactions.do_update(
+            require_instance(ctx, Interaction.UPDATE, res_type, res_id, may_be_new=True)
+            return written(ctx, Interaction.UPDATE, res_type, interactions.do_update(
                 ctx, res_type, res_id, parse_body(request),
                 if_match=request.header("if-match"), prefer=prefer, prepared=request.prepared,
-            )
+            ))
         if method == "PATCH":
-            return interactions.do_patch(
+            require_instance(ctx, Interaction.UPDATE, res_type, res_id)
+            return written(ctx, Interaction.UPDATE, res_type, interactions.do_patch(
                 ctx, res_type, res_id, parse_body(request),
                 if_match=request.header("if-match"), prefer=prefer,
-            )
+            ))
         if method == "DELETE":
+            require_instance(ctx, Interaction.DELETE, res_type, res_id)
             return interactions.do_delete(
                 ctx, res_type, res_id, if_match=request.header("if-match")
             )
@@ -191,8 +212,9 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
     if parts[2] == "_history":
         if method not in READ_METHODS:
             raise MethodNotAllowed("YL-1113", "_history only answers GET")
+        interactions.check_id(res_id)
+        require_instance(ctx, Interaction.READ, res_type, res_id)
         if n == 3:
-            interactions.check_id(res_id)
             return history(ctx, res_type, res_id, request, options)
         if n == 4:
             return interactions.do_vread(ctx, res_type, res_id, parts[3])
@@ -219,6 +241,14 @@ def _operation(
         raise MethodNotAllowed("YL-1133", "Operations are invoked with POST (or GET when they "
                                "change nothing)")
     operation = options.operations.find(parts[at][1:], level, res_type)
+    if operation.affects_state and res_type is None:
+        require_everything(ctx, Interaction.UPDATE)
+    elif operation.affects_state:
+        assert res_type is not None
+        require(ctx, Interaction.UPDATE, res_type)
+    if res_id is not None:
+        assert res_type is not None
+        require_instance(ctx, Interaction.READ, res_type, res_id)
     body = parse_body(request) if request.method == "POST" else None
     call = Invocation(level, res_type, res_id, invocation_parameters(operation, request, body),
                       body, request)
@@ -260,7 +290,8 @@ def is_write(request: FhirRequest, operations: OperationRegistry) -> bool:
 
 def fast_read_target(request: FhirRequest) -> tuple[str, str] | None:
     """(type, id) when the request is a plain read, the interaction served without a
-    SQLAlchemy transaction."""
+    SQLAlchemy transaction (not for a caller confined to a patient's compartment: whether
+    the resource is in it takes a search)."""
     if request.method not in READ_METHODS:
         return None
     path = request.path.strip("/")
@@ -268,6 +299,9 @@ def fast_read_target(request: FhirRequest) -> tuple[str, str] | None:
     if not slash or "/" in res_id or res_id.startswith("$") or res_type.startswith(("_", "$")):
         return None
     if res_id in ("_history", "_search") or res_type == "metadata":
+        return None
+    if request.access.patient is not None and request.access.confined(Interaction.READ,
+                                                                      res_type):
         return None
     return res_type, res_id
 
@@ -303,9 +337,11 @@ class FhirRouter:
                 return self._bundle(request, base_url)
             if is_write(request, self.options.operations):
                 ready = self._prepare(request)
-                return self.write(lambda ctx: dispatch(ctx, ready, self.options), base_url)
+                return self.write(lambda ctx: dispatch(ctx, ready, self.options), base_url,
+                                  request.access)
             with read_transaction(self.engine) as conn:
-                ctx = Context(conn, base_url, validate=self.options.validate)
+                ctx = Context(conn, base_url, validate=self.options.validate,
+                              access=request.access)
                 return dispatch(ctx, request, self.options)
         except YilianError as error:
             return FhirResponse(error.http_status, resource=error.to_outcome())
@@ -336,6 +372,7 @@ class FhirRouter:
         assert self.reader is not None
         interactions.check_type(res_type)
         interactions.check_id(res_id)
+        request.access.require(Interaction.READ, res_type)
         return self._answer_read(request, base_url, res_type, res_id,
                                  self.reader.current(res_type, res_id))
 
@@ -350,6 +387,7 @@ class FhirRouter:
         try:
             interactions.check_type(res_type)
             interactions.check_id(res_id)
+            request.access.require(Interaction.READ, res_type)
         except YilianError as error:
             return FhirResponse(error.http_status, resource=error.to_outcome())
         stored = await reader.current(res_type, res_id)
@@ -370,12 +408,14 @@ class FhirRouter:
         except YilianError as error:
             return FhirResponse(error.http_status, resource=error.to_outcome())
 
-    def write(self, work: Callable[[Context], FhirResponse], base_url: str) -> FhirResponse:
+    def write(self, work: Callable[[Context], FhirResponse], base_url: str,
+              access: Access) -> FhirResponse:
         """One write transaction (rerun if it lost a race), its batched rows flushed."""
 
         def unit(conn: Any) -> FhirResponse:
             uow = UnitOfWork(conn, utcnow(), self.indexer)
-            ctx = Context(conn, base_url, uow=uow, validate=self.options.validate)
+            ctx = Context(conn, base_url, uow=uow, validate=self.options.validate,
+                          access=access)
             response = work(ctx)
             uow.flush()
             return response
@@ -394,4 +434,5 @@ class FhirRouter:
         return self.write(
             lambda ctx: transaction.process_bundle(ctx, body, prepared, request, self.options),
             base_url,
+            request.access,
         )

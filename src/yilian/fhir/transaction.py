@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from yilian.errors import BadRequest, NotFound, OutcomeIssue, PreconditionFailed, YilianError
 from yilian.fhir import definitions, interactions
+from yilian.fhir.access import Interaction
+from yilian.fhir.guard import require, require_instance, written
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
 from yilian.fhir.store.sql import Indexer, IndexRows
@@ -340,18 +342,21 @@ def _run(
         if not entry.path or "/" in entry.path:
             raise BadRequest("YL-3010", "POST entries must name a resource type",
                              expression=(f"{entry.where}.request.url",))
-        return interactions.do_create(
+        require(ctx, Interaction.CREATE, entry.res_type)
+        return written(ctx, Interaction.CREATE, entry.res_type, interactions.do_create(
             ctx, entry.res_type, entry.resource, prefer=prefer, res_id=entry.target_id,
             where=where, prepared=entry.prepared,
-        )
+        ))
     if entry.method == "PUT" and entry.target_id is not None:
         body = entry.resource
         if isinstance(body, dict) and body.get("id") is None:
             body = {**body, "id": entry.target_id}
-        return interactions.do_update(
+        require_instance(ctx, Interaction.UPDATE, entry.res_type, entry.target_id,
+                         may_be_new=True)
+        return written(ctx, Interaction.UPDATE, entry.res_type, interactions.do_update(
             ctx, entry.res_type, entry.target_id, body, if_match=entry.if_match,
             prefer=prefer, where=where, prepared=entry.prepared,
-        )
+        ))
     if entry.method in ("GET", "HEAD"):
         ctx.writer.flush()
     response: FhirResponse = dispatch(ctx, entry.as_request(), options)
@@ -521,10 +526,12 @@ def process_batch(
                 entry.outcome = router.write(
                     functools.partial(dispatch, request=single, options=router.options),
                     base_url,
+                    request.access,
                 )
             else:
                 with read_transaction(router.engine) as conn:
-                    ctx = Context(conn, base_url, validate=router.options.validate)
+                    ctx = Context(conn, base_url, validate=router.options.validate,
+                                  access=request.access)
                     entry.outcome = dispatch(ctx, single, router.options)
         except YilianError as error:
             entry.outcome = FhirResponse(error.http_status,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import yilian.auth.tables  # noqa: F401  (its tables join the metadata)
 from yilian.fhir.store.tables import metadata
 from yilian.kit.db import make_engine
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from fhir_helpers import FHIR_JSON
+from fhir_helpers import FHIR_JSON, authorized
 from sqlalchemy import Connection, Engine
 from starlette.testclient import TestClient
 
@@ -46,6 +46,7 @@ def sqlite_client(tmp_path: Path, sqlite_template: Path) -> Iterator[TestClient]
     app = create_app(Settings(database_url=f"sqlite:///{path}",
                               base_url="http://testserver/fhir"))
     with TestClient(app, base_url="http://testserver") as client:
+        authorized(client)
         # 60 days of heart rates for p1 (one a day), three glucose results on day 10 for p2.
         entries = [{"resource": {"resourceType": "Patient", "id": p},
                     "request": {"method": "PUT", "url": f"Patient/{p}"}} for p in ("p1", "p2")]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from yilian.errors import BadRequest, OutcomeIssue
+from yilian.fhir.access import UNRESTRICTED, Access, Interaction
 from yilian.fhir.bundles import embedded, link, page_url
+from yilian.fhir.guard import confine, visible
 from yilian.fhir.interactions import Context
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
 from yilian.fhir.search.expressions import All, Expression
@@ -58,15 +61,18 @@ def search(
 
     strict = is_strict(request)
     count = page_size(pairs, options)
+    access = ctx.access
     if res_type is None:
-        types = _types(pairs)
+        types = _types(pairs, access)
         criteria = [(k, v) for k, v in pairs if k != "_type"]
         per_type, ignored_criteria = parse_for_types(types, criteria, strict=strict)
         parsed = next(iter(per_type.values()))
-        scope: list[tuple[str, Expression]] = [(t, q.expression()) for t, q in per_type.items()]
+        scope: list[tuple[str, Expression]] = [(t, confine(access, t, q.expression()))
+                                               for t, q in per_type.items()]
         path = ""
         sort = parse_sort(None, _all(pairs, "_sort"))
     else:
+        access.require(Interaction.SEARCH, res_type)
         parsed = parse_query(res_type, pairs, strict=strict)
         ignored_criteria = parsed.ignored
         expression = parsed.expression()
@@ -74,7 +80,7 @@ def search(
         if compartment is not None:
             expression = All((expression, compartment_expression(*compartment, res_type)))
             path = f"{compartment[0]}/{compartment[1]}/{res_type}"
-        scope = [(res_type, expression)]
+        scope = [(res_type, confine(access, res_type, expression))]
         sort = parse_sort(res_type, _all(pairs, "_sort"))
     cursors = _all(pairs, "_cursor")
     cursor = decode_cursor(cursors[-1], len(sort)) if cursors else None
@@ -94,7 +100,8 @@ def search(
         pks, next_cursor = search_page(ctx.conn, scope, count=count, sort=sort,
                                        cursor=cursor, base_url=ctx.base_url)
     versions = store.read_current_many(ctx.conn, pks)
-    extra = included(ctx.conn, versions, pks, includes)
+    extra = included(ctx.conn, versions, pks, includes,
+                     readable=None if access is UNRESTRICTED else partial(visible, ctx))
 
     applied = [*parsed.applied()]
     if res_type is None and _all(pairs, "_type"):
@@ -148,7 +155,9 @@ def search(
     return FhirResponse(200, resource=bundle)
 
 
-def _types(pairs: Sequence[tuple[str, str]]) -> list[str]:
+def _types(pairs: Sequence[tuple[str, str]], access: Access) -> list[str]:
+    """The types of a search across types: those of `_type`, each of which the caller must
+    be allowed to search, or else every type it may search."""
     from yilian.fhir.definitions import resource_types
 
     known = resource_types()
@@ -157,7 +166,12 @@ def _types(pairs: Sequence[tuple[str, str]]) -> list[str]:
     if unknown:
         raise BadRequest("YL-2062", f"_type names unknown resource types: {', '.join(unknown)}",
                          expression=("_type",))
-    return list(dict.fromkeys(types)) or sorted(known)
+    for res_type in types:
+        access.require(Interaction.SEARCH, res_type)
+    allowed = [t for t in sorted(known) if access.allows(Interaction.SEARCH, t)]
+    if not types and not allowed:
+        access.require(Interaction.SEARCH, "*")
+    return list(dict.fromkeys(types)) or allowed
 
 
 def _total_mode(pairs: Sequence[tuple[str, str]]) -> str:

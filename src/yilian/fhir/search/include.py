@@ -13,7 +13,7 @@ record (or was deleted) includes nothing. Iteration stops when a round adds noth
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +67,11 @@ def parse_include(name: str, value: str) -> Include:
 
 
 def included(conn: Connection, page: Sequence[StoredVersion], pks: Sequence[int],
-             includes: Sequence[Include]) -> list[StoredVersion]:
-    """The resources the includes add to a page (none of the page's own), in a stable order."""
+             includes: Sequence[Include],
+             readable: Callable[[list[StoredVersion]], list[StoredVersion]] | None = None,
+             ) -> list[StoredVersion]:
+    """The resources the includes add to a page (none of the page's own), in a stable order;
+    only those `readable` keeps, and `:iterate` goes on from those only."""
     if not includes or not page:
         return []
     seen: set[tuple[str, str]] = {(v.res_type, v.res_id) for v in page}
@@ -93,6 +96,9 @@ def included(conn: Connection, page: Sequence[StoredVersion], pks: Sequence[int]
             fresh.append((version, pk))
             if len(found) + len(fresh) >= MAX_INCLUDED:
                 break
+        if readable is not None and fresh:
+            kept = {id(version) for version in readable([version for version, _ in fresh])}
+            fresh = [(version, pk) for version, pk in fresh if id(version) in kept]
         found += [version for version, _ in fresh]
         frontier = fresh
         if len(found) >= MAX_INCLUDED:

@@ -306,9 +306,10 @@ def _split_components(value: str) -> list[str]:
     return _split_or(value, on="$")
 
 
-def search_ids(conn: Connection, res_type: str, parsed: ParsedQuery, *, limit: int) -> list[str]:
-    """Ids of up to `limit` resources matching the criteria."""
-    found = plan(parsed.expression(), res_type, None, conn)
+def search_ids(conn: Connection, res_type: str, expression: Expression, *, limit: int
+               ) -> list[str]:
+    """Ids of up to `limit` resources matching the expression."""
+    found = plan(expression, res_type, None, conn)
     page = found.select().order_by(found.pk).limit(limit).subquery()
     query = select(resource.c.res_id).join(page, page.c.pk == resource.c.pk).order_by(page.c.pk)
     return list(conn.scalars(query))
@@ -409,10 +410,12 @@ def compartment_expression(compartment_type: str, compartment_id: str, res_type:
         raise BadRequest("YL-2061", f"{res_type} resources are not part of a patient's "
                          "compartment", expression=(res_type,))
     registry = get_registry()
-    children: list[Expression] = []
+    # The compartment's own resource is in it (Patient lists only `link` for Patient).
+    children: list[Expression] = [Ids((compartment_id,))] if res_type == compartment_type else []
     for code in codes:
         if code == "{def}":
-            children.append(Ids((compartment_id,)))
+            if res_type != compartment_type:
+                children.append(Ids((compartment_id,)))
             continue
         param = registry.get(res_type, code)
         if param is not None:

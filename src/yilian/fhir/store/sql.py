@@ -107,6 +107,13 @@ def read_current(conn: Connection, res_type: str, res_id: str) -> StoredVersion 
     return None if row is None else _stored(row)
 
 
+def exists(conn: Connection, res_type: str, res_id: str) -> bool:
+    """Whether the resource exists now (not deleted)."""
+    return conn.execute(select(resource.c.pk).where(
+        resource.c.res_type == res_type, resource.c.res_id == res_id,
+        resource.c.deleted == false())).first() is not None
+
+
 class FastReader:
     """Read by id, the most frequent interaction, without SQLAlchemy's Connection machinery.
 

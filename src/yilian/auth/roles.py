@@ -1,0 +1,55 @@
+"""The roles staff and patients hold, each at an organization, and the SMART scopes each
+may be given (a token never carries more than its user's roles allow).
+
+Which patients' records a role reaches at its organization (encounters, care teams,
+referrals) is decided by the access rules; a role here bounds the kinds of interaction.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from yilian.fhir.access import Grant, parse_scopes
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    DOCTOR = "doctor"
+    NURSE = "nurse"
+    PHARMACIST = "pharmacist"
+    LAB = "lab"
+    BIOBANK = "biobank"
+    RESEARCHER = "researcher"
+    TRAINEE = "trainee"
+    MANAGER = "manager"
+    PATIENT = "patient"
+
+
+# The most each role's tokens may carry: staff act as users (`user/`), a patient on their
+# own compartment (`patient/`). Researchers and managers read; clinical roles also write.
+CEILINGS: dict[Role, str] = {
+    Role.ADMIN: "user/*.cruds system/*.cruds",
+    Role.DOCTOR: "user/*.cruds",
+    Role.NURSE: "user/*.cruds",
+    Role.PHARMACIST: "user/*.cruds",
+    Role.LAB: "user/*.cruds",
+    Role.BIOBANK: "user/*.cruds",
+    Role.TRAINEE: "user/*.cruds",
+    Role.RESEARCHER: "user/*.rs",
+    Role.MANAGER: "user/*.rs",
+    Role.PATIENT: "patient/*.rs patient/*.cu",
+}
+
+
+def within(requested: tuple[Grant, ...], roles: set[Role]) -> tuple[Grant, ...]:
+    """The requested grants narrowed to what the roles allow: each keeps only the
+    interactions some ceiling grant of the same context and a covering type allows."""
+    ceilings = [grant for role in roles for grant in parse_scopes(CEILINGS[role])]
+    narrowed = []
+    for grant in requested:
+        allowed = frozenset().union(*(
+            ceiling.interactions for ceiling in ceilings
+            if ceiling.context == grant.context and ceiling.res_type in ("*", grant.res_type)))
+        if interactions := grant.interactions & allowed:
+            narrowed.append(Grant(grant.context, grant.res_type, frozenset(interactions)))
+    return tuple(narrowed)

@@ -1,0 +1,111 @@
+"""`yilian users create | create-admin` and `yilian token issue`: accounts and access tokens
+made on the machine that holds the database (as `medplum login` or Keycloak's admin CLI)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from yilian.auth.roles import Role
+
+users_app = typer.Typer(help="Sign-in accounts: users and their roles.", no_args_is_help=True)
+token_app = typer.Typer(help="Access tokens.", no_args_is_help=True)
+console = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (YILIAN_DATABASE_URL)")]
+PasswordStdin = Annotated[bool, typer.Option(
+    "--password-stdin", help="Read the password from standard input (for scripts)")]
+
+
+def _engine(db: str | None):  # type: ignore[no-untyped-def]
+    from yilian.config import Settings
+    from yilian.kit.db import make_engine
+
+    return make_engine(db or Settings().database_url)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+def _create(db: str | None, username: str, roles: list[tuple[Role, str]],
+            fhir_user: str | None, password: str) -> None:
+    from yilian.auth.service import create_user
+    from yilian.errors import YilianError
+
+    engine = _engine(db)
+    try:
+        with engine.begin() as conn:
+            user = create_user(conn, username, password, roles, fhir_user=fhir_user)
+    except YilianError as error:
+        console.print(f"[red]{error.message}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    held = ", ".join(f"{role.value} at {organization}" for role, organization in user.roles)
+    console.print(f"[green]Created user {user.username}[/] ({held})")
+
+
+@users_app.command("create")
+def create(
+    username: Annotated[str, typer.Option(help="Sign-in name: a-z, 0-9, . _ - @")],
+    role: Annotated[list[Role], typer.Option(help="A role; repeat for several")],
+    organization: Annotated[str, typer.Option(
+        help="Where the roles are held: Organization/ID")],
+    fhir_user: Annotated[str | None, typer.Option(
+        help="The person's FHIR record: Practitioner/ID, Patient/ID (patients: required)")
+    ] = None,
+    password_stdin: PasswordStdin = False,
+    db: DbOption = None,
+) -> None:
+    """Create a user holding roles at an organization; asks for the password."""
+    _create(db, username, [(r, organization) for r in role], fhir_user,
+            _password(password_stdin))
+
+
+@users_app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(help="Sign-in name")] = "admin",
+    organization: Annotated[str, typer.Option(
+        help="Where the role is held")] = "Organization/network",
+    password_stdin: PasswordStdin = False,
+    db: DbOption = None,
+) -> None:
+    """Create the first administrator of a new deployment."""
+    _create(db, username, [(Role.ADMIN, organization)], None, _password(password_stdin))
+
+
+@token_app.command("issue")
+def issue_token(
+    username: Annotated[str, typer.Option(help="The user the token acts for")],
+    scopes: Annotated[str, typer.Option(
+        help='SMART scopes, e.g. "user/*.rs" or "patient/Observation.rs"')],
+    minutes: Annotated[int, typer.Option(help="Lifetime, 1 to 1,440 minutes")] = 60,
+    db: DbOption = None,
+) -> None:
+    """Mint an access token from the server's own keys and print it (standard output)."""
+    from yilian.auth.service import find_user, token_for
+    from yilian.auth.tokens import Keys
+    from yilian.errors import YilianError
+
+    engine = _engine(db)
+    try:
+        with engine.begin() as conn:
+            user = find_user(conn, username)
+        if user is None:
+            console.print(f"[red]No active user '{username}'[/]")
+            raise typer.Exit(1)
+        issued = token_for(Keys(engine), user, scopes, minutes=minutes)
+    except YilianError as error:
+        console.print(f"[red]{error.message}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    console.print(f"Token for {user.username}, valid until {issued.expires:%Y-%m-%d %H:%M} UTC:")
+    print(issued.token)

@@ -1,0 +1,183 @@
+"""Access tokens and SMART scopes over HTTP, on SQLite and PostgreSQL: who may do what, and
+that refusals leak nothing (searches, totals and includes hold only what may be seen)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fhir_helpers import FHIR_JSON, issue_expressions, put_entry
+from starlette.testclient import TestClient
+
+from yilian.auth.tokens import Keys, issue
+
+
+def _observation(obs_id: str, patient: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": obs_id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": f"Patient/{patient}"}}
+
+
+RESOURCES = [
+    {"resourceType": "Organization", "id": "zju1", "name": "浙大一院"},
+    {"resourceType": "Patient", "id": "p1", "name": [{"family": "张"}],
+     "managingOrganization": {"reference": "Organization/zju1"}},
+    {"resourceType": "Patient", "id": "p2", "name": [{"family": "王"}]},
+    _observation("o1", "p1"),
+    _observation("o2", "p2"),
+]
+
+
+@pytest.fixture
+def loaded(client: TestClient) -> TestClient:
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [put_entry(resource) for resource in RESOURCES]}
+    assert client.post("/fhir", json=bundle, headers=FHIR_JSON).status_code == 200
+    return client
+
+
+def _as(client: TestClient, scope: str, patient: str | None = None) -> dict[str, str]:
+    keys: Keys = client.app.state.keys  # type: ignore[attr-defined]
+    token = issue(keys, subject="someone", scope=scope, patient=patient).token
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _ids(response: Any) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {e["resource"]["id"] for e in response.json().get("entry", [])
+            if e.get("search", {}).get("mode") != "outcome"}
+
+
+def test_no_token_or_a_bad_one_is_401_with_a_challenge(loaded: TestClient) -> None:
+    anonymous = {"Authorization": ""}
+    response = loaded.get("/fhir/Patient/p1", headers=anonymous)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="yilian"'
+    assert response.json()["resourceType"] == "OperationOutcome"
+    for bad in ("Bearer not-a-token", "Basic dXNlcjpwYXNz"):
+        response = loaded.post("/fhir/Patient", json={"resourceType": "Patient"},
+                               headers={**FHIR_JSON, "Authorization": bad})
+        assert response.status_code == 401
+    forged = _as(loaded, "user/*.cruds")["Authorization"][:-4] + "AAAA"
+    response = loaded.get("/fhir/Patient", headers={"Authorization": forged})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    # Nothing was written by the refused create.
+    assert _ids(loaded.get("/fhir/Patient")) == {"p1", "p2"}
+
+
+def test_discovery_is_public(loaded: TestClient) -> None:
+    anonymous = {"Authorization": ""}
+    assert loaded.get("/fhir/metadata", headers=anonymous).status_code == 200
+    for path in ("/.well-known/smart-configuration", "/fhir/.well-known/smart-configuration"):
+        found = loaded.get(path, headers=anonymous)
+        assert found.status_code == 200
+        assert "permission-v2" in found.json()["capabilities"]
+
+
+def test_scopes_bound_each_interaction(loaded: TestClient) -> None:
+    reader = _as(loaded, "user/Patient.rs")
+    assert loaded.get("/fhir/Patient/p1", headers=reader).status_code == 200
+    assert _ids(loaded.get("/fhir/Patient?name=张", headers=reader)) == {"p1"}
+    refused = [
+        loaded.get("/fhir/Observation/o1", headers=reader),
+        loaded.get("/fhir/Observation", headers=reader),
+        loaded.post("/fhir/Patient", json={"resourceType": "Patient"},
+                    headers={**FHIR_JSON, **reader}),
+        loaded.delete("/fhir/Patient/p1", headers=reader),
+        loaded.get("/fhir/_history", headers=reader),
+        loaded.get("/fhir?_type=Observation", headers=reader),
+    ]
+    assert [r.status_code for r in refused] == [403] * len(refused)
+    assert refused[0].json()["resourceType"] == "OperationOutcome"
+    assert issue_expressions(refused[0].json()) == ["Observation"]
+    # Across types without _type: only the types it may search.
+    assert _ids(loaded.get("/fhir?_id=p1,o1", headers=reader)) == {"p1"}
+    # Resources it may not read are left out of _revinclude (and :iterate goes no further).
+    found = loaded.get("/fhir/Patient?_id=p1&_revinclude=Observation:subject", headers=reader)
+    assert _ids(found) == {"p1"}
+    everything = loaded.get("/fhir/Patient?_id=p1&_revinclude=Observation:subject",
+                            headers=_as(loaded, "user/Patient.rs user/Observation.rs"))
+    assert _ids(everything) == {"p1", "o1"}
+
+
+def test_version_1_scopes(loaded: TestClient) -> None:
+    reader = _as(loaded, "user/*.read")
+    assert loaded.get("/fhir/Observation/o2", headers=reader).status_code == 200
+    assert loaded.get("/fhir/Patient/p1/_history", headers=reader).status_code == 200
+    response = loaded.put("/fhir/Patient/p1", json=RESOURCES[1],
+                          headers={**FHIR_JSON, **reader})
+    assert response.status_code == 403
+    writer = _as(loaded, "user/*.write")
+    assert loaded.put("/fhir/Patient/p1", json=RESOURCES[1],
+                      headers={**FHIR_JSON, **writer}).status_code == 200
+    assert loaded.get("/fhir/Patient/p1", headers=writer).status_code == 403
+
+
+def test_a_transaction_needs_every_entry_allowed_and_writes_nothing_otherwise(
+        loaded: TestClient) -> None:
+    writer = _as(loaded, "user/Patient.cu")
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        put_entry({"resourceType": "Patient", "id": "p3"}),
+        put_entry(_observation("o3", "p3")),
+    ]}
+    response = loaded.post("/fhir", json=bundle, headers={**FHIR_JSON, **writer})
+    assert response.status_code == 403
+    assert response.json()["issue"][0]["diagnostics"].startswith("Bundle.entry[1]: [YL-4030]")
+    assert loaded.get("/fhir/Patient/p3").status_code == 404
+    batch = {**bundle, "type": "batch"}
+    answers = loaded.post("/fhir", json=batch, headers={**FHIR_JSON, **writer}).json()
+    assert [e["response"]["status"][:3] for e in answers["entry"]] == ["201", "403"]
+
+
+def test_a_patient_token_reaches_only_that_patient(loaded: TestClient) -> None:
+    mine = _as(loaded, "patient/*.rs", patient="p1")
+    assert loaded.get("/fhir/Patient/p1", headers=mine).status_code == 200
+    # Another patient's records are as if they did not exist.
+    assert loaded.get("/fhir/Patient/p2", headers=mine).status_code == 404
+    assert loaded.get("/fhir/Observation/o2", headers=mine).status_code == 404
+    assert _ids(loaded.get("/fhir/Observation", headers=mine)) == {"o1"}
+    assert _ids(loaded.get("/fhir/Patient", headers=mine)) == {"p1"}
+    counted = loaded.get("/fhir/Observation?_total=accurate", headers=mine).json()
+    assert counted["total"] == 1
+    found = loaded.get("/fhir/Observation?_include=Observation:subject&_id=o1,o2",
+                       headers=mine)
+    assert _ids(found) == {"o1", "p1"}
+    # Outside the patient compartment: not patient data.
+    assert loaded.get("/fhir/Organization/zju1", headers=mine).status_code == 200
+    # History across a type would pass the compartment by.
+    assert loaded.get("/fhir/Observation/_history", headers=mine).status_code == 403
+    # Without a patient in context, a patient/ scope reaches nothing.
+    assert loaded.get("/fhir/Patient/p1",
+                      headers=_as(loaded, "patient/*.rs")).status_code == 403
+
+
+def test_a_patient_writes_only_into_their_own_compartment(loaded: TestClient) -> None:
+    mine = _as(loaded, "patient/*.cruds", patient="p1")
+    created = loaded.post("/fhir/Observation", json=_observation("x", "p1"),
+                          headers={**FHIR_JSON, **mine})
+    assert created.status_code == 201, created.text
+    refused = loaded.post("/fhir/Observation", json=_observation("x", "p2"),
+                          headers={**FHIR_JSON, **mine})
+    assert refused.status_code == 403
+    # Rolled back: p2 has still one Observation.
+    assert _ids(loaded.get("/fhir/Observation?subject=Patient/p2")) == {"o2"}
+    moved = loaded.put("/fhir/Observation/o1", json=_observation("o1", "p2"),
+                       headers={**FHIR_JSON, **mine})
+    assert moved.status_code == 403
+    assert loaded.put("/fhir/Observation/o2", json=_observation("o2", "p1"),
+                      headers={**FHIR_JSON, **mine}).status_code == 404
+    assert loaded.delete("/fhir/Observation/o2", headers=mine).status_code == 404
+    assert loaded.delete("/fhir/Observation/o1", headers=mine).status_code == 204
+
+
+def test_access_control_off_warns_at_every_start(database_url: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from yilian.api.app import create_app
+    from yilian.config import Settings
+
+    app = create_app(Settings(database_url=database_url, auth=False))
+    assert "ACCESS CONTROL IS OFF" in capsys.readouterr().err
+    with TestClient(app) as client:
+        assert client.get("/fhir/Patient").status_code == 200
+    app.state.engine.dispose()
