@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fhir_helpers import admin_token, authorized
+from servers import free_port, serving
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
@@ -126,13 +125,6 @@ def engine(client: TestClient) -> Engine:
     return engine
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # The admin token of each live server, by its FHIR base (see `live_headers`).
 live_tokens: dict[str, str] = {}
 
@@ -146,26 +138,11 @@ def live_headers(live_server: str) -> dict[str, str]:
 @pytest.fixture
 def live_server(database_url: str) -> Iterator[str]:
     """A real uvicorn server on a free loopback port, for clients that need a socket."""
-    import uvicorn
-
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app(Settings(database_url=database_url, base_url=f"{base}/fhir"))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    app.state.live_token = admin_token(app.state.keys)
-    live_tokens[f"{base}/fhir"] = app.state.live_token
-    yield f"{base}/fhir"
-    server.should_exit = True
-    thread.join(timeout=10)
-    app.state.engine.dispose()
+    with serving(app, port):
+        live_tokens[f"{base}/fhir"] = admin_token(app.state.keys)
+        yield f"{base}/fhir"
 
 

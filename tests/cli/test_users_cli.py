@@ -47,3 +47,27 @@ def test_accounts_and_tokens_from_the_command_line(tmp_path: Path) -> None:
         assert client.get("/fhir/Patient", headers=bearer).status_code == 200
         assert client.get("/fhir/Observation", headers=bearer).status_code == 403
         assert client.get("/fhir/Patient").status_code == 401
+
+
+def test_clients_from_the_command_line(tmp_path: Path) -> None:
+    import json
+
+    from joserfc.jwk import RSAKey
+
+    db = f"sqlite:///{tmp_path / 'clients.db'}"
+    assert runner.invoke(app, ["db", "upgrade", "--db", db]).exit_code == 0
+    made = runner.invoke(app, ["clients", "create", "--id", "ward-app", "--name", "病区 App",
+                               "--scope", "openid user/*.rs", "--redirect-uri",
+                               "https://ward.example/cb", "--db", db])
+    assert made.exit_code == 0, made.output
+    assert "Registered client ward-app (none)" in made.output
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [RSAKey.generate_key(2048).as_dict(private=False)]}))
+    service = runner.invoke(app, ["clients", "create", "--id", "lis", "--name", "LIS",
+                                  "--scope", "system/Observation.cruds", "--jwks", str(jwks),
+                                  "--db", db])
+    assert service.exit_code == 0 and "(private_key_jwt)" in service.output
+    for bad in (["--redirect-uri", "http://ward.example/cb"], ["--jwks", str(tmp_path)], []):
+        refused = runner.invoke(app, ["clients", "create", "--id", "x", "--name", "X",
+                                      "--scope", "user/*.rs", *bad, "--db", db])
+        assert refused.exit_code == 1, refused.output

@@ -12,7 +12,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from yilian.api.fhir_http import FhirEndpoint
+from yilian.api.oauth_http import OAuthEndpoints, RateLimiter
 from yilian.api.smart import smart_metadata, warn_auth_off
+from yilian.auth.oauth import AuthorizationServer
 from yilian.auth.tokens import Keys, Verifier
 from yilian.config import Settings
 from yilian.errors import OutcomeIssue, operation_outcome
@@ -45,6 +47,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     if not settings.auth:
         warn_auth_off()
+    public_root = settings.base_url.removesuffix("/").removesuffix("/fhir") \
+        if settings.base_url else None
+    oauth = OAuthEndpoints(AuthorizationServer(engine, keys), public_root, settings.base_url,
+                           sign_in_limit=RateLimiter(10, 60), token_limit=RateLimiter(120, 60))
 
     async def home(_: Request) -> Response:
         return RedirectResponse("/fhir/metadata")
@@ -53,7 +59,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def smart_configuration(request: Request) -> Response:
-        return JSONResponse(smart_metadata(settings.base_url or f"{request.base_url}fhir"))
+        root = public_root or str(request.base_url).rstrip("/")
+        return JSONResponse(smart_metadata(settings.base_url or f"{root}/fhir", root))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -88,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", health),
             # The FHIR endpoint is a raw ASGI app (see api.fhir_http): at /fhir itself (the
             # batch/transaction endpoint) and everything under it.
+            *oauth.routes(),
             Route("/.well-known/smart-configuration", smart_configuration),
             Route("/fhir/.well-known/smart-configuration", smart_configuration),
             Route("/fhir", endpoint),

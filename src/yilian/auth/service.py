@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from yilian.auth.passwords import hash_password, needs_rehash, verify_password, weakness
 from yilian.auth.roles import Role, within
@@ -66,9 +66,16 @@ def create_user(conn: Connection, username: str, password: str,
 
 
 def find_user(conn: Connection, username: str) -> User | None:
+    return _user(conn, auth_user.c.username == username.strip().lower())
+
+
+def find_user_by_pk(conn: Connection, pk: int) -> User | None:
+    return _user(conn, auth_user.c.pk == pk)
+
+
+def _user(conn: Connection, which: ColumnElement[bool]) -> User | None:
     row = conn.execute(select(auth_user.c.pk, auth_user.c.username, auth_user.c.fhir_user)
-                       .where(auth_user.c.username == username.strip().lower(),
-                              auth_user.c.active)).first()
+                       .where(which, auth_user.c.active)).first()
     if row is None:
         return None
     roles = conn.execute(select(auth_role.c.role, auth_role.c.organization)
@@ -117,8 +124,6 @@ def token_for(keys: Keys, user: User, scope: str, *, minutes: int = 60) -> Issue
                         f"{user.username}'s roles")
     if not 1 <= minutes <= 24 * 60:
         raise BadRequest("YL-4007", "A token lives 1 to 1,440 minutes")
-    text = " ".join(f"{g.context}/{g.res_type}."
-                    f"{''.join(i for i in 'cruds' if i in {x.value for x in g.interactions})}"
-                    for g in granted)
-    return issue(keys, subject=user.username, scope=text, fhir_user=user.fhir_user,
+    return issue(keys, subject=user.username, scope=" ".join(g.text() for g in granted),
+                 fhir_user=user.fhir_user,
                  patient=user.patient_id, minutes=minutes)

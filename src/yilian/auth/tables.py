@@ -11,6 +11,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    Text,
 )
 
 from yilian.fhir.store.tables import BigId, Stamp, metadata
@@ -49,4 +50,52 @@ auth_key = Table(
     Column("kid", String(40), primary_key=True),
     Column("secret", LargeBinary, nullable=False),
     Column("created", Stamp, nullable=False),
+)
+
+# OAuth clients: SMART apps (public, PKCE) and backend services (private_key_jwt with their
+# public keys as a JWKS).
+auth_client = Table(
+    "auth_client",
+    metadata,
+    Column("client_id", String(100), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("redirect_uris", Text, nullable=False),  # one per line
+    Column("scope", Text, nullable=False),  # the most its tokens may carry
+    Column("auth_method", String(40), nullable=False),  # none | private_key_jwt
+    Column("jwks", Text, nullable=True),  # JSON, for private_key_jwt
+    Column("created", Stamp, nullable=False),
+)
+
+# Authorization codes: single use, minutes long; stored as a SHA-256 of the code.
+auth_code = Table(
+    "auth_code",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(100), nullable=False),
+    Column("user_pk", BigId, ForeignKey("auth_user.pk", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column("code_challenge_method", String(10), nullable=False),
+    Column("expires", Stamp, nullable=False),
+)
+
+# Refresh tokens (SHA-256 of the token): rotated on every use, revocable.
+auth_refresh = Table(
+    "auth_refresh",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("client_id", String(100), nullable=False),
+    Column("user_pk", BigId, ForeignKey("auth_user.pk", ondelete="CASCADE"), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("expires", Stamp, nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+# Client assertions already seen (RFC 7523: a `jti` is used once), until they expire.
+auth_assertion = Table(
+    "auth_assertion",
+    metadata,
+    Column("key", String(300), primary_key=True),  # client_id + " " + jti
+    Column("expires", Stamp, nullable=False),
 )

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
@@ -24,6 +25,7 @@ from yilian.auth.tables import auth_key
 from yilian.errors import Unauthorized
 from yilian.fhir.access import Access, parse_scopes
 from yilian.kit.clock import utcnow
+from yilian.kit.db import write_transaction
 
 ISSUER = "yilian"
 ALGORITHM = "HS256"
@@ -58,7 +60,7 @@ class Keys:
             return self._keys.get(kid)
 
     def _load(self, *, create: bool) -> None:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             rows: list[tuple[str, bytes]] = [
                 (row.kid, row.secret) for row in conn.execute(
                     select(auth_key.c.kid, auth_key.c.secret)
@@ -102,6 +104,14 @@ class Verifier:
         self.keys = keys
 
     def __call__(self, authorization: str | None) -> Access:
+        claims = self.claims(authorization)
+        subject = str(claims["sub"])
+        return Access(parse_scopes(str(claims.get("scope", ""))),
+                      patient=_patient_id(claims.get("patient")),
+                      subject=subject if subject.startswith("client:") else f"user {subject}")
+
+    def claims(self, authorization: str | None) -> dict[str, Any]:
+        """The checked claims of the bearer token."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("YL-4010", "This request needs an access token: "
@@ -111,13 +121,12 @@ class Verifier:
             key = self.keys.verifying(kid) if isinstance(kid, str) else None
             if key is None:
                 raise Unauthorized("YL-4011", "The access token was not issued by this server")
-            claims = jwt.decode(token.strip(), key, algorithms=[ALGORITHM]).claims
+            claims: dict[str, Any] = jwt.decode(token.strip(), key,
+                                                algorithms=[ALGORITHM]).claims
             _CLAIMS.validate(claims)
         except (JoseError, ValueError) as error:
             raise Unauthorized("YL-4011", f"The access token is not valid: {error}") from error
-        return Access(parse_scopes(str(claims.get("scope", ""))),
-                      patient=_patient_id(claims.get("patient")),
-                      subject=f"user {claims['sub']}")
+        return claims
 
 
 def _patient_id(value: object) -> str | None:

@@ -4,6 +4,7 @@ made on the machine that holds the database (as `medplum login` or Keycloak's ad
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +14,8 @@ from yilian.auth.roles import Role
 
 users_app = typer.Typer(help="Sign-in accounts: users and their roles.", no_args_is_help=True)
 token_app = typer.Typer(help="Access tokens.", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth clients: SMART apps and backend services.",
+                          no_args_is_help=True)
 console = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (YILIAN_DATABASE_URL)")]
@@ -109,3 +112,35 @@ def issue_token(
         engine.dispose()
     console.print(f"Token for {user.username}, valid until {issued.expires:%Y-%m-%d %H:%M} UTC:")
     print(issued.token)
+
+
+@clients_app.command("create")
+def create_client(
+    client_id: Annotated[str, typer.Option("--id", help="The client_id apps send")],
+    name: Annotated[str, typer.Option(help="Shown on the sign-in page")],
+    scope: Annotated[str, typer.Option(
+        help='The most its tokens may carry, e.g. "openid fhirUser offline_access user/*.rs"')],
+    redirect_uri: Annotated[list[str] | None, typer.Option(
+        help="An app's redirect URI (https, or loopback); repeat for several")] = None,
+    jwks: Annotated[Path | None, typer.Option(
+        help="A backend service's public keys (a JWKS file): it signs its assertions")] = None,
+    db: DbOption = None,
+) -> None:
+    """Register an app (public, PKCE) or a backend service (private_key_jwt)."""
+    import json
+
+    from yilian.auth.oauth import register_client
+    from yilian.errors import YilianError
+
+    engine = _engine(db)
+    try:
+        keys = json.loads(jwks.read_text()) if jwks is not None else None
+        with engine.begin() as conn:
+            client = register_client(conn, client_id, name, scope=scope,
+                                     redirect_uris=redirect_uri or [], jwks=keys)
+    except (YilianError, OSError, ValueError) as error:
+        console.print(f"[red]{getattr(error, 'message', error)}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    console.print(f"[green]Registered client {client.client_id}[/] ({client.auth_method})")

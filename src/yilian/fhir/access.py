@@ -54,6 +54,11 @@ class Grant:
     def covers(self, interaction: Interaction, res_type: str) -> bool:
         return interaction in self.interactions and self.res_type in ("*", res_type)
 
+    def text(self) -> str:
+        """As a v2 scope: `user/Observation.rs`."""
+        letters = "".join(i.value for i in Interaction if i in self.interactions)
+        return f"{self.context}/{self.res_type}.{letters}"
+
 
 def parse_scopes(text: str) -> tuple[Grant, ...]:
     """The resource grants of a space-separated scope string; other scopes are skipped.
