@@ -50,10 +50,16 @@ def _created(bundle: BundleFile, response: httpx.Response) -> list[ResourceKey]:
     return keys
 
 
-def ingest_over_http(base: str, bundles: list[BundleFile]) -> Ingestion:
-    """Time each POST from sending the request to having the whole answer."""
+def _headers(authorization: str) -> dict[str, str]:
+    return {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
+            "Authorization": authorization}
+
+
+def ingest_over_http(base: str, bundles: list[BundleFile], authorization: str) -> Ingestion:
+    """Time each POST from sending the request to having the whole answer; `authorization`:
+    the Authorization header every POST carries (bench/auth.py)."""
     result = Ingestion()
-    headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    headers = _headers(authorization)
     with httpx.Client(base_url=base, timeout=600.0) as client:
         for bundle in bundles:
             started = time.perf_counter()
@@ -67,14 +73,15 @@ def ingest_over_http(base: str, bundles: list[BundleFile]) -> Ingestion:
     return result
 
 
-def ingest_in_parallel(base: str, bundles: list[BundleFile], clients: int) -> Ingestion:
+def ingest_in_parallel(base: str, bundles: list[BundleFile], clients: int,
+                       authorization: str) -> Ingestion:
     """The Bundles shared among `clients` threads posting at once, each on its own keep-alive
     connection; the rate is resources over the wall time of the whole load (per_bundle and
     keys are left empty)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    headers = _headers(authorization)
     local = threading.local()
     opened: list[httpx.Client] = []
 

@@ -43,6 +43,9 @@ class LoadPlan:
     duration: float = 10.0
     max_requests: int = 500_000  # counted answers per process
     seed: int = 1
+    # The `Authorization` header's value sent with every request (yilian checks it; the
+    # ceiling apps ignore it, and get it too so that the requests are the same bytes).
+    authorization: str | None = None
 
 
 @dataclass
@@ -91,7 +94,9 @@ class _Tally:
 
 
 def _request_maker(plan: LoadPlan, worker: int, connection: int) -> Callable[[], bytes]:
-    host = f"Host: {HOST}:{plan.port}\r\n"
+    host = f"Host: {HOST}:{plan.port}\r\n"  # and the token: the headers every request has
+    if plan.authorization is not None:
+        host += f"Authorization: {plan.authorization}\r\n"
     if plan.kind == "read":
         rng = random.Random(plan.seed * 7919 + worker * 131 + connection)
         requests = [

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.auth import SERVER_ENV, bench_authorization, require_access_control
 from bench.ceiling_app import DATA_ENV, write_data
 from bench.databases import drop_database, fresh_database
 from bench.indexing import measure_indexing
@@ -45,9 +46,11 @@ def say(message: str) -> None:
 
 
 def _plan(
-    options: Options, port: int, kind: str, paths: tuple[str, ...] = (), *, serial: bool = False
+    options: Options, port: int, kind: str, authorization: str, paths: tuple[str, ...] = (),
+    *, serial: bool = False
 ) -> LoadPlan:
-    """The load of a phase; `serial`: one process, one connection (latency without queueing)."""
+    """The load of a phase; `serial`: one process, one connection (latency without queueing).
+    Every request carries `authorization` (the ceiling app gets it too: the same bytes)."""
     return LoadPlan(
         port=port,
         kind=kind,
@@ -56,6 +59,7 @@ def _plan(
         connections=1 if serial else options.connections,
         warmup=options.warmup,
         duration=options.duration,
+        authorization=authorization,
     )
 
 
@@ -71,27 +75,30 @@ class Loads:
                 + _failures(f"{label} create", self.creates))
 
 
-def _run_loads(options: Options, label: str, port: int, paths: tuple[str, ...]) -> Loads:
+def _run_loads(options: Options, label: str, port: int, paths: tuple[str, ...],
+               authorization: str) -> Loads:
     phase = f"{options.warmup:g}+{options.duration:g} s"
     say(f"{label}: read by id, {options.processes}x{options.connections} connections, {phase}")
     options.quiet.check(f"{label} read")
-    reads = run_load(_plan(options, port, "read", paths))
+    reads = run_load(_plan(options, port, "read", authorization, paths))
     say(f"{label}: read by id, 1 connection, {phase}")
     options.quiet.check(f"{label} read, 1 connection")
-    serial = run_load(_plan(options, port, "read", paths, serial=True))
+    serial = run_load(_plan(options, port, "read", authorization, paths, serial=True))
     say(f"{label}: create Patient, {phase}")
     options.quiet.check(f"{label} create")
-    creates = run_load(_plan(options, port, "create"))
+    creates = run_load(_plan(options, port, "create", authorization))
     return Loads(reads, serial, creates)
 
 
-def _same_bytes(base: str, reads: dict[str, tuple[bytes, str, str]], sample: int = 25) -> int:
+def _same_bytes(base: str, reads: dict[str, tuple[bytes, str, str]], authorization: str,
+                sample: int = 25) -> int:
     """How many of a sample of reads did not answer exactly the bytes the ceiling will send."""
     keys = list(reads)[:: max(1, len(reads) // sample)]
     different = 0
-    with httpx.Client(base_url=base, timeout=30.0) as client:
+    headers = {"Accept": "application/fhir+json", "Authorization": authorization}
+    with httpx.Client(base_url=base, timeout=30.0, headers=headers) as client:
         for key in keys:
-            response = client.get(f"/fhir/{key}", headers={"Accept": "application/fhir+json"})
+            response = client.get(f"/fhir/{key}")
             if response.status_code != 200 or response.content != reads[key][0]:
                 different += 1
     return different
@@ -118,30 +125,40 @@ def _failures(label: str, result: LoadResult) -> list[str]:
             f"(statuses {dict(result.statuses)}, connection errors {result.errors})"]
 
 
-def _ours(kind: str, options: Options, workdir: Path, url: str) -> tuple[
-    Ingestion, ReadBack, Loads, int | None, list[str]
-]:
+@dataclass
+class Ours:
+    ingestion: Ingestion
+    back: ReadBack
+    loads: Loads
+    peak: int | None  # KiB
+    notes: list[str]
+    authorization: str  # the bench user's token, sent to the ceiling app too
+
+
+def _ours(kind: str, options: Options, workdir: Path, url: str) -> Ours:
     notes: list[str] = []
-    say(f"{kind}: starting yilian serve")
-    server = start_server(f"yilian-{kind}", yilian_argv(url), log_dir=workdir)
+    authorization = bench_authorization(url)
+    say(f"{kind}: starting yilian serve (access control on, an admin token on every request)")
+    server = start_server(f"yilian-{kind}", yilian_argv(url), log_dir=workdir, env=SERVER_ENV)
     try:
+        require_access_control(server.base, authorization)
         total = sum(b.entries for b in options.bundles)
         say(f"{kind}: ingesting {len(options.bundles)} bundles ({total:,} resources) over HTTP")
         options.quiet.check(f"{kind} ingest")
-        ingestion = ingest_over_http(server.base, options.bundles)
+        ingestion = ingest_over_http(server.base, options.bundles, authorization)
         say(f"{kind}: {ingestion.rate:,.0f} resources/s; reading the rows back")
         back = read_back(url, ingestion.keys)
-        different = _same_bytes(server.base, back.reads)
+        different = _same_bytes(server.base, back.reads, authorization)
         if different:
             notes.append(f"{kind}: {different} sampled reads differ from the stored bytes "
                          "the ceiling serves")
         paths = tuple(f"/fhir/{key}" for key in back.reads)
-        loads = _run_loads(options, kind, server.port, paths)
+        loads = _run_loads(options, kind, server.port, paths, authorization)
         peak = server.peak_rss_kib()
     finally:
         server.stop()
     notes += loads.failures(f"{kind} (yilian)")
-    return ingestion, back, loads, peak, notes
+    return Ours(ingestion, back, loads, peak, notes, authorization)
 
 
 SERVER_PROCESSES = 2  # one per core
@@ -156,21 +173,24 @@ def _parallel_ingestion(kind: str, options: Options, workdir: Path) -> Ingestion
     at once: what the machine's two cores do together."""
     url = fresh_database(kind, "parallel", workdir)
     try:
+        authorization = bench_authorization(url)
         say(f"{kind}: ingesting again, {SERVER_PROCESSES} server processes x "
             f"{PARALLEL_CLIENTS} clients")
         server = start_server(f"yilian-{kind}-parallel",
                               yilian_argv(url, workers=SERVER_PROCESSES),
-                              log_dir=workdir)
+                              log_dir=workdir, env=SERVER_ENV)
         try:
             options.quiet.check(f"{kind} parallel ingest")
-            return ingest_in_parallel(server.base, options.bundles, PARALLEL_CLIENTS)
+            return ingest_in_parallel(server.base, options.bundles, PARALLEL_CLIENTS,
+                                      authorization)
         finally:
             server.stop()
     finally:
         drop_database(kind, "parallel", workdir)
 
 
-def _ceiling_http(kind: str, options: Options, workdir: Path, back: ReadBack) -> Loads:
+def _ceiling_http(kind: str, options: Options, workdir: Path, back: ReadBack,
+                  authorization: str) -> Loads:
     data = workdir / f"ceiling-{kind}.json"
     write_data(data, back.reads)
     say(f"{kind}: starting the ceiling app")
@@ -178,7 +198,7 @@ def _ceiling_http(kind: str, options: Options, workdir: Path, back: ReadBack) ->
                           env={DATA_ENV: str(data)})
     try:
         paths = tuple(f"/fhir/{key}" for key in back.reads)
-        return _run_loads(options, f"{kind} ceiling", server.port, paths)
+        return _run_loads(options, f"{kind} ceiling", server.port, paths, authorization)
     finally:
         server.stop()
         data.unlink(missing_ok=True)
@@ -202,11 +222,13 @@ def _timed_inserts(
 def run_database(kind: str, options: Options, workdir: Path) -> Half:
     url = fresh_database(kind, "server", workdir)
     try:
-        ingestion, back, ours, peak, notes = _ours(kind, options, workdir, url)
+        found = _ours(kind, options, workdir, url)
     finally:
         drop_database(kind, "server", workdir)
+    ingestion, back, ours, peak, notes = (found.ingestion, found.back, found.loads, found.peak,
+                                          found.notes)
     parallel = _parallel_ingestion(kind, options, workdir)
-    ceiling = _ceiling_http(kind, options, workdir, back)
+    ceiling = _ceiling_http(kind, options, workdir, back, found.authorization)
     notes += ceiling.failures(f"{kind} (ceiling)")
     say(f"{kind}: ceiling ingestion, the same rows by executemany")
     insert_seconds = _timed_inserts(kind, options, workdir, back, time_inserts)

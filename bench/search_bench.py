@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import httpx
 import orjson
 
+from bench.auth import SERVER_ENV, bench_authorization, require_access_control
 from bench.databases import drop_database, fresh_database
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
@@ -126,11 +127,13 @@ def _post(client: httpx.Client, bundle: BundleBytes) -> int:
 
 
 def load_over_http(base: str, bundles: Iterator[BundleBytes], expected: int, label: str,
-                   clients: int = LOAD_CLIENTS) -> Loaded:
+                   authorization: str, clients: int = LOAD_CLIENTS) -> Loaded:
     """The first Bundle (the network, which every later one points at) alone, then the rest
     shared among `clients` threads, each with one keep-alive connection. Bundles are made
-    while earlier ones are posted (a bounded queue): the data set is never all in memory."""
+    while earlier ones are posted (a bounded queue): the data set is never all in memory.
+    Every POST carries `authorization` (bench/auth.py)."""
     result = Loaded()
+    token = {"Authorization": authorization}
     lock = threading.Lock()
     errors: list[BaseException] = []
     work: queue.Queue[BundleBytes | None] = queue.Queue(maxsize=2 * clients)
@@ -142,7 +145,7 @@ def load_over_http(base: str, bundles: Iterator[BundleBytes], expected: int, lab
             result.megabytes += len(bundle.body) / 1e6
 
     def worker() -> None:
-        with httpx.Client(base_url=base, timeout=600.0) as client:
+        with httpx.Client(base_url=base, timeout=600.0, headers=token) as client:
             while (bundle := work.get()) is not None:
                 if errors:
                     continue  # drain: the producer stops at the next put
@@ -152,7 +155,7 @@ def load_over_http(base: str, bundles: Iterator[BundleBytes], expected: int, lab
                     errors.append(error)
 
     started = time.perf_counter()
-    with httpx.Client(base_url=base, timeout=600.0) as client:
+    with httpx.Client(base_url=base, timeout=600.0, headers=token) as client:
         first = next(bundles)
         done(first, _post(client, first))
     threads = [threading.Thread(target=worker, name=f"bench-load-{n}", daemon=True)
@@ -546,11 +549,12 @@ def page_ten_starts(sample: Sample) -> list[tuple[str, int | None]]:
     return (whole + yearly)[:PAGING_STARTS]
 
 
-def collect_page_ten(base: str, kind: Kind, sample: Sample) -> list[str]:
+def collect_page_ten(base: str, kind: Kind, sample: Sample, authorization: str) -> list[str]:
     """Follow `next` links from broad searches to page 10; its URLs become the queries."""
     problems: list[str] = []
     with httpx.Client(base_url=base, timeout=120.0,
-                      headers={"Accept": "application/fhir+json"}) as client:
+                      headers={"Accept": "application/fhir+json",
+                               "Authorization": authorization}) as client:
         for code, year in page_ten_starts(sample):
             pairs = [("code", f"{LOINC}|{code}")]
             params: dict[str, Any] = {"code": hash64("Observation", "code", LOINC, code)}
@@ -606,10 +610,11 @@ class Checked:
         return sum(len(page) + len(extra) for page, extra in self.found) / len(self.found)
 
 
-def check_over_http(base: str, kind: Kind) -> Checked:
+def check_over_http(base: str, kind: Kind, authorization: str) -> Checked:
     checked = Checked()
     with httpx.Client(base_url=base, timeout=300.0,
-                      headers={"Accept": "application/fhir+json"}) as client:
+                      headers={"Accept": "application/fhir+json",
+                               "Authorization": authorization}) as client:
         for query in kind.queries[:CHECKED_PER_KIND]:
             started = time.perf_counter()
             response = client.get(query.path)
@@ -720,22 +725,37 @@ def _storage(kind: str, patients: int, workdir: Path) -> tuple[str, Path, Path |
     return f"search{patients}", folder, folder / f"search{patients}-{kind}.loaded"
 
 
-def _load(kind: str, options: SearchOptions, workdir: Path, url: str, sample: Sample
-          ) -> Loaded:
+def _load(kind: str, options: SearchOptions, workdir: Path, url: str, sample: Sample,
+          authorization: str) -> Loaded:
     expected = round(options.patients * 21.8) + 341
     say(f"{kind}: loading {options.patients:,} patients (~{expected:,} resources), "
         f"yilian serve --workers {LOAD_WORKERS}, {LOAD_CLIENTS} clients")
     server = start_server(f"yilian-{kind}-search-load", yilian_argv(url, workers=LOAD_WORKERS),
-                          log_dir=workdir)
+                          log_dir=workdir, env=SERVER_ENV)
     try:
+        require_access_control(server.base, authorization)
         options.quiet.check(f"{kind} search load")
         loaded = load_over_http(server.base, generate(options.patients, sample=sample),
-                                expected, kind)
+                                expected, kind, authorization)
     finally:
         server.stop()
     say(f"{kind}: {loaded.resources:,} resources in {loaded.bundles:,} Bundles in "
         f"{loaded.seconds / 60:.1f} min, {loaded.rate:,.0f} resources/s")
     return loaded
+
+
+def _upgrade(url: str) -> None:
+    """A kept database, loaded by an earlier run, brought to the current migrations (as
+    `yilian db upgrade` would) before it is served: the server expects them (the users and
+    keys of access control among them)."""
+    from yilian.kit.db import make_engine
+    from yilian.kit.migrate import upgrade
+
+    engine = make_engine(url, pool_size=1)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _sample_only(patients: int) -> Sample:
@@ -746,15 +766,18 @@ def _sample_only(patients: int) -> Sample:
 
 
 def _ours(kind: str, options: SearchOptions, workdir: Path, url: str, kinds: list[Kind],
-          sample: Sample) -> tuple[dict[str, LoadResult], dict[str, Checked], list[str]]:
+          sample: Sample, authorization: str
+          ) -> tuple[dict[str, LoadResult], dict[str, Checked], list[str]]:
     notes: list[str] = []
-    server = start_server(f"yilian-{kind}-search", yilian_argv(url), log_dir=workdir)
+    server = start_server(f"yilian-{kind}-search", yilian_argv(url), log_dir=workdir,
+                          env=SERVER_ENV)
     results: dict[str, LoadResult] = {}
     checks: dict[str, Checked] = {}
     try:
+        require_access_control(server.base, authorization)
         paging = kinds[-1]
         say(f"{kind}: following next links to page {PAGES_DEEP}")
-        problems = collect_page_ten(server.base, paging, sample)
+        problems = collect_page_ten(server.base, paging, sample, authorization)
         if problems:
             notes.append(f"{kind}: paging: {len(problems)} broad searches did not reach page "
                          f"{PAGES_DEEP}, e.g. {problems[0]}")
@@ -762,7 +785,8 @@ def _ours(kind: str, options: SearchOptions, workdir: Path, url: str, kinds: lis
             if not search.queries:
                 notes.append(f"{kind}: {search.label}: no query could be built")
                 continue
-            checks[search.label] = checked = check_over_http(server.base, search)
+            checks[search.label] = checked = check_over_http(server.base, search,
+                                                             authorization)
             if checked.failed:
                 notes.append(f"{kind}: {search.label}: {len(checked.failed)} failed checks, "
                              f"e.g. {checked.failed[0]}")
@@ -775,7 +799,8 @@ def _ours(kind: str, options: SearchOptions, workdir: Path, url: str, kinds: lis
             options.quiet.check(f"{kind} {search.label}")
             results[search.label] = result = run_load(LoadPlan(
                 port=server.port, kind="read", paths=tuple(q.path for q in search.queries),
-                processes=1, connections=1, warmup=options.warmup, duration=duration))
+                processes=1, connections=1, warmup=options.warmup, duration=duration,
+                authorization=authorization))
             if result.failures():
                 notes.append(f"{kind}: {search.label}: {result.failures()} failed answers of "
                              f"{result.requests + result.errors} (statuses "
@@ -823,9 +848,11 @@ def _ceilings(kind: str, options: SearchOptions, url: str, kinds: list[Kind],
 
 
 def _http_ceilings(kind: str, options: SearchOptions, workdir: Path, url: str,
-                   kinds: list[Kind], checks: dict[str, Checked]) -> dict[str, LoadResult]:
+                   kinds: list[Kind], checks: dict[str, Checked], authorization: str
+                   ) -> dict[str, LoadResult]:
     """Each kind's hand-written SQL served over HTTP (bench/search_ceiling_app.py), timed as
-    Yilian was: the ceiling the ratios are taken against."""
+    Yilian was: the ceiling the ratios are taken against. It ignores the token, and gets it
+    all the same, so that its requests are the same size as Yilian's."""
     from bench.search_ceiling_app import DATA_ENV, write_data  # it imports this module
 
     measured = [search for search in kinds if search.queries]
@@ -850,7 +877,8 @@ def _http_ceilings(kind: str, options: SearchOptions, workdir: Path, url: str,
             results[search.label] = run_load(LoadPlan(
                 port=server.port, kind="read",
                 paths=tuple(f"/search/{number}/{n}" for n in range(len(search.queries))),
-                processes=1, connections=1, warmup=options.warmup, duration=duration))
+                processes=1, connections=1, warmup=options.warmup, duration=duration,
+                authorization=authorization))
     finally:
         server.stop()
     return results
@@ -865,22 +893,25 @@ def run_search_database(kind: str, options: SearchOptions, workdir: Path) -> Hal
         assert marker is not None
         kept = orjson.loads(marker.read_bytes())
         url, loaded = kept.pop("url"), Loaded(**kept)
-        say(f"{kind}: reusing the database loaded before ({url}); regenerating the facts")
+        say(f"{kind}: reusing the database loaded before ({url}); upgrading its schema, "
+            "regenerating the facts")
+        _upgrade(url)
         sample = _sample_only(options.patients)
     else:
         url = fresh_database(kind, label, folder)
     try:
+        authorization = bench_authorization(url)
         if not reuse:
-            loaded = _load(kind, options, workdir, url, sample)
+            loaded = _load(kind, options, workdir, url, sample, authorization)
             if marker is not None:
                 marker.write_bytes(orjson.dumps({"url": url, **asdict(loaded)}))
         _vacuum_analyze(kind, url)
         size = database_size(kind, url)
         kinds = build_kinds(sample)
-        ours, checks, notes = _ours(kind, options, workdir, url, kinds, sample)
+        ours, checks, notes = _ours(kind, options, workdir, url, kinds, sample, authorization)
         alone, mismatches = _ceilings(kind, options, url, kinds, checks)
         notes += mismatches
-        over_http = _http_ceilings(kind, options, workdir, url, kinds, checks)
+        over_http = _http_ceilings(kind, options, workdir, url, kinds, checks, authorization)
     finally:
         if marker is None:
             drop_database(kind, label, folder)
