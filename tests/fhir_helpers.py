@@ -37,8 +37,10 @@ def put_entry(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def admin_token(keys: Keys) -> str:
-    """An access token that may do everything (`system/*.cruds`), from the app's own keys."""
-    return issue(keys, subject="test-admin", scope="system/*.cruds").token
+    """An access token that may do everything, from the app's own keys (`*` does not reach
+    AuditEvent: it is named)."""
+    return issue(keys, subject="test-admin",
+                 scope="system/*.cruds system/AuditEvent.cruds").token
 
 
 def authorized(client: TestClient) -> TestClient:

@@ -18,6 +18,7 @@ from yilian.auth.oauth import AuthorizationServer
 from yilian.auth.tokens import Keys, Verifier
 from yilian.config import Settings
 from yilian.errors import OutcomeIssue, operation_outcome
+from yilian.fhir.audit import Auditor
 from yilian.fhir.router import FhirRouter, RouterOptions
 from yilian.fhir.search.extract import extract_index_rows, warm_up
 from yilian.fhir.store.sql import AsyncFastReader, FastReader
@@ -30,9 +31,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = make_engine(settings.database_url)
     reads = make_autocommit_engine(settings.database_url)
     reader = FastReader(reads)
+    auditor = Auditor(engine)
     router = FhirRouter(
         engine,
         reader=reader,
+        audit=auditor,
         indexer=extract_index_rows,
         options=RouterOptions(
             validate=settings.validate_resources,
@@ -50,7 +53,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     public_root = settings.base_url.removesuffix("/").removesuffix("/fhir") \
         if settings.base_url else None
     oauth = OAuthEndpoints(AuthorizationServer(engine, keys), public_root, settings.base_url,
-                           sign_in_limit=RateLimiter(10, 60), token_limit=RateLimiter(120, 60))
+                           sign_in_limit=RateLimiter(10, 60), token_limit=RateLimiter(120, 60),
+                           audit=auditor)
 
     async def home(_: Request) -> Response:
         return RedirectResponse("/fhir/metadata")
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await endpoint.async_reader.close()
             endpoint.async_reader = None
         reader.close()
+        auditor.close()
         engine.dispose()
         reads.dispose()
 
@@ -107,5 +112,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.read_engine = reads
     app.state.router = router
     app.state.keys = keys
+    app.state.audit = auditor
     app.state.fhir = endpoint
     return app

@@ -23,6 +23,7 @@ from yilian.errors import (
 )
 from yilian.errors import OutcomeIssue as Issue
 from yilian.fhir.access import UNRESTRICTED, Access
+from yilian.fhir.audit import Entry
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.router import FhirRouter, fast_read_target
 from yilian.fhir.store.sql import AsyncFastReader
@@ -65,6 +66,11 @@ class FhirEndpoint:
             # RFC 6750: say how to authenticate; `invalid_token` when one was sent.
             challenge = 'Bearer realm="yilian"' + (
                 ', error="invalid_token"' if error.code != "YL-4010" else "")
+            if self.router.audit is not None:
+                self.router.audit.later(Entry(
+                    "read" if method in ("GET", "HEAD") else "operation", "anonymous", 4,
+                    source=_address(scope), path=f"{method} {scope['path']}",
+                    detail=error.message))
             await _send(send, 401, jsonfmt.dumps(error.to_outcome()),
                         [(b"www-authenticate", challenge.encode())], head=False)
             return
@@ -76,6 +82,7 @@ class FhirEndpoint:
             if target is not None and self.async_reader is not None:
                 answer = await self.router.read_by_id(fhir_request, base_url, target,
                                                       self.async_reader)
+                self.router.audit_later(fhir_request, answer)
             elif target is not None:
                 # A read by id on SQLite is one indexed lookup in process: answering it on
                 # the event loop costs less than the hop to a worker thread and back.
@@ -119,6 +126,7 @@ class FhirEndpoint:
             body=body,
             content_type=headers.get("content-type"),
             access=self._access(method, path, headers.get("authorization")),
+            source=_address(scope),
         )
         return request, self.base_url or _base_url(scope, headers)
 
@@ -185,6 +193,11 @@ class _NotAcceptable(BadRequest):
 
 def _wants_pretty(request: FhirRequest) -> bool:
     return any(k == "_pretty" and v == "true" for k, v in request.query)
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 async def _send_outcome(send: Send, status: int, outcome: dict[str, Any]) -> None:

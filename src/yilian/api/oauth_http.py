@@ -28,6 +28,7 @@ from starlette.routing import Route
 from yilian.auth.oauth import AuthorizationServer, Client, OAuthRequest
 from yilian.auth.service import authenticate
 from yilian.errors import Unauthorized
+from yilian.fhir.audit import Auditor, Entry, append
 from yilian.web import templates
 
 _CSRF_COOKIE = "yl_csrf"
@@ -60,6 +61,7 @@ class OAuthEndpoints:
     fhir_base: str | None
     sign_in_limit: RateLimiter
     token_limit: RateLimiter
+    audit: Auditor
 
     def routes(self) -> list[Route]:
         return [
@@ -162,7 +164,12 @@ class OAuthEndpoints:
             else:
                 status, _, headers = self.server.create_authorization_response(
                     oauth, grant_user=user, grant=grant)
+                append(conn, [Entry("login", f"user {user.username}", 0,
+                                    source=_address(request),
+                                    path=f"sign-in for {oauth.payload.client_id}")])
                 return RedirectResponse(dict(headers)["Location"], status_code=status)
+        self.audit.later(Entry("login", f"user {username.strip().lower()[:100]}", 4,
+                               source=_address(request), detail=failure))
         # The failed attempt is committed (it counts towards the lockout) before answering.
         return self._sign_in_page(request, query, f"用户名或密码错误，或账户已锁定。 {failure}",
                                   username, status=401)
@@ -196,6 +203,13 @@ class OAuthEndpoints:
                 return self.server.create_endpoint_response(name, oauth)
 
         status, body, headers = await run_in_threadpool(run)
+        if name is None:  # a token issued or refused: by whom, for which client
+            client = getattr(oauth, "client", None)
+            self.audit.later(Entry(
+                "token", f"client:{client.client_id}" if client else "anonymous",
+                0 if status == 200 else 4, source=_address(request),
+                path=f"grant_type={dict(form).get('grant_type', '')}",
+                detail="" if status == 200 else str(body.get("error", ""))))
         response = JSONResponse(body, status_code=status, headers=dict(headers))
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"

@@ -47,7 +47,7 @@ from yilian.auth.service import User, find_user_by_pk
 from yilian.auth.tables import auth_assertion, auth_client, auth_code, auth_refresh
 from yilian.auth.tokens import Keys, Verifier, issue
 from yilian.errors import BadRequest, Unauthorized
-from yilian.fhir.access import Grant, parse_scopes
+from yilian.fhir.access import Grant, parse_scopes, type_within
 from yilian.kit.clock import utcnow
 from yilian.kit.db import read_transaction, write_transaction
 
@@ -158,7 +158,7 @@ class Client(ClientMixin):  # type: ignore[misc]
 
 def _within(requested: tuple[Grant, ...], ceiling: tuple[Grant, ...]) -> bool:
     return bool(requested) and all(
-        any(c.context == g.context and c.res_type in ("*", g.res_type)
+        any(c.context == g.context and type_within(g.res_type, c.res_type)
             and g.interactions <= c.interactions for c in ceiling)
         for g in requested)
 

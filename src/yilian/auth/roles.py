@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from yilian.fhir.access import Grant, parse_scopes
+from yilian.fhir.access import Grant, parse_scopes, type_within
 
 
 class Role(StrEnum):
@@ -23,6 +23,7 @@ class Role(StrEnum):
     TRAINEE = "trainee"
     MANAGER = "manager"
     PATIENT = "patient"
+    PRIVACY = "privacy"  # the privacy officer: reads the audit trail
 
 
 # The most each role's tokens may carry: staff act as users (`user/`), a patient on their
@@ -38,6 +39,7 @@ CEILINGS: dict[Role, str] = {
     Role.RESEARCHER: "user/*.rs",
     Role.MANAGER: "user/*.rs",
     Role.PATIENT: "patient/*.rs patient/*.cu",
+    Role.PRIVACY: "user/AuditEvent.rs",
 }
 
 
@@ -49,7 +51,8 @@ def within(requested: tuple[Grant, ...], roles: set[Role]) -> tuple[Grant, ...]:
     for grant in requested:
         allowed = frozenset().union(*(
             ceiling.interactions for ceiling in ceilings
-            if ceiling.context == grant.context and ceiling.res_type in ("*", grant.res_type)))
+            if ceiling.context == grant.context and type_within(grant.res_type,
+                                                                ceiling.res_type)))
         if interactions := grant.interactions & allowed:
             narrowed.append(Grant(grant.context, grant.res_type, frozenset(interactions)))
     return tuple(narrowed)

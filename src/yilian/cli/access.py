@@ -1,5 +1,6 @@
-"""`yilian users create | create-admin` and `yilian token issue`: accounts and access tokens
-made on the machine that holds the database (as `medplum login` or Keycloak's admin CLI)."""
+"""`yilian users`, `token`, `clients` and `audit`: accounts, access tokens, OAuth clients and the
+audit trail, on the machine that holds the database (as `medplum login` or Keycloak's admin
+CLI)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ users_app = typer.Typer(help="Sign-in accounts: users and their roles.", no_args
 token_app = typer.Typer(help="Access tokens.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients: SMART apps and backend services.",
                           no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 console = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (YILIAN_DATABASE_URL)")]
@@ -144,3 +146,23 @@ def create_client(
     finally:
         engine.dispose()
     console.print(f"[green]Registered client {client.client_id}[/] ({client.auth_method})")
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = None) -> None:
+    """Walk the audit trail's hash chain: exit 0 if every entry is as written, else 1 with the
+    first entry that was changed, removed or put in."""
+    from yilian.fhir.audit import verify
+    from yilian.kit.db import read_transaction
+
+    engine = _engine(db)
+    try:
+        with read_transaction(engine) as conn:
+            checked, broken = verify(conn)
+    finally:
+        engine.dispose()
+    if broken is not None:
+        console.print(f"[red]The audit trail is broken at entry {broken.seq}: it {broken.why}[/] "
+                      f"({checked:,} entries before it are intact)")
+        raise typer.Exit(1)
+    console.print(f"[green]The audit trail is intact[/]: {checked:,} entries")

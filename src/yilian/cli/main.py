@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from yilian.cli.users import clients_app, token_app, users_app
+from yilian.cli.access import audit_app, clients_app, token_app, users_app
 from yilian.config import Settings
 
 app = typer.Typer(help="Yilian (医联): one FHIR R4 record for a hospital network.",
@@ -23,6 +23,7 @@ app.add_typer(search_app, name="search")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (YILIAN_DATABASE_URL)")]

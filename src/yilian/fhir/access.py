@@ -41,6 +41,9 @@ _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _SCOPE = re.compile(r"(?P<context>patient|user|system)/(?P<type>\*|[A-Z][A-Za-z]+)"
                     r"\.(?P<rights>\*|read|write|c?r?u?d?s?)(?:\?.*)?")
 CONTEXTS = ("patient", "user", "system")
+# Types no `*` scope reaches: the audit trail is for those granted it by name (a privacy
+# officer), not for everyone who may read everything else.
+NAMED_ONLY = frozenset({"AuditEvent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +55,23 @@ class Grant:
     interactions: frozenset[Interaction]
 
     def covers(self, interaction: Interaction, res_type: str) -> bool:
-        return interaction in self.interactions and self.res_type in ("*", res_type)
+        if interaction not in self.interactions:
+            return False
+        if self.res_type == "*":
+            return res_type not in NAMED_ONLY
+        return self.res_type == res_type
 
     def text(self) -> str:
         """As a v2 scope: `user/Observation.rs`."""
         letters = "".join(i.value for i in Interaction if i in self.interactions)
         return f"{self.context}/{self.res_type}.{letters}"
+
+
+def type_within(wanted: str, ceiling: str) -> bool:
+    """Whether a scope on type `wanted` (or `*`) asks no more than one on `ceiling`."""
+    if ceiling == "*":
+        return wanted not in NAMED_ONLY
+    return wanted == ceiling
 
 
 def parse_scopes(text: str) -> tuple[Grant, ...]:

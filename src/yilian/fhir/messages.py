@@ -27,6 +27,7 @@ class FhirRequest:
     # The index rows of `resource`, validated and indexed before the write transaction.
     prepared: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
     access: Access = UNRESTRICTED  # what the caller may do: from its token (fhir.access)
+    source: str = ""  # the caller's network address, for the audit trail
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -39,6 +40,7 @@ class FhirResponse:
     content: bytes | None = None  # the resource already serialised (stored bytes)
     headers: dict[str, str] = field(default_factory=dict)
     stored: StoredVersion | None = None  # the version a write made or a read found
+    audited: bool = False  # its audit entry was written in the write's own transaction
 
     def body_bytes(self) -> bytes | None:
         if self.content is not None:

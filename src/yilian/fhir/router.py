@@ -23,6 +23,7 @@ from yilian.errors import (
 )
 from yilian.fhir import interactions
 from yilian.fhir.access import Access, Interaction
+from yilian.fhir.audit import Auditor, append, entry_for
 from yilian.fhir.guard import (
     require,
     require_everything,
@@ -50,10 +51,11 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def default_operations() -> OperationRegistry:
-    from yilian.fhir.operations import validate
+    from yilian.fhir.operations import audit_trail, validate
 
     registry = OperationRegistry()
     registry.register(validate.operation())
+    registry.register(audit_trail.operation())
     return registry
 
 
@@ -224,6 +226,11 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
 _LEVELS: dict[int, Level] = {0: "system", 1: "type", 2: "instance"}
 
 
+def _is_capabilities(request: FhirRequest) -> bool:
+    """The public CapabilityStatement: not worth a trace."""
+    return request.path.strip("/") == "metadata"
+
+
 def _operation(
     ctx: Context, request: FhirRequest, parts: list[str], at: int, options: RouterOptions
 ) -> FhirResponse:
@@ -316,9 +323,12 @@ class FhirRouter:
         indexer: Indexer | None,
         options: RouterOptions | None = None,
         reader: FastReader | None = None,
+        audit: Auditor | None = None,
     ) -> None:
         self.engine = engine
         self.reader = reader
+        # The audit trail (fhir.audit): None only for tools that write without a caller.
+        self.audit = audit
         self.indexer = indexer
         self.options = options or RouterOptions()
         # Validation tables are compiled once, at start, not on the first write.
@@ -328,6 +338,17 @@ class FhirRouter:
             get_validator()
 
     def handle(self, request: FhirRequest, base_url: str) -> FhirResponse:
+        """One interaction in its own transaction, audited: a write in that transaction, any
+        other interaction (and a failed write) right after."""
+        response = self._handle(request, base_url)
+        self.audit_later(request, response)
+        return response
+
+    def audit_later(self, request: FhirRequest, response: FhirResponse) -> None:
+        if self.audit is not None and not response.audited and not _is_capabilities(request):
+            self.audit.later(entry_for(request, response))
+
+    def _handle(self, request: FhirRequest, base_url: str) -> FhirResponse:
         from yilian.errors import YilianError
 
         try:
@@ -338,7 +359,7 @@ class FhirRouter:
             if is_write(request, self.options.operations):
                 ready = self._prepare(request)
                 return self.write(lambda ctx: dispatch(ctx, ready, self.options), base_url,
-                                  request.access)
+                                  request.access, audited=request)
             with read_transaction(self.engine) as conn:
                 ctx = Context(conn, base_url, validate=self.options.validate,
                               access=request.access)
@@ -409,8 +430,9 @@ class FhirRouter:
             return FhirResponse(error.http_status, resource=error.to_outcome())
 
     def write(self, work: Callable[[Context], FhirResponse], base_url: str,
-              access: Access) -> FhirResponse:
-        """One write transaction (rerun if it lost a race), its batched rows flushed."""
+              access: Access, *, audited: FhirRequest | None = None) -> FhirResponse:
+        """One write transaction (rerun if it lost a race), its batched rows flushed, and
+        the audit entry of the `audited` request written in it."""
 
         def unit(conn: Any) -> FhirResponse:
             uow = UnitOfWork(conn, utcnow(), self.indexer)
@@ -418,6 +440,9 @@ class FhirRouter:
                           access=access)
             response = work(ctx)
             uow.flush()
+            if audited is not None and self.audit is not None:
+                append(conn, [entry_for(audited, response)])
+                response.audited = True
             return response
 
         return run_write(self.engine, unit)
@@ -435,4 +460,5 @@ class FhirRouter:
             lambda ctx: transaction.process_bundle(ctx, body, prepared, request, self.options),
             base_url,
             request.access,
+            audited=request,
         )

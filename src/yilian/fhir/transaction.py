@@ -15,7 +15,7 @@ import functools
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -527,6 +527,7 @@ def process_batch(
                     functools.partial(dispatch, request=single, options=router.options),
                     base_url,
                     request.access,
+                    audited=replace(single, access=request.access, source=request.source),
                 )
             else:
                 with read_transaction(router.engine) as conn:

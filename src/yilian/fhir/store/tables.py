@@ -23,6 +23,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
 )
 
 from yilian.kit.dbtypes import UtcDateTime
@@ -185,3 +186,37 @@ INDEX_TABLES: dict[str, Table] = {
     "uri": idx_uri,
 }
 
+
+# The audit trail (fhir.audit): append-only, each entry chained to the one before by a
+# SHA-256 over its content and the previous entry's hash. `audit_head` holds the last link;
+# taking its row lock orders the appends of all processes.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=False),
+    Column("recorded", Stamp, nullable=False),
+    Column("actor", String(200), nullable=False),  # who: "user alice", "client:lis"
+    Column("subtype", String(40), nullable=False),  # read, search-type, create, login...
+    Column("outcome", Integer, nullable=False),  # 0 success, 4, 8, 12 (AuditEvent.outcome)
+    Column("entry", Text, nullable=False),  # the entry's fields, canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_recorded", "recorded"),
+    Index("ix_audit_log_actor", "actor", "seq"),
+)
+
+audit_entity = Table(
+    "audit_entity",
+    metadata,
+    Column("seq", BigId, ForeignKey("audit_log.seq"), primary_key=True),
+    Column("reference", String(200), primary_key=True),  # Type/id the entry is about
+    Index("ix_audit_entity_reference", "reference", "seq"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

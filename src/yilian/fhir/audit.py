@@ -1,0 +1,289 @@
+"""The audit trail: who did what to which record, when, from where, with what outcome.
+
+Every interaction leaves an entry: a write's in its own transaction (no change without its
+trace, no trace of a change that did not happen), a read's, a search's, a refusal's and a
+sign-in's shortly after (buffered and appended in batches by a background thread: a read
+must not wait for a write; a crash can lose the last half second of them).
+
+Entries are append-only and tamper-evident: each carries SHA-256(previous hash | seq | entry)
+and the previous entry's hash, so editing, deleting or inserting an entry breaks the chain
+from there on; `verify` walks it (`yilian audit verify`). Appends of all processes take the
+row lock of `audit_head`, the chain's last link, in their transaction's last moment.
+
+Entries read as FHIR AuditEvents (`to_audit_event`): DICOM's event types, FHIR's RESTful
+interaction codes as subtypes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from yilian.fhir.messages import FhirRequest, FhirResponse
+from yilian.fhir.store.tables import audit_entity, audit_head, audit_log
+from yilian.kit import jsonfmt
+from yilian.kit.clock import to_instant, utcnow
+from yilian.kit.db import write_transaction
+
+log = logging.getLogger("yilian.audit")
+
+GENESIS = "0" * 64
+FLUSH_SECONDS = 0.5
+
+# AuditEvent.action (C create, R read, U update, D delete, E execute) by interaction.
+_ACTIONS = {"create": "C", "read": "R", "vread": "R", "history-instance": "R",
+            "history-type": "R", "history-system": "R", "search-type": "E",
+            "search-system": "E", "search-compartment": "E", "update": "U", "patch": "U",
+            "delete": "D", "transaction": "E", "batch": "E", "operation": "E",
+            "capabilities": "R", "login": "E", "logout": "E", "token": "E"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audited event. `outcome`: 0 success, 4 minor failure (refused, not found),
+    8 serious failure, 12 major failure (AuditEvent.outcome)."""
+
+    subtype: str  # read, search-type, create, ..., login, token
+    actor: str  # "user alice", "client:lis", "anonymous"
+    outcome: int
+    source: str = ""  # the caller's network address
+    path: str = ""  # the request: "Patient/1", "Observation?code=..."
+    entities: tuple[str, ...] = ()  # Type/id of what was read or written
+    detail: str = ""  # why it failed; a break-the-glass reason
+    recorded: datetime = field(default_factory=utcnow)
+
+    def canonical(self) -> str:
+        fields = asdict(self)
+        fields["recorded"] = to_instant(self.recorded)
+        fields["entities"] = list(self.entities)
+        return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def link(prev_hash: str, seq: int, entry_json: str) -> str:
+    return hashlib.sha256(f"{prev_hash}|{seq}|{entry_json}".encode()).hexdigest()
+
+
+def append(conn: Connection, entries: Sequence[Entry]) -> None:
+    """Chain entries onto the trail, in the caller's write transaction."""
+    if not entries:
+        return
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)
+                        .where(audit_head.c.id == 1)
+                        .with_for_update()).first()
+    if head is None:
+        conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS))
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head.seq, head.hash
+    rows, refs = [], []
+    for entry in entries:
+        seq += 1
+        text = entry.canonical()
+        digest = link(prev, seq, text)
+        rows.append({"seq": seq, "recorded": entry.recorded, "actor": entry.actor[:200],
+                     "subtype": entry.subtype, "outcome": entry.outcome, "entry": text,
+                     "prev_hash": prev, "hash": digest})
+        refs += [{"seq": seq, "reference": ref[:200]} for ref in dict.fromkeys(entry.entities)]
+        prev = digest
+    conn.execute(insert(audit_log), rows)
+    if refs:
+        conn.execute(insert(audit_entity), refs)
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+
+
+@dataclass(frozen=True)
+class Broken:
+    seq: int
+    why: str
+
+
+def verify(conn: Connection, *, batch: int = 5000) -> tuple[int, Broken | None]:
+    """Walk the chain: (entries checked, the first broken link or None)."""
+    prev, expected_seq, checked = GENESIS, 1, 0
+    while True:
+        rows = conn.execute(select(audit_log).where(audit_log.c.seq >= expected_seq)
+                            .order_by(audit_log.c.seq).limit(batch)).all()
+        for row in rows:
+            if row.seq != expected_seq:
+                return checked, Broken(expected_seq, f"entries {expected_seq} to {row.seq - 1} "
+                                       "are missing")
+            if row.prev_hash != prev:
+                return checked, Broken(row.seq, "does not follow the entry before it")
+            if link(prev, row.seq, row.entry) != row.hash:
+                return checked, Broken(row.seq, "was changed after it was written")
+            prev, expected_seq, checked = row.hash, row.seq + 1, checked + 1
+        if len(rows) < batch:
+            break
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    last = expected_seq - 1
+    if head is not None and (head.seq != last or head.hash != prev):
+        return checked, Broken(last + 1, f"entries after {last} are missing (the chain's "
+                               f"head is at {head.seq})")
+    return checked, None
+
+
+class Auditor:
+    """Appends entries: in a write's transaction (`append`), or soon (`later`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pending: deque[Entry] = deque()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def later(self, entry: Entry) -> None:
+        self._pending.append(entry)
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._stop:
+                    self._thread = threading.Thread(target=self._run, name="audit",
+                                                    daemon=True)
+                    self._thread.start()
+
+    def flush(self) -> None:
+        """Append what is pending now (the background thread does this every half second)."""
+        entries = []
+        while self._pending:
+            entries.append(self._pending.popleft())
+        if not entries:
+            return
+        try:
+            with write_transaction(self.engine) as conn:
+                append(conn, entries)
+        except Exception:
+            log.exception("audit entries could not be written; they are kept to retry")
+            self._pending.extendleft(reversed(entries))
+            raise
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(FLUSH_SECONDS)
+            with contextlib.suppress(Exception):  # logged in flush; retried at the next beat
+                self.flush()
+
+
+# --- entries of FHIR interactions ----------------------------------------------------------------
+
+
+def entry_for(request: FhirRequest, response: FhirResponse) -> Entry:
+    """The audit entry of one interaction and its answer."""
+    status = response.status
+    detail = ""
+    if status >= 400 and response.resource is not None:
+        issues = response.resource.get("issue") or [{}]
+        detail = str(issues[0].get("diagnostics", ""))[:500]
+    query = "&".join(f"{k}={v}" for k, v in request.query)
+    return Entry(
+        subtype=interaction_of(request, response),
+        actor=request.access.subject,
+        outcome=0 if status < 400 else 4 if status < 500 else 8,
+        source=request.source,
+        path=f"{request.method} {request.path}" + (f"?{query}" if query else ""),
+        entities=_entities(request, response),
+        detail=detail,
+    )
+
+
+def interaction_of(request: FhirRequest, response: FhirResponse) -> str:
+    """The FHIR RESTful interaction code of a request."""
+    parts = [p for p in request.path.strip("/").split("/") if p]
+    method, n = request.method, len(parts)
+    if any(part.startswith("$") for part in parts):
+        return "operation"
+    if n == 0:
+        if method == "POST":
+            kind = (response.resource or {}).get("type", "")
+            return "batch" if kind == "batch-response" else "transaction"
+        return "search-system"
+    if parts[0] == "metadata":
+        return "capabilities"
+    if parts[0] == "_history":
+        return "history-system"
+    if n == 1 or (n == 2 and parts[1] == "_search"):
+        return {"POST": "create", "PUT": "update", "DELETE": "delete"}.get(
+            method if n == 1 else "", "search-type")
+    if parts[1] == "_history":
+        return "history-type"
+    if n == 2:
+        return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, "read")
+    if parts[2] == "_history":
+        return "vread" if n == 4 else "history-instance"
+    return "search-compartment"
+
+
+def _entities(request: FhirRequest, response: FhirResponse) -> tuple[str, ...]:
+    if response.stored is not None:
+        return (f"{response.stored.res_type}/{response.stored.res_id}",)
+    body = response.resource
+    if body is not None and body.get("resourceType") == "Bundle":
+        found = []
+        for item in body.get("entry") or []:
+            location = (item.get("response") or {}).get("location")
+            full_url = item.get("fullUrl")
+            if location:
+                found.append("/".join(str(location).split("/")[:2]))
+            elif full_url:
+                found.append("/".join(str(full_url).rsplit("/", 2)[-2:]))
+        return tuple(dict.fromkeys(found))
+    parts = [p for p in request.path.strip("/").split("/") if p]
+    if len(parts) >= 2 and not parts[1].startswith(("_", "$")):
+        return (f"{parts[0]}/{parts[1]}",)
+    return ()
+
+
+# --- as FHIR AuditEvents --------------------------------------------------------------------------
+
+_DCM = "http://dicom.nema.org/resources/ontology/DCM"
+_REST = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+         "display": "RESTful Operation"}
+_LOGIN = {"system": _DCM, "code": "110114", "display": "User Authentication"}
+_SIGN_IN_SUBTYPES = {"login": ("110122", "Login"), "logout": ("110123", "Logout"),
+                     "token": ("110122", "Login")}
+
+
+def to_audit_event(seq: int, entry_json: str) -> dict[str, Any]:
+    fields: dict[str, Any] = jsonfmt.loads(entry_json)
+    subtype = fields["subtype"]
+    if subtype in _SIGN_IN_SUBTYPES:
+        code, display = _SIGN_IN_SUBTYPES[subtype]
+        kind, sub = _LOGIN, {"system": _DCM, "code": code, "display": display}
+    else:
+        kind, sub = _REST, {"system": "http://hl7.org/fhir/restful-interaction",
+                            "code": subtype}
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent", "id": str(seq), "type": kind, "subtype": [sub],
+        "action": _ACTIONS.get(subtype, "E"), "recorded": fields["recorded"],
+        "outcome": str(fields["outcome"]),
+        "agent": [{"who": {"display": fields["actor"]}, "requestor": True,
+                   **({"network": {"address": fields["source"], "type": "2"}}
+                      if fields["source"] else {})}],
+        "source": {"observer": {"display": "Yilian"}},
+    }
+    if fields["detail"]:
+        event["outcomeDesc"] = fields["detail"]
+    entities: list[dict[str, Any]] = [{"what": {"reference": ref}} for ref in fields["entities"]]
+    if fields["path"]:
+        entities.append({"description": fields["path"]})
+    if entities:
+        event["entity"] = entities
+    return event
+

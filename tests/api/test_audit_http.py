@@ -1,0 +1,155 @@
+"""The audit trail, on SQLite and PostgreSQL: every interaction leaves an entry (a write's in
+its own transaction), a privacy officer searches them, and the hash chain shows any entry
+changed, removed or put in afterwards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fhir_helpers import FHIR_JSON
+from sqlalchemy import Engine, delete, func, insert, select, update
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from yilian.auth.tokens import Keys, issue
+from yilian.cli.main import app as cli
+from yilian.fhir.audit import GENESIS, Auditor, Entry, append, verify
+from yilian.fhir.store.tables import audit_log
+from yilian.kit.db import read_transaction, write_transaction
+
+
+def _bearer(client: TestClient, scope: str, subject: str) -> dict[str, str]:
+    keys: Keys = client.app.state.keys  # type: ignore[attr-defined]
+    return {"Authorization": f"Bearer {issue(keys, subject=subject, scope=scope).token}"}
+
+
+def _trail(client: TestClient, query: str = "") -> list[dict[str, Any]]:
+    client.app.state.audit.flush()  # type: ignore[attr-defined]
+    officer = _bearer(client, "user/AuditEvent.rs", "privacy.officer")
+    response = client.get(f"/fhir/$audit-trail?{query}", headers=officer)
+    assert response.status_code == 200, response.text
+    return [e["resource"] for e in response.json().get("entry", [])]
+
+
+def _entries(client: TestClient) -> int:
+    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    with read_transaction(engine) as conn:
+        return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
+
+
+def test_every_interaction_leaves_an_entry(client: TestClient) -> None:
+    doctor = _bearer(client, "user/*.cruds", "dr.li")
+    before = _entries(client)
+    created = client.post("/fhir/Patient", json={"resourceType": "Patient"},
+                          headers={**FHIR_JSON, **doctor})
+    patient = f"Patient/{created.json()['id']}"
+    # The write's entry is there before any background work: it came with the write.
+    assert _entries(client) == before + 1
+    client.get(f"/fhir/{patient}", headers=doctor)
+    client.get("/fhir/Patient?gender=male", headers=doctor)
+    client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "xyz"},
+                headers={**FHIR_JSON, **doctor})
+    client.get(f"/fhir/{patient}", headers={"Authorization": ""})
+    client.get("/fhir/Observation", headers=_bearer(client, "user/Patient.rs", "clerk"))
+
+    about = _trail(client, f"entity={patient}")
+    assert [e["subtype"][0]["code"] for e in about] == ["read", "create"]
+    assert {e["agent"][0]["who"]["display"] for e in about} == {"user dr.li"}
+    assert about[1]["action"] == "C" and about[1]["outcome"] == "0"
+    failures = _trail(client, "outcome=4")
+    assert {(e["subtype"][0]["code"], e["agent"][0]["who"]["display"]) for e in failures} == {
+        ("create", "user dr.li"), ("read", "anonymous"), ("search-type", "user clerk")}
+    refused = next(e for e in failures if e["agent"][0]["who"]["display"] == "user clerk")
+    assert "YL-4030" in refused["outcomeDesc"]
+    searches = _trail(client, "agent-name=user dr.li&subtype=search-type")
+    assert searches[0]["entity"][-1]["description"] == "GET Patient?gender=male"
+    with read_transaction(client.app.state.engine) as conn:  # type: ignore[attr-defined]
+        checked, broken = verify(conn)
+    assert broken is None and checked == _entries(client)
+
+
+def test_a_write_that_fails_leaves_its_entry_but_not_the_write(client: TestClient) -> None:
+    writer = _bearer(client, "user/Patient.cu", "nurse.wang")
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "t1"},
+         "request": {"method": "PUT", "url": "Patient/t1"}},
+        {"resource": {"resourceType": "Observation", "status": "final",
+                      "code": {"text": "x"}},
+         "request": {"method": "POST", "url": "Observation"}}]}
+    assert client.post("/fhir", json=bundle, headers={**FHIR_JSON, **writer}).status_code == 403
+    [entry] = _trail(client, "agent-name=user nurse.wang")
+    assert entry["subtype"][0]["code"] == "transaction" and entry["outcome"] == "4"
+    assert client.get("/fhir/Patient/t1").status_code == 404
+
+
+def test_only_a_privacy_officer_reads_the_trail(client: TestClient) -> None:
+    everything = _bearer(client, "user/*.cruds system/*.cruds", "admin")
+    assert client.get("/fhir/$audit-trail", headers=everything).status_code == 403
+    officer = _bearer(client, "user/AuditEvent.rs", "privacy.officer")
+    assert client.get("/fhir/Patient", headers=officer).status_code == 403
+    page = client.get("/fhir/$audit-trail?_count=1", headers=officer).json()
+    assert page["type"] == "searchset"
+    assert client.get("/fhir/$audit-trail?nonsense=1", headers=officer).status_code == 400
+    # AuditEvents that other systems send are stored like any resource, for the same readers.
+    sent = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded":
+            "2026-11-24T08:00:00Z", "agent": [{"requestor": True}],
+            "source": {"observer": {"display": "LIS"}}}
+    assert client.post("/fhir/AuditEvent", json=sent,
+                       headers={**FHIR_JSON, **everything}).status_code == 403
+
+
+def test_the_chain_shows_what_was_changed_removed_or_put_in(engine: Engine) -> None:
+    with write_transaction(engine) as conn:
+        append(conn, [Entry("read", f"user u{n}", 0, entities=(f"Patient/{n}",))
+                      for n in range(5)])
+    with read_transaction(engine) as conn:
+        assert verify(conn) == (5, None)
+
+    def broken() -> tuple[int, str]:
+        with read_transaction(engine) as conn:
+            _, found = verify(conn)
+        assert found is not None
+        return found.seq, found.why
+
+    with write_transaction(engine) as conn:
+        conn.execute(update(audit_log).where(audit_log.c.seq == 3).values(
+            entry=conn.execute(select(audit_log.c.entry).where(audit_log.c.seq == 3))
+            .scalar_one().replace("user u2", "user someone")))
+    assert broken() == (3, "was changed after it was written")
+    runner = CliRunner()
+    url = engine.url.render_as_string(hide_password=False)
+    result = runner.invoke(cli, ["audit", "verify", "--db", url])
+    assert result.exit_code == 1 and "broken at entry 3" in result.output
+
+
+@pytest.mark.parametrize("damage", ["delete middle", "delete last", "insert"])
+def test_removed_or_inserted_entries_break_the_chain(engine: Engine, damage: str) -> None:
+    with write_transaction(engine) as conn:
+        append(conn, [Entry("read", "user u", 0) for _ in range(4)])
+    with write_transaction(engine) as conn:
+        if damage == "delete middle":
+            conn.execute(delete(audit_log).where(audit_log.c.seq == 2))
+        elif damage == "delete last":
+            conn.execute(delete(audit_log).where(audit_log.c.seq == 4))
+        else:
+            row = conn.execute(select(audit_log).where(audit_log.c.seq == 4)).one()
+            conn.execute(delete(audit_log).where(audit_log.c.seq == 4))
+            conn.execute(insert(audit_log).values(
+                seq=4, recorded=row.recorded, actor="user forger", subtype="read", outcome=0,
+                entry=row.entry.replace("user u", "user forger"), prev_hash=row.prev_hash,
+                hash=GENESIS))
+    with read_transaction(engine) as conn:
+        checked, found = verify(conn)
+    assert found is not None and found.seq == {"delete middle": 2, "delete last": 4,
+                                               "insert": 4}[damage]
+    assert checked == found.seq - 1
+
+
+def test_buffered_entries_are_written_when_the_auditor_closes(
+        engine: Engine) -> None:
+    auditor = Auditor(engine)
+    auditor.later(Entry("read", "user a", 0, entities=("Patient/1",)))
+    auditor.close()
+    with read_transaction(engine) as conn:
+        assert verify(conn) == (1, None)
