@@ -20,6 +20,7 @@ examples: $(EXAMPLES)
 
 run: $(STAMP)
 	$(BIN)/yilian db upgrade
+	$(BIN)/yilian users demo
 	$(BIN)/yilian serve
 
 test: $(STAMP) $(EXAMPLES)

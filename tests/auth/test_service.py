@@ -102,3 +102,18 @@ def test_tokens_for_users(engine: Engine) -> None:
     with pytest.raises(BadRequest):
         token_for(keys, manager, "user/*.rs", minutes=0)
     assert verify(f"Bearer {expired.token}").subject == "user manager"
+
+
+def test_checked_tokens_are_remembered_until_they_expire(engine: Engine) -> None:
+    from yilian.auth.tokens import issue
+
+    keys = Keys(engine)
+    verify = Verifier(keys)
+    token = f"Bearer {issue(keys, subject='a', scope='user/*.rs').token}"
+    assert verify(token) is verify(token)
+    stale = issue(keys, subject="a", scope="user/*.rs", minutes=1,
+                  now=utcnow() - timedelta(minutes=2))
+    with pytest.raises(Unauthorized):
+        verify(f"Bearer {stale.token}")
+    with pytest.raises(Unauthorized):  # refused again: a refusal is never remembered
+        verify(f"Bearer {stale.token}")

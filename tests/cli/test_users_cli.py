@@ -71,3 +71,25 @@ def test_clients_from_the_command_line(tmp_path: Path) -> None:
         refused = runner.invoke(app, ["clients", "create", "--id", "x", "--name", "X",
                                       "--scope", "user/*.rs", *bad, "--db", db])
         assert refused.exit_code == 1, refused.output
+
+
+def test_demo_accounts_one_per_role(tmp_path: Path) -> None:
+    from yilian.auth.roles import Role
+
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert runner.invoke(app, ["db", "upgrade", "--db", db]).exit_code == 0
+    first = runner.invoke(app, ["users", "demo", "--db", db])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["users", "demo", "--db", db])  # every `make run`
+    assert again.exit_code == 0 and again.output == first.output
+    for role in Role:
+        assert f"demo.{role.value}" in first.output
+    issued = runner.invoke(app, ["token", "issue", "--username", "demo.patient", "--scopes",
+                                 "patient/*.rs", "--db", db])
+    token = issued.stdout.strip().splitlines()[-1]
+    server = create_app(Settings(database_url=db))
+    with TestClient(server) as client:
+        bearer = {"Authorization": f"Bearer {token}"}
+        mine = client.get("/fhir/Patient/demo-patient", headers=bearer)
+        assert mine.status_code == 200 and mine.json()["name"][0]["text"] == "张三"
+        assert client.get("/fhir/Organization/demo-hospital", headers=bearer).status_code == 200

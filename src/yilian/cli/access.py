@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from yilian.auth.roles import Role
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 users_app = typer.Typer(help="Sign-in accounts: users and their roles.", no_args_is_help=True)
 token_app = typer.Typer(help="Access tokens.", no_args_is_help=True)
@@ -25,7 +28,7 @@ PasswordStdin = Annotated[bool, typer.Option(
     "--password-stdin", help="Read the password from standard input (for scripts)")]
 
 
-def _engine(db: str | None):  # type: ignore[no-untyped-def]
+def _engine(db: str | None) -> Engine:
     from yilian.config import Settings
     from yilian.kit.db import make_engine
 
@@ -72,6 +75,57 @@ def create(
     """Create a user holding roles at an organization; asks for the password."""
     _create(db, username, [(r, organization) for r in role], fhir_user,
             _password(password_stdin))
+
+
+# The demo deployment's accounts (`make run`): one per role, at the demo hospital.
+DEMO_ORGANIZATION = {"resourceType": "Organization", "id": "demo-hospital", "active": True,
+                     "name": "医联演示医院 (Yilian Demo Hospital)",
+                     "alias": ["Yilian Demo Hospital"]}
+DEMO_PATIENT = {"resourceType": "Patient", "id": "demo-patient", "active": True,
+                "name": [{"family": "张", "given": ["三"], "text": "张三"}],
+                "gender": "male", "birthDate": "1980-05-01",
+                "managingOrganization": {"reference": "Organization/demo-hospital"}}
+
+
+def demo_accounts() -> list[tuple[str, str, Role, str | None]]:
+    """(username, password, role, FHIR record) of each demo account."""
+    return [(f"demo.{role.value}", f"demo-{role.value}-2026", role,
+             "Patient/demo-patient" if role is Role.PATIENT else None) for role in Role]
+
+
+@users_app.command("demo")
+def create_demo(db: DbOption = None) -> None:
+    """Create the demo hospital, a demo patient and one account per role (once), and print
+    the accounts. For trying Yilian out, never for a deployment with real data."""
+    from rich.table import Table
+
+    from yilian.auth.service import create_user, find_user
+    from yilian.fhir.messages import FhirRequest
+    from yilian.fhir.router import FhirRouter
+    from yilian.fhir.search.extract import extract_index_rows
+
+    engine = _engine(db)
+    try:
+        router = FhirRouter(engine, indexer=extract_index_rows, audit=None)
+        for resource in (DEMO_ORGANIZATION, DEMO_PATIENT):
+            answer = router.handle(FhirRequest(
+                "PUT", f"{resource['resourceType']}/{resource['id']}", resource=resource),
+                "http://127.0.0.1:8000/fhir")
+            if answer.status >= 400:
+                console.print(f"[red]{resource['resourceType']}: {answer.body_bytes()!r}[/]")
+                raise typer.Exit(1)
+        table = Table(title="Demo accounts (演示账户) at Organization/demo-hospital")
+        for column in ("username", "password", "role", "FHIR record"):
+            table.add_column(column)
+        with engine.begin() as conn:
+            for username, password, role, record in demo_accounts():
+                if find_user(conn, username) is None:
+                    create_user(conn, username, password, [(role, "Organization/demo-hospital")],
+                                fhir_user=record)
+                table.add_row(username, password, role.value, record or "")
+    finally:
+        engine.dispose()
+    console.print(table)
 
 
 @users_app.command("create-admin")

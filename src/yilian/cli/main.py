@@ -87,6 +87,7 @@ def load(
 ) -> None:
     """Load FHIR resources with a progress bar and a summary."""
     from yilian.cli.loader import LoadSummary, expand_paths, iter_documents, load_document
+    from yilian.fhir.audit import Auditor
     from yilian.fhir.router import FhirRouter, RouterOptions
     from yilian.fhir.search.extract import extract_index_rows, warm_up
     from yilian.kit import heap
@@ -99,7 +100,8 @@ def load(
         console.print(f"[red]No such file: {missing[0]}[/]")
         raise typer.Exit(2)
     engine = make_engine(settings.database_url)
-    router = FhirRouter(engine, indexer=extract_index_rows,
+    auditor = Auditor(engine)  # loads are writes like any other: each leaves its entry
+    router = FhirRouter(engine, indexer=extract_index_rows, audit=auditor,
                         options=RouterOptions(validate=not no_validate))
     warm_up()
     heap.settle()
@@ -117,6 +119,7 @@ def load(
                     summary.counts["failed"] += 1
                     summary.failures.append((label, f"internal error ({type(error).__name__})"))
             progress.advance(task)
+    auditor.close()
     engine.dispose()
     console.print(
         f"created {summary.counts['created']}, updated {summary.counts['updated']}, "
