@@ -181,3 +181,106 @@ def test_access_control_off_warns_at_every_start(database_url: str,
     with TestClient(app) as client:
         assert client.get("/fhir/Patient").status_code == 200
     app.state.engine.dispose()
+
+
+def _staff(client: TestClient, scope: str = "user/*.cruds", *, org: str = "zju1",
+           subject: str = "dr.li") -> dict[str, str]:
+    keys: Keys = client.app.state.keys  # type: ignore[attr-defined]
+    token = issue(keys, subject=subject, scope=scope, organizations=(org,)).token
+    return {"Authorization": f"Bearer {token}"}
+
+
+CARE = [
+    {"resourceType": "Patient", "id": "p3"},
+    {"resourceType": "Encounter", "id": "e3", "status": "finished",
+     "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+     "subject": {"reference": "Patient/p3"},
+     "serviceProvider": {"reference": "Organization/zju1"},
+     "period": {"start": "2020-01-01T08:00:00Z", "end": "2020-01-05T08:00:00Z"}},
+    {"resourceType": "Patient", "id": "p4"},
+    {"resourceType": "Encounter", "id": "e4", "status": "in-progress",
+     "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+     "subject": {"reference": "Patient/p4"},
+     "serviceProvider": {"reference": "Organization/zju1"},
+     "period": {"start": "2026-11-20T08:00:00Z"}},
+    {"resourceType": "Patient", "id": "p5"},
+    {"resourceType": "ServiceRequest", "id": "referral", "status": "active",
+     "intent": "order", "subject": {"reference": "Patient/p5"},
+     "performer": [{"reference": "Organization/zju1"}]},
+]
+
+
+@pytest.fixture
+def network(loaded: TestClient) -> TestClient:
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [put_entry(resource) for resource in CARE]}
+    assert loaded.post("/fhir", json=bundle, headers=FHIR_JSON).status_code == 200
+    return loaded
+
+
+def test_staff_see_the_patients_of_their_organization(network: TestClient) -> None:
+    doctor = _staff(network)
+    # Managed by it (p1), in its care now (p4), referred to it (p5); not p2 (none), nor p3
+    # (discharged from it years ago).
+    assert _ids(network.get("/fhir/Patient", headers=doctor)) == {"p1", "p4", "p5"}
+    counted = network.get("/fhir/Patient?_total=accurate", headers=doctor).json()
+    assert counted["total"] == 3
+    assert network.get("/fhir/Patient/p2", headers=doctor).status_code == 404
+    assert network.get("/fhir/Patient/p3", headers=doctor).status_code == 404
+    assert _ids(network.get("/fhir/Observation", headers=doctor)) == {"o1"}
+    assert network.get("/fhir/Observation/o2", headers=doctor).status_code == 404
+    assert _ids(network.get("/fhir/Encounter", headers=doctor)) == {"e4"}
+    assert network.get("/fhir/Organization/zju1", headers=doctor).status_code == 200
+    # Another hospital's staff see none of them; a backend service sees all.
+    assert _ids(network.get("/fhir/Patient", headers=_staff(network, org="other"))) == set()
+    service = _as(network, "system/*.rs")
+    assert _ids(network.get("/fhir/Patient", headers=service)) == {"p1", "p2", "p3", "p4",
+                                                                   "p5"}
+    assert network.get("/fhir/Patient/_history", headers=doctor).status_code == 403
+
+
+def test_staff_write_only_into_their_patients_records(network: TestClient) -> None:
+    doctor = _staff(network)
+    assert network.post("/fhir/Observation", json=_observation("x", "p1"),
+                        headers={**FHIR_JSON, **doctor}).status_code == 201
+    assert network.post("/fhir/Observation", json=_observation("x", "p2"),
+                        headers={**FHIR_JSON, **doctor}).status_code == 403
+    # A new patient is registered at the hospital: then it is theirs.
+    assert network.post("/fhir/Patient", json={"resourceType": "Patient"},
+                        headers={**FHIR_JSON, **doctor}).status_code == 403
+    registered = network.post("/fhir/Patient", json={
+        "resourceType": "Patient", "managingOrganization": {"reference": "Organization/zju1"}},
+        headers={**FHIR_JSON, **doctor})
+    assert registered.status_code == 201
+
+
+def test_breaking_the_glass_opens_one_patient_for_a_while(network: TestClient) -> None:
+    doctor = _staff(network)
+    assert network.get("/fhir/Patient/p2", headers=doctor).status_code == 404
+    for form, status in (({"patient": "p2", "reason": "short"}, 400),
+                         ({"patient": "p2", "reason": "unconscious in ED, no ID",
+                           "minutes": "9999"}, 400)):
+        assert network.post("/auth/break-glass", data=form, headers=doctor).status_code == status
+    assert network.post("/auth/break-glass", data={"patient": "p2", "reason": "x" * 20},
+                        headers={"Authorization": ""}).status_code == 401
+    # For staff bound to their organizations: an administrator has nothing to open.
+    assert network.post("/auth/break-glass", data={"patient": "p2", "reason": "x" * 20}
+                        ).status_code == 403
+    opened = network.post("/auth/break-glass", headers=doctor, data={
+        "patient": "Patient/p2", "reason": "unconscious in the ED, no record here",
+        "minutes": "30"})
+    assert opened.status_code == 200, opened.text
+    assert opened.json()["patient"] == "Patient/p2"
+    assert network.get("/fhir/Patient/p2", headers=doctor).status_code == 200
+    assert _ids(network.get("/fhir/Observation", headers=doctor)) == {"o1", "o2"}
+    # Only for that doctor, and only that patient.
+    other = _staff(network, subject="dr.wu")
+    assert network.get("/fhir/Patient/p2", headers=other).status_code == 404
+    assert network.get("/fhir/Patient/p3", headers=doctor).status_code == 404
+    # The opening and what was done under it are in the audit trail, with the reason.
+    network.app.state.audit.flush()  # type: ignore[attr-defined]
+    officer = _as(network, "user/AuditEvent.rs")
+    trail = network.get("/fhir/$audit-trail?agent-name=user dr.li", headers=officer).json()
+    details = [e["resource"].get("outcomeDesc", "") for e in trail["entry"]]
+    assert any(d.startswith("emergency access: unconscious") for d in details)
+    assert any(d.startswith("emergency access (unconscious in the ED") for d in details)

@@ -19,7 +19,7 @@ def test_db_upgrade_creates_schema(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     result = runner.invoke(app, ["db", "upgrade", "--db", url])
     assert result.exit_code == 0, result.output
-    assert "revision 0007" in result.output
+    assert "revision 0008" in result.output
     again = runner.invoke(app, ["db", "upgrade", "--db", url])  # idempotent
     assert again.exit_code == 0
 

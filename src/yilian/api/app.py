@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from yilian.api.fhir_http import FhirEndpoint
 from yilian.api.oauth_http import OAuthEndpoints, RateLimiter
 from yilian.api.smart import smart_metadata, warn_auth_off
+from yilian.auth.emergency import Authenticator
 from yilian.auth.oauth import AuthorizationServer
 from yilian.auth.tokens import Keys, Verifier
 from yilian.config import Settings
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     keys = Keys(engine)
     endpoint = FhirEndpoint(
         router, max_body_bytes=settings.max_body_bytes, base_url=settings.base_url,
-        authenticate=Verifier(keys) if settings.auth else None,
+        authenticate=Authenticator(engine, Verifier(keys)) if settings.auth else None,
     )
     if not settings.auth:
         warn_auth_off()
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.base_url else None
     oauth = OAuthEndpoints(AuthorizationServer(engine, keys), public_root, settings.base_url,
                            sign_in_limit=RateLimiter(10, 60), token_limit=RateLimiter(120, 60),
-                           audit=auditor)
+                           audit=auditor, verifier=Verifier(keys))
 
     async def home(_: Request) -> Response:
         return RedirectResponse("/fhir/metadata")

@@ -4,6 +4,7 @@
     POST /auth/authorize    username and password; on success back to the app with a code
     POST /auth/token        codes, refresh tokens and client assertions → tokens
     POST /auth/revoke       RFC 7009        POST /auth/introspect   RFC 7662
+    POST /auth/break-glass  a staff member opens a patient's records for an emergency
 
 The sign-in form carries a CSRF token that must equal a SameSite cookie's; sign-in and token
 requests are rate limited per address.
@@ -25,10 +26,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from yilian.auth.emergency import open_emergency
 from yilian.auth.oauth import AuthorizationServer, Client, OAuthRequest
 from yilian.auth.service import authenticate
-from yilian.errors import Unauthorized
+from yilian.auth.tokens import Verifier
+from yilian.errors import Unauthorized, YilianError
 from yilian.fhir.audit import Auditor, Entry, append
+from yilian.kit.clock import to_instant
+from yilian.kit.db import write_transaction
 from yilian.web import templates
 
 _CSRF_COOKIE = "yl_csrf"
@@ -62,6 +67,7 @@ class OAuthEndpoints:
     sign_in_limit: RateLimiter
     token_limit: RateLimiter
     audit: Auditor
+    verifier: Verifier
 
     def routes(self) -> list[Route]:
         return [
@@ -69,6 +75,7 @@ class OAuthEndpoints:
             Route("/auth/token", self.token, methods=["POST"]),
             Route("/auth/revoke", self.revoke, methods=["POST"]),
             Route("/auth/introspect", self.introspect, methods=["POST"]),
+            Route("/auth/break-glass", self.break_glass, methods=["POST"]),
         ]
 
     def _root(self, request: Request) -> str:
@@ -214,6 +221,38 @@ class OAuthEndpoints:
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
         return response
+
+
+    # --- break the glass ------------------------------------------------------------------------
+
+    async def break_glass(self, request: Request) -> Response:
+        """POST patient=ID&reason=...&minutes=60 with the staff member's bearer token: that
+        patient's records open to them until the answer's `expires`."""
+        try:
+            access = self.verifier(request.headers.get("authorization"))
+        except Unauthorized as error:
+            return _oauth_error(401, "invalid_token", error.message)
+        form = await _form(request)
+        if form is None:
+            return _oauth_error(400, "invalid_request", f"Send the form as {_FORM}")
+        fields = dict(form)
+        patient = fields.get("patient", "").removeprefix("Patient/")
+        reason, minutes = fields.get("reason", ""), fields.get("minutes", "60")
+
+        def run() -> str:
+            with write_transaction(self.server.engine) as conn:
+                expires = open_emergency(conn, access, patient, reason,
+                                         int(minutes) if minutes.isdigit() else 0)
+                append(conn, [Entry("break-glass", access.subject, 0,
+                                    source=_address(request), entities=(f"Patient/{patient}",),
+                                    detail=f"emergency access: {reason.strip()}")])
+            return to_instant(expires)
+
+        try:
+            expires = await run_in_threadpool(run)
+        except YilianError as error:
+            return JSONResponse(error.to_outcome(), status_code=error.http_status)
+        return JSONResponse({"patient": f"Patient/{patient}", "expires": expires})
 
 
 class _InvalidAudience(OAuth2Error):  # type: ignore[misc]

@@ -42,7 +42,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from yilian.auth.roles import Role, within
+from yilian.auth.roles import Role, organizations_of, within
 from yilian.auth.service import User, find_user_by_pk
 from yilian.auth.tables import auth_assertion, auth_client, auth_code, auth_refresh
 from yilian.auth.tokens import Keys, Verifier, issue
@@ -476,7 +476,9 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         subject = user.username if user is not None else f"client:{client.client_id}"
         access = issue(self.keys, subject=subject, scope=resource_scope,
                        fhir_user=user.fhir_user if user else None,
-                       patient=user.patient_id if user else None, minutes=ACCESS_MINUTES)
+                       patient=user.patient_id if user else None,
+                       organizations=organizations_of(user.roles) if user else (),
+                       minutes=ACCESS_MINUTES)
         kept = [s for s in asked if s in SIGN_IN_SCOPES]
         token: dict[str, Any] = {
             "token_type": "Bearer", "access_token": access.token,

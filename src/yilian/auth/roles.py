@@ -7,6 +7,7 @@ referrals) is decided by the access rules; a role here bounds the kinds of inter
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from yilian.fhir.access import Grant, parse_scopes, type_within
@@ -41,6 +42,19 @@ CEILINGS: dict[Role, str] = {
     Role.PATIENT: "patient/*.rs patient/*.cu",
     Role.PRIVACY: "user/AuditEvent.rs",
 }
+
+
+# Roles whose `user/` grants reach only the patients of the organizations they are held at
+# (fhir.guard); an administrator's reach everyone.
+BOUND_TO_ORGANIZATION = frozenset(Role) - {Role.ADMIN, Role.PRIVACY, Role.PATIENT}
+
+
+def organizations_of(roles: Sequence[tuple[Role, str]]) -> tuple[str, ...]:
+    """The organization ids a user's staff grants are bound to; () for an administrator."""
+    if any(role is Role.ADMIN for role, _ in roles):
+        return ()
+    return tuple(dict.fromkeys(org.removeprefix("Organization/") for role, org in roles
+                               if role in BOUND_TO_ORGANIZATION))
 
 
 def within(requested: tuple[Grant, ...], roles: set[Role]) -> tuple[Grant, ...]:

@@ -99,3 +99,15 @@ auth_assertion = Table(
     Column("key", String(300), primary_key=True),  # client_id + " " + jti
     Column("expires", Stamp, nullable=False),
 )
+
+# "Break the glass": a patient's records opened to one staff member for an emergency, with
+# the reason they gave, until `expires` (auth.emergency).
+auth_emergency = Table(
+    "auth_emergency",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("patient", String(64), primary_key=True),  # Patient id
+    Column("opened", Stamp, primary_key=True),
+    Column("expires", Stamp, nullable=False),
+    Column("reason", Text, nullable=False),
+)

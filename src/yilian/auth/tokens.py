@@ -12,6 +12,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,8 +83,8 @@ class Issued:
 
 
 def issue(keys: Keys, *, subject: str, scope: str, fhir_user: str | None = None,
-          patient: str | None = None, minutes: int = 60, now: datetime | None = None
-          ) -> Issued:
+          patient: str | None = None, organizations: Sequence[str] = (), minutes: int = 60,
+          now: datetime | None = None) -> Issued:
     now = now or utcnow()
     expires = now + timedelta(minutes=minutes)
     claims: dict[str, object] = {"iss": ISSUER, "sub": subject, "scope": scope,
@@ -93,6 +94,8 @@ def issue(keys: Keys, *, subject: str, scope: str, fhir_user: str | None = None,
         claims["fhirUser"] = fhir_user
     if patient:
         claims["patient"] = patient
+    if organizations:
+        claims["orgs"] = list(organizations)  # staff: whose patients `user/` grants reach
     kid, key = keys.signing()
     return Issued(jwt.encode({"alg": ALGORITHM, "kid": kid}, claims, key), expires)
 
@@ -119,9 +122,12 @@ class Verifier:
             return found[0]
         claims = self.claims(authorization)
         subject = str(claims["sub"])
+        orgs = claims.get("orgs")
         access = Access(parse_scopes(str(claims.get("scope", ""))),
                         patient=_patient_id(claims.get("patient")),
-                        subject=subject if subject.startswith("client:") else f"user {subject}")
+                        subject=subject if subject.startswith("client:") else f"user {subject}",
+                        organizations=tuple(str(o) for o in orgs)
+                        if isinstance(orgs, list) else ())
         with self._lock:
             self._checked[authorization] = (access, float(claims["exp"]))
             while len(self._checked) > self.CACHED:

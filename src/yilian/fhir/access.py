@@ -99,6 +99,11 @@ class Access:
     grants: tuple[Grant, ...]
     patient: str | None = None
     subject: str = ""  # who, for messages and the audit: "user alice", "client lab-system"
+    # Staff: the organizations (ids) whose patients `user/` grants reach (empty: no such
+    # bound, as for an administrator), and the patients opened to them for an emergency.
+    organizations: tuple[str, ...] = ()
+    emergency: tuple[str, ...] = ()
+    emergency_reason: str = ""
 
     def allows(self, interaction: Interaction, res_type: str) -> bool:
         return any(grant.covers(interaction, res_type) and self._usable(grant)
@@ -115,6 +120,13 @@ class Access:
         the resources in its patient's compartment."""
         return not any(grant.covers(interaction, res_type) and grant.context != "patient"
                        for grant in self.grants)
+
+    def staff_bound(self, interaction: Interaction, res_type: str) -> bool:
+        """Whether the caller reaches `res_type` only as staff of its organizations: then
+        only the records of those organizations' patients (fhir.guard)."""
+        return bool(self.organizations) and not any(
+            grant.covers(interaction, res_type) and grant.context == "system"
+            for grant in self.grants)
 
     def _usable(self, grant: Grant) -> bool:
         # A patient/ grant without a patient in context reaches nothing.

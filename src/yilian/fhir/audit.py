@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.store.tables import audit_entity, audit_head, audit_log
@@ -45,7 +46,8 @@ _ACTIONS = {"create": "C", "read": "R", "vread": "R", "history-instance": "R",
             "history-type": "R", "history-system": "R", "search-type": "E",
             "search-system": "E", "search-compartment": "E", "update": "U", "patch": "U",
             "delete": "D", "transaction": "E", "batch": "E", "operation": "E",
-            "capabilities": "R", "login": "E", "logout": "E", "token": "E"}
+            "capabilities": "R", "login": "E", "logout": "E", "token": "E",
+            "break-glass": "E"}
 
 
 @dataclass(frozen=True)
@@ -90,15 +92,23 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
         seq += 1
         text = entry.canonical()
         digest = link(prev, seq, text)
-        rows.append({"seq": seq, "recorded": entry.recorded, "actor": entry.actor[:200],
-                     "subtype": entry.subtype, "outcome": entry.outcome, "entry": text,
-                     "prev_hash": prev, "hash": digest})
-        refs += [{"seq": seq, "reference": ref[:200]} for ref in dict.fromkeys(entry.entities)]
+        rows.append({"seq": seq, "recorded": entry.recorded,
+                     "actor": _plain(entry.actor)[:200], "subtype": _plain(entry.subtype)[:40],
+                     "outcome": entry.outcome, "entry": text, "prev_hash": prev,
+                     "hash": digest})
+        refs += [{"seq": seq, "reference": ref}
+                 for ref in dict.fromkeys(_plain(ref)[:200] for ref in entry.entities)]
         prev = digest
     conn.execute(insert(audit_log), rows)
     if refs:
         conn.execute(insert(audit_entity), refs)
     conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+
+
+def _plain(text: str) -> str:
+    """Text a database column holds as it is (PostgreSQL refuses NUL; the canonical JSON
+    keeps everything, escaped)."""
+    return text.replace("\x00", "")
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,10 @@ class Auditor:
                     self._thread.start()
 
     def flush(self) -> None:
-        """Append what is pending now (the background thread does this every half second)."""
+        """Append what is pending now (the background thread does this every half second).
+        If the batch fails, each entry is tried alone: one the database refuses is logged
+        and dropped rather than holding back every entry after it; if the database is away,
+        the entries wait for the next beat."""
         entries = []
         while self._pending:
             entries.append(self._pending.popleft())
@@ -162,10 +175,20 @@ class Auditor:
         try:
             with write_transaction(self.engine) as conn:
                 append(conn, entries)
+            return
         except Exception:
-            log.exception("audit entries could not be written; they are kept to retry")
-            self._pending.extendleft(reversed(entries))
-            raise
+            log.warning("a batch of %d audit entries failed; writing them one by one",
+                        len(entries))
+        for number, entry in enumerate(entries):
+            try:
+                with write_transaction(self.engine) as conn:
+                    append(conn, [entry])
+            except (DataError, IntegrityError):
+                log.exception("an audit entry (%s by %s) cannot be written",
+                              entry.subtype, entry.actor)
+            except Exception:  # the database is away: keep the rest for the next beat
+                self._pending.extendleft(reversed(entries[number:]))
+                raise
 
     def close(self) -> None:
         self._stop = True
@@ -177,7 +200,7 @@ class Auditor:
     def _run(self) -> None:
         while not self._stop:
             self._wake.wait(FLUSH_SECONDS)
-            with contextlib.suppress(Exception):  # logged in flush; retried at the next beat
+            with contextlib.suppress(Exception):  # the database is away: next beat
                 self.flush()
 
 
@@ -192,6 +215,8 @@ def entry_for(request: FhirRequest, response: FhirResponse) -> Entry:
         issues = response.resource.get("issue") or [{}]
         detail = str(issues[0].get("diagnostics", ""))[:500]
     query = "&".join(f"{k}={v}" for k, v in request.query)
+    if request.access.emergency:  # every interaction while the glass is broken is flagged
+        detail = f"emergency access ({request.access.emergency_reason}) {detail}".strip()
     return Entry(
         subtype=interaction_of(request, response),
         actor=request.access.subject,

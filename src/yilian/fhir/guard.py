@@ -1,22 +1,31 @@
 """The router's checks of each interaction against its caller's Access (fhir.access).
 
     require(ctx, interaction, type)    the scopes allow it, or 403
-    confine(access, type, expression)  a search of a `patient/`-confined caller reaches only
-                                       its patient's compartment: part of the search's SQL,
-                                       so pages and totals count only what it may see
-    require_member(ctx, type, id)      a confined read or write touches only that compartment
+    confine(access, type, expression)
+                                       a search reaches only what the caller may see: part
+                                       of the search's SQL, so pages and totals count only that
+    require_member(ctx, type, id)      a bound read or write touches only what it may see
     visible(ctx, versions)             the `_include`d resources the caller may read
     require_instance, written, require_unconfined, require_everything
                                        the router's and a transaction's checks of one
                                        interaction, before and after it
 
+Who sees which patients' records (the Patient itself and its compartment):
+- a `patient/` grant: its patient's compartment only;
+- staff (`user/` grants with organizations): the patients of their organizations: managed
+  by one (Patient.managingOrganization), seen there (an Encounter whose service provider it
+  is, not ended more than `CARE_DAYS` ago), in its care (an EpisodeOfCare it manages, a
+  CareTeam it is part of) or referred to it (a ServiceRequest it is to perform); and any
+  patient opened to them for an emergency ("break the glass", auth.emergency);
+- `system/` grants and users without organizations (administrators): everyone.
 Types outside the Patient compartment (Organization, Practitioner, Medication...) are not
-patient data: a `patient/` grant on them reaches all of them.
+patient data: every grant on them reaches all of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import cache
 
 from sqlalchemy import select
@@ -25,12 +34,17 @@ from yilian.errors import Forbidden, NotFound
 from yilian.fhir.access import Access, Interaction
 from yilian.fhir.interactions import Context
 from yilian.fhir.messages import FhirResponse
-from yilian.fhir.search.expressions import All, Expression, Ids
+from yilian.fhir.search.expressions import All, AnyOf, Chain, Expression, Has, Ids, Match
 from yilian.fhir.search.plan import Names, matching_pks
 from yilian.fhir.search.query import compartment_expression
+from yilian.fhir.search.registry import SearchParam, get_registry
+from yilian.fhir.search.values import DateValue, Prefix
 from yilian.fhir.store import sql as store
 from yilian.fhir.store.sql import StoredVersion
 from yilian.fhir.store.tables import resource
+from yilian.kit.clock import utcnow
+
+CARE_DAYS = 90  # how long after an encounter ends its hospital still sees the patient
 
 
 def require(ctx: Context, interaction: Interaction, res_type: str) -> None:
@@ -38,69 +52,114 @@ def require(ctx: Context, interaction: Interaction, res_type: str) -> None:
 
 
 @cache
-def _compartment_types() -> frozenset[str]:
+def _compartment_params() -> dict[str, tuple[str, ...]]:
+    """Per type in the Patient compartment: the parameters that point at the patient."""
     from yilian.fhir.definitions import patient_compartment
 
-    return frozenset(entry["code"] for entry in patient_compartment()["resource"]
-                     if entry.get("param"))
+    return {entry["code"]: tuple(entry["param"]) for entry in patient_compartment()["resource"]
+            if entry.get("param")}
 
 
-def _confined_to(access: Access, interaction: Interaction, res_type: str) -> str | None:
-    """The patient a caller is confined to for this type, if it is."""
-    if access.patient is None or res_type not in _compartment_types():
+def _bound(access: Access, interaction: Interaction, res_type: str) -> Expression | None:
+    """What a resource of `res_type` must match for this caller to see it; None: anything."""
+    if res_type not in _compartment_params() and res_type != "Patient":
         return None
-    return access.patient if access.confined(interaction, res_type) else None
+    if access.patient is not None and access.confined(interaction, res_type):
+        return compartment_expression("Patient", access.patient, res_type)
+    if access.staff_bound(interaction, res_type):
+        patients = _patients_of(access.organizations, access.emergency)
+        if res_type == "Patient":
+            return patients
+        return _about_patients(res_type, patients)
+    return None
 
 
-def confine(access: Access, res_type: str, expression: Expression) -> Expression:
-    patient = _confined_to(access, Interaction.SEARCH, res_type)
-    if patient is None:
-        return expression
-    return All((expression, compartment_expression("Patient", patient, res_type)))
+def _param(res_type: str, code: str) -> SearchParam:
+    found = get_registry().get(res_type, code)
+    assert found is not None, f"{res_type}.{code}"
+    return found
 
 
-def _members(ctx: Context, res_type: str, patient: str, res_ids: Sequence[str]) -> set[str]:
-    """Which of these resources are in the patient's compartment."""
-    expression = All((Ids(tuple(res_ids)), compartment_expression("Patient", patient,
-                                                                  res_type)))
-    inside = matching_pks(expression, res_type, ctx.base_url, Names())
+def _patients_of(organizations: Sequence[str], emergency: Sequence[str]) -> Expression:
+    """Patients of these organizations (see the module docstring)."""
+    orgs = tuple(f"Organization/{org}" for org in organizations)
+    since = (utcnow() - timedelta(days=CARE_DAYS)).replace(microsecond=0)
+    recent = DateValue(Prefix.GE, since, since + timedelta(microseconds=999_999))
+    links: list[Expression] = [
+        Match(_param("Patient", "organization"), None, orgs),
+        Has("Encounter", _param("Encounter", "patient"), All((
+            Match(_param("Encounter", "service-provider"), None, orgs),
+            Match(_param("Encounter", "date"), None, (recent,))))),
+        Has("EpisodeOfCare", _param("EpisodeOfCare", "patient"),
+            Match(_param("EpisodeOfCare", "organization"), None, orgs)),
+        Has("CareTeam", _param("CareTeam", "patient"),
+            Match(_param("CareTeam", "participant"), None, orgs)),
+        Has("ServiceRequest", _param("ServiceRequest", "patient"),
+            Match(_param("ServiceRequest", "performer"), None, orgs)),
+    ]
+    if emergency:
+        links.append(Ids(tuple(emergency)))
+    return AnyOf(tuple(links))
+
+
+def _about_patients(res_type: str, patients: Expression) -> Expression:
+    """A resource of `res_type` whose compartment parameters point at one of `patients`."""
+    chains: list[Expression] = []
+    for code in _compartment_params()[res_type]:
+        param = get_registry().get(res_type, code)
+        if param is not None and (not param.targets or "Patient" in param.targets):
+            chains.append(Chain(param, (("Patient", patients),)))
+    return AnyOf(tuple(chains))
+
+
+def confine(access: Access, res_type: str, expression: Expression,
+            interaction: Interaction = Interaction.SEARCH) -> Expression:
+    bound = _bound(access, interaction, res_type)
+    return expression if bound is None else All((expression, bound))
+
+
+def _members(ctx: Context, interaction: Interaction, res_type: str, res_ids: Sequence[str]
+             ) -> set[str]:
+    """Which of these resources the caller may see."""
+    bound = _bound(ctx.access, interaction, res_type)
+    if bound is None:
+        return set(res_ids)
+    inside = matching_pks(All((Ids(tuple(res_ids)), bound)), res_type, ctx.base_url, Names())
     return set(ctx.conn.scalars(select(resource.c.res_id).where(resource.c.pk.in_(inside))))
 
 
 def require_member(ctx: Context, interaction: Interaction, res_type: str, res_id: str, *,
                    unseen: bool = False) -> None:
-    """For a confined caller: the resource must be in its patient's compartment. One outside
-    that the caller has not seen (any read; a write to an existing resource: `unseen`)
-    answers as if it did not exist: its existence is not the caller's to know. What a write
-    would leave outside is refused."""
-    patient = _confined_to(ctx.access, interaction, res_type)
-    if patient is None:
+    """For a bound caller: the resource must be one it may see. One it may not that it has
+    not seen either (any read; a write to an existing resource: `unseen`) answers as if it
+    did not exist: its existence is not the caller's to know. What a write would leave
+    outside is refused."""
+    if _bound(ctx.access, interaction, res_type) is None:
         return
     if ctx.uow is not None:
         ctx.uow.flush()
-    if _members(ctx, res_type, patient, (res_id,)):
+    if _members(ctx, interaction, res_type, (res_id,)):
         return
     if unseen or interaction in (Interaction.READ, Interaction.SEARCH):
         raise NotFound("YL-1010", f"{res_type}/{res_id} is not known")
-    raise Forbidden("YL-4031", f"{res_type}/{res_id} is not in the compartment of "
-                    f"Patient/{patient}, the only patient this access token reaches",
+    raise Forbidden("YL-4031", f"{res_type}/{res_id} would be out of the records this access "
+                    "token reaches (its patient's, or its organizations' patients')",
                     expression=(res_type,))
 
 
 def visible(ctx: Context, versions: Sequence[StoredVersion]) -> list[StoredVersion]:
-    """The versions the caller may read: by type, and for a confined caller only those in
-    its patient's compartment."""
+    """The versions the caller may read: by type, and for a bound caller only those it may
+    see."""
     access = ctx.access
-    confined: dict[str, list[str]] = {}
+    by_type: dict[str, list[str]] = {}
     for version in versions:
-        if _confined_to(access, Interaction.READ, version.res_type) is not None:
-            confined.setdefault(version.res_type, []).append(version.res_id)
-    members = {(res_type, res_id) for res_type, res_ids in confined.items()
-               for res_id in _members(ctx, res_type, access.patient or "", res_ids)}
+        if _bound(access, Interaction.READ, version.res_type) is not None:
+            by_type.setdefault(version.res_type, []).append(version.res_id)
+    seen = {(res_type, res_id) for res_type, res_ids in by_type.items()
+            for res_id in _members(ctx, Interaction.READ, res_type, res_ids)}
     return [version for version in versions
             if access.allows(Interaction.READ, version.res_type)
-            and (version.res_type not in confined
-                 or (version.res_type, version.res_id) in members)]
+            and (version.res_type not in by_type or (version.res_type, version.res_id) in seen)]
 
 
 def require_instance(ctx: Context, interaction: Interaction, res_type: str, res_id: str,
@@ -125,11 +184,13 @@ def written(ctx: Context, interaction: Interaction, res_type: str,
 
 def require_unconfined(ctx: Context, interaction: Interaction, res_type: str) -> None:
     """Interactions that reach resources by criteria (a type's history, conditional update
-    and delete) are not confined to one compartment: a confined caller may not use them."""
+    and delete) are not bounded: a bound caller may not use them."""
     require(ctx, interaction, res_type)
-    if ctx.access.patient is not None and ctx.access.confined(interaction, res_type):
-        raise Forbidden("YL-4032", f"A patient's access token cannot {interaction.name.lower()} "
-                        f"{res_type} resources by criteria or history", expression=(res_type,))
+    if (res_type == "*" and (ctx.access.patient is not None or ctx.access.organizations)) \
+            or _bound(ctx.access, interaction, res_type) is not None:
+        raise Forbidden("YL-4032", f"This access token reaches some patients' records only: "
+                        f"it cannot {interaction.name.lower()} {res_type} resources by "
+                        "criteria or history", expression=(res_type,))
 
 
 def require_everything(ctx: Context, interaction: Interaction) -> None:

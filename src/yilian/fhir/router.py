@@ -297,8 +297,8 @@ def is_write(request: FhirRequest, operations: OperationRegistry) -> bool:
 
 def fast_read_target(request: FhirRequest) -> tuple[str, str] | None:
     """(type, id) when the request is a plain read, the interaction served without a
-    SQLAlchemy transaction (not for a caller confined to a patient's compartment: whether
-    the resource is in it takes a search)."""
+    SQLAlchemy transaction (not for a caller bound to some patients' records: whether the
+    resource is one of them takes a search)."""
     if request.method not in READ_METHODS:
         return None
     path = request.path.strip("/")
@@ -307,8 +307,9 @@ def fast_read_target(request: FhirRequest) -> tuple[str, str] | None:
         return None
     if res_id in ("_history", "_search") or res_type == "metadata":
         return None
-    if request.access.patient is not None and request.access.confined(Interaction.READ,
-                                                                      res_type):
+    access = request.access
+    if (access.patient is not None and access.confined(Interaction.READ, res_type)) \
+            or access.staff_bound(Interaction.READ, res_type):
         return None
     return res_type, res_id
 

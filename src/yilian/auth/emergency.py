@@ -1,0 +1,68 @@
+"""Break the glass: a staff member opens one patient's records, outside their organizations,
+for an emergency: with a stated reason, for a limited time, flagged in the audit trail (the
+opening itself, and every interaction while it lasts)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from yilian.auth.tables import auth_emergency
+from yilian.auth.tokens import Verifier
+from yilian.errors import BadRequest, Forbidden
+from yilian.fhir.access import Access
+from yilian.kit.clock import utcnow
+from yilian.kit.db import read_transaction
+from yilian.kit.ids import is_valid_id
+
+MAX_MINUTES = 240
+MIN_REASON = 10  # characters: a reason, not "x"
+
+
+def open_emergency(conn: Connection, access: Access, patient: str, reason: str,
+                   minutes: int) -> datetime:
+    """Open Patient/`patient` to the caller until the returned instant."""
+    if not access.organizations:
+        raise Forbidden("YL-4060", "Breaking the glass is for staff whose access is bound to "
+                        "their organizations' patients")
+    if not is_valid_id(patient):
+        raise BadRequest("YL-4061", f"'{patient}' is not a Patient id", expression=("patient",))
+    if len(reason.strip()) < MIN_REASON:
+        raise BadRequest("YL-4062", f"State the emergency: a reason of at least {MIN_REASON} "
+                         "characters", expression=("reason",))
+    if not 1 <= minutes <= MAX_MINUTES:
+        raise BadRequest("YL-4063", f"An emergency access lasts 1 to {MAX_MINUTES} minutes",
+                         expression=("minutes",))
+    now = utcnow()
+    expires = now + timedelta(minutes=minutes)
+    conn.execute(insert(auth_emergency).values(username=_username(access), patient=patient,
+                                               opened=now, expires=expires,
+                                               reason=reason.strip()[:1000]))
+    return expires
+
+
+def _username(access: Access) -> str:
+    return access.subject.removeprefix("user ")
+
+
+class Authenticator:
+    """A request's Access: its token's, and for staff, the patients opened to them now."""
+
+    def __init__(self, engine: Engine, verifier: Verifier) -> None:
+        self.engine = engine
+        self.verifier = verifier
+
+    def __call__(self, authorization: str | None) -> Access:
+        access = self.verifier(authorization)
+        if not access.organizations:
+            return access
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(select(auth_emergency.c.patient, auth_emergency.c.reason)
+                                .where(auth_emergency.c.username == _username(access),
+                                       auth_emergency.c.expires > utcnow())).all()
+        if not rows:
+            return access
+        return replace(access, emergency=tuple(dict.fromkeys(row.patient for row in rows)),
+                       emergency_reason="; ".join(dict.fromkeys(row.reason for row in rows)))
