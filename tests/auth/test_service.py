@@ -94,6 +94,8 @@ def test_tokens_for_users(engine: Engine) -> None:
     access = verify(f"Bearer {token_for(keys, manager, 'user/*.cruds').token}")
     assert access.allows(Interaction.SEARCH, "Encounter")
     assert not access.allows(Interaction.UPDATE, "Encounter")
+    # A manager works with counts, not identities: bound to the hospital, numbers masked.
+    assert access.organizations == ("zju1",) and access.masked
     mine = verify(f"Bearer {token_for(keys, patient, 'patient/*.rs user/*.rs').token}")
     assert mine.patient == "p1" and mine.confined(Interaction.READ, "Observation")
     with pytest.raises(Forbidden):

@@ -24,6 +24,7 @@ from yilian.errors import (
 from yilian.errors import OutcomeIssue as Issue
 from yilian.fhir.access import UNRESTRICTED, Access
 from yilian.fhir.audit import Entry
+from yilian.fhir.masking import masked_response
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.router import FhirRouter, fast_read_target
 from yilian.fhir.store.sql import AsyncFastReader
@@ -99,6 +100,8 @@ class FhirEndpoint:
                                          "failure is logged and nothing was written")]),
             )
             return
+        if fhir_request.access.masked:
+            answer = masked_response(answer)
         await _send_answer(send, answer, pretty=_wants_pretty(fhir_request),
                            head=method == "HEAD")
 

@@ -42,7 +42,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from yilian.auth.roles import Role, organizations_of, within
+from yilian.auth.roles import Role, masks_identifiers, organizations_of, within
 from yilian.auth.service import User, find_user_by_pk
 from yilian.auth.tables import auth_assertion, auth_client, auth_code, auth_refresh
 from yilian.auth.tokens import Keys, Verifier, issue
@@ -478,6 +478,7 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
                        fhir_user=user.fhir_user if user else None,
                        patient=user.patient_id if user else None,
                        organizations=organizations_of(user.roles) if user else (),
+                       masked=masks_identifiers(user.roles) if user else False,
                        minutes=ACCESS_MINUTES)
         kept = [s for s in asked if s in SIGN_IN_SCOPES]
         token: dict[str, Any] = {

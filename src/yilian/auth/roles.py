@@ -49,6 +49,16 @@ CEILINGS: dict[Role, str] = {
 BOUND_TO_ORGANIZATION = frozenset(Role) - {Role.ADMIN, Role.PRIVACY, Role.PATIENT}
 
 
+# Roles whose work needs people's resident ID and phone numbers (identifying a patient,
+# calling them); a user with none of them gets them masked (fhir.masking).
+SEES_IDENTIFIERS = frozenset({Role.ADMIN, Role.DOCTOR, Role.NURSE, Role.PHARMACIST,
+                              Role.PATIENT})
+
+
+def masks_identifiers(roles: Sequence[tuple[Role, str]]) -> bool:
+    return not any(role in SEES_IDENTIFIERS for role, _ in roles)
+
+
 def organizations_of(roles: Sequence[tuple[Role, str]]) -> tuple[str, ...]:
     """The organization ids a user's staff grants are bound to; () for an administrator."""
     if any(role is Role.ADMIN for role, _ in roles):

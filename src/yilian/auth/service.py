@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from yilian.auth.passwords import hash_password, needs_rehash, verify_password, weakness
-from yilian.auth.roles import Role, organizations_of, within
+from yilian.auth.roles import Role, masks_identifiers, organizations_of, within
 from yilian.auth.tables import auth_role, auth_user
 from yilian.auth.tokens import Issued, Keys, issue
 from yilian.errors import BadRequest, Conflict, Forbidden, Unauthorized
@@ -126,4 +126,5 @@ def token_for(keys: Keys, user: User, scope: str, *, minutes: int = 60) -> Issue
         raise BadRequest("YL-4007", "A token lives 1 to 1,440 minutes")
     return issue(keys, subject=user.username, scope=" ".join(g.text() for g in granted),
                  fhir_user=user.fhir_user, organizations=organizations_of(user.roles),
+                 masked=masks_identifiers(user.roles),
                  patient=user.patient_id, minutes=minutes)

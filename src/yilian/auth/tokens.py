@@ -83,8 +83,8 @@ class Issued:
 
 
 def issue(keys: Keys, *, subject: str, scope: str, fhir_user: str | None = None,
-          patient: str | None = None, organizations: Sequence[str] = (), minutes: int = 60,
-          now: datetime | None = None) -> Issued:
+          patient: str | None = None, organizations: Sequence[str] = (), masked: bool = False,
+          minutes: int = 60, now: datetime | None = None) -> Issued:
     now = now or utcnow()
     expires = now + timedelta(minutes=minutes)
     claims: dict[str, object] = {"iss": ISSUER, "sub": subject, "scope": scope,
@@ -96,6 +96,8 @@ def issue(keys: Keys, *, subject: str, scope: str, fhir_user: str | None = None,
         claims["patient"] = patient
     if organizations:
         claims["orgs"] = list(organizations)  # staff: whose patients `user/` grants reach
+    if masked:
+        claims["masked"] = True  # ID and phone numbers masked in what it reads
     kid, key = keys.signing()
     return Issued(jwt.encode({"alg": ALGORITHM, "kid": kid}, claims, key), expires)
 
@@ -127,7 +129,8 @@ class Verifier:
                         patient=_patient_id(claims.get("patient")),
                         subject=subject if subject.startswith("client:") else f"user {subject}",
                         organizations=tuple(str(o) for o in orgs)
-                        if isinstance(orgs, list) else ())
+                        if isinstance(orgs, list) else (),
+                        masked=claims.get("masked") is True)
         with self._lock:
             self._checked[authorization] = (access, float(claims["exp"]))
             while len(self._checked) > self.CACHED:

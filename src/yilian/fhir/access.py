@@ -104,6 +104,7 @@ class Access:
     organizations: tuple[str, ...] = ()
     emergency: tuple[str, ...] = ()
     emergency_reason: str = ""
+    masked: bool = False  # resident ID and phone numbers masked in what it reads
 
     def allows(self, interaction: Interaction, res_type: str) -> bool:
         return any(grant.covers(interaction, res_type) and self._usable(grant)
