@@ -13,13 +13,17 @@ import base64
 import json
 import os
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from fhir_helpers import FHIR_JSON, patient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
+
+from yilian.fhir.store.tables import resource_version
+from yilian.kit.db import read_transaction
 
 FUZZ = settings(
     max_examples=int(os.environ.get("YILIAN_FUZZ_EXAMPLES", "50")),
@@ -422,6 +426,42 @@ def test_random_requests_never_fail(
     headers = {"Content-Type": "application/fhir+json"} if body is not None else {}
     send(client, method, build_path(parts) + build_query(query, raw), content=body,
          headers=headers)
+
+
+@FUZZ
+@given(method=st.sampled_from(METHODS), parts=paths, query=query_strings, raw=st.booleans(),
+       body=st.one_of(st.none(), raw_bodies()))
+def test_random_requests_without_a_token_reach_nothing(
+    client: TestClient, method: str, parts: list[str], query: list[tuple[str, str]],
+    raw: bool, body: bytes | None,
+) -> None:
+    """Only the CapabilityStatement is public: anything else without a token is refused
+    (401), or refused earlier for its form (a format or size nobody is served), and changes
+    nothing."""
+    seed(client)
+    before = _versions(client)
+    headers = {"Authorization": "", **({"Content-Type": "application/fhir+json"}
+                                       if body is not None else {})}
+    url = build_path(parts) + build_query(query, raw)
+    response = client.request(method, url, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    path = "/".join(p for p in urlsplit(str(response.url)).path.split("/") if p)
+    public = path == "fhir/metadata" and method in ("GET", "HEAD")
+    if not public:  # 400, 406, 413: refused for its form before the token was looked at;
+        # 404 only from the routing (a path Starlette matches to no endpoint at all).
+        text = response.text if method != "HEAD" else client.request(
+            "GET", url, headers={"Authorization": ""}).text
+        routed_nowhere = response.status_code == 404 and "[YL-1117] No endpoint answers" in text
+        assert response.status_code in (400, 401, 406, 413) or routed_nowhere, (
+            url, response.text)
+    assert _versions(client) == before
+
+
+def _versions(client: TestClient) -> int:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with read_transaction(engine) as conn:
+        return int(conn.execute(select(func.count()).select_from(resource_version))
+                   .scalar_one())
 
 
 @FUZZ
