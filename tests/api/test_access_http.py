@@ -252,6 +252,11 @@ def test_staff_write_only_into_their_patients_records(network: TestClient) -> No
         "resourceType": "Patient", "managingOrganization": {"reference": "Organization/zju1"}},
         headers={**FHIR_JSON, **doctor})
     assert registered.status_code == 201
+    # What an encounter is about is checked before it is written: whole, not patched.
+    patch = [{"op": "replace", "path": "/subject/reference", "value": "Patient/p2"}]
+    patched = network.patch("/fhir/Encounter/e4", json=patch, headers={
+        **doctor, "Content-Type": "application/json-patch+json"})
+    assert patched.status_code == 403
 
 
 def test_breaking_the_glass_opens_one_patient_for_a_while(network: TestClient) -> None:
@@ -284,3 +289,41 @@ def test_breaking_the_glass_opens_one_patient_for_a_while(network: TestClient) -
     details = [e["resource"].get("outcomeDesc", "") for e in trail["entry"]]
     assert any(d.startswith("emergency access: unconscious") for d in details)
     assert any(d.startswith("emergency access (unconscious in the ED") for d in details)
+
+
+@pytest.mark.parametrize("link", [
+    {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+     "subject": {"reference": "Patient/p2"}, "performer": [{"reference": "Organization/zju1"}]},
+    {"resourceType": "Encounter", "status": "in-progress",
+     "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+     "subject": {"reference": "Patient/p2"},
+     "serviceProvider": {"reference": "Organization/zju1"}},
+    {"resourceType": "EpisodeOfCare", "status": "active", "patient": {"reference": "Patient/p2"},
+     "managingOrganization": {"reference": "Organization/zju1"}},
+    {"resourceType": "CareTeam", "subject": {"reference": "Patient/p2"},
+     "participant": [{"member": {"reference": "Organization/zju1"}}]},
+])
+def test_staff_cannot_make_a_patient_theirs_by_writing_the_link(
+        network: TestClient, link: dict[str, Any]) -> None:
+    trainee = _staff(network, subject="trainee.he")
+    refused = network.post(f"/fhir/{link['resourceType']}", json=link,
+                           headers={**FHIR_JSON, **trainee})
+    assert refused.status_code == 403
+    assert network.get("/fhir/Patient/p2", headers=trainee).status_code == 404
+    # The same answer for a patient that does not exist: no oracle.
+    ghost = json_with(link, "Patient/no-such-patient")
+    assert network.post(f"/fhir/{link['resourceType']}", json=ghost,
+                        headers={**FHIR_JSON, **trainee}).status_code == 403
+    # In a transaction too; and for one of its own patients it is fine.
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": link, "request": {"method": "POST", "url": link["resourceType"]}}]}
+    assert network.post("/fhir", json=bundle, headers={**FHIR_JSON, **trainee}
+                        ).status_code == 403
+    mine = json_with(link, "Patient/p1")
+    assert network.post(f"/fhir/{link['resourceType']}", json=mine,
+                        headers={**FHIR_JSON, **trainee}).status_code == 201
+
+
+def json_with(link: dict[str, Any], patient: str) -> dict[str, Any]:
+    key = "patient" if link["resourceType"] == "EpisodeOfCare" else "subject"
+    return {**link, key: {"reference": patient}}

@@ -6,7 +6,7 @@
                                        of the search's SQL, so pages and totals count only that
     require_member(ctx, type, id)      a bound read or write touches only what it may see
     visible(ctx, versions)             the `_include`d resources the caller may read
-    require_instance, written, require_unconfined, require_everything
+    require_instance, written, require_unconfined, require_everything, require_patients_seen
                                        the router's and a transaction's checks of one
                                        interaction, before and after it
 
@@ -110,6 +110,44 @@ def _about_patients(res_type: str, patients: Expression) -> Expression:
         if param is not None and (not param.targets or "Patient" in param.targets):
             chains.append(Chain(param, (("Patient", patients),)))
     return AnyOf(tuple(chains))
+
+
+# The types whose resources make a patient one of an organization's (`_patients_of`): a
+# bound caller's write of one must not be what makes the patient theirs.
+LINK_TYPES = frozenset({"Encounter", "EpisodeOfCare", "CareTeam", "ServiceRequest"})
+
+
+def require_patients_seen(ctx: Context, interaction: Interaction, res_type: str,
+                          body: object) -> None:
+    """Before a bound caller writes an Encounter, EpisodeOfCare, CareTeam or ServiceRequest:
+    every patient it is about must be one the caller sees already (else writing it would
+    open that patient's records to them: break the glass is the way for that). Refused
+    alike whether or not the patient exists."""
+    if res_type not in LINK_TYPES or _bound(ctx.access, interaction, res_type) is None:
+        return
+    from yilian.fhir.search.extract import extract_index_rows
+
+    params = set(_compartment_params().get(res_type, ()))
+    rows = extract_index_rows(body) if isinstance(body, dict) else {}
+    patients = {row["target_id"] for row in rows.get("reference", [])
+                if row["param"] in params and row.get("target_type") == "Patient"
+                and row.get("target_id")}
+    if ctx.uow is not None:
+        ctx.uow.flush()  # a patient registered earlier in the same transaction counts
+    if patients and patients <= _members(ctx, Interaction.READ, "Patient", sorted(patients)):
+        return
+    raise Forbidden("YL-4034", f"This {res_type} is about a patient whose records this access "
+                    "token does not reach; it cannot be what opens them (break the glass for "
+                    "an emergency)", expression=(res_type,))
+
+
+def require_no_link_patch(ctx: Context, res_type: str) -> None:
+    """A patch's result is known only once applied: a bound caller updates these types whole
+    (PUT), so that what they will be about can be checked first."""
+    if res_type in LINK_TYPES and _bound(ctx.access, Interaction.UPDATE, res_type) is not None:
+        raise Forbidden("YL-4035", f"Send the whole {res_type} (PUT) rather than a patch: "
+                        "the patients it is about are checked before it is written",
+                        expression=(res_type,))
 
 
 def confine(access: Access, res_type: str, expression: Expression,

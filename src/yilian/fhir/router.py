@@ -28,6 +28,8 @@ from yilian.fhir.guard import (
     require,
     require_everything,
     require_instance,
+    require_no_link_patch,
+    require_patients_seen,
     require_unconfined,
     written,
 )
@@ -138,10 +140,12 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
             require(ctx, Interaction.CREATE, res_type)
             if if_none_exist:
                 require(ctx, Interaction.SEARCH, res_type)
+            body = parse_body(request)
+            require_patients_seen(ctx, Interaction.CREATE, res_type, body)
             return written(ctx, Interaction.CREATE, res_type, interactions.do_create(
                 ctx,
                 res_type,
-                parse_body(request),
+                body,
                 if_none_exist=header_criteria(if_none_exist) if if_none_exist else None,
                 prefer=prefer,
                 prepared=request.prepared,
@@ -181,12 +185,15 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
             )
         if method == "PUT":
             require_instance(ctx, Interaction.UPDATE, res_type, res_id, may_be_new=True)
+            body = parse_body(request)
+            require_patients_seen(ctx, Interaction.UPDATE, res_type, body)
             return written(ctx, Interaction.UPDATE, res_type, interactions.do_update(
-                ctx, res_type, res_id, parse_body(request),
+                ctx, res_type, res_id, body,
                 if_match=request.header("if-match"), prefer=prefer, prepared=request.prepared,
             ))
         if method == "PATCH":
             require_instance(ctx, Interaction.UPDATE, res_type, res_id)
+            require_no_link_patch(ctx, res_type)
             return written(ctx, Interaction.UPDATE, res_type, interactions.do_patch(
                 ctx, res_type, res_id, parse_body(request),
                 if_match=request.header("if-match"), prefer=prefer,
