@@ -327,3 +327,65 @@ def test_staff_cannot_make_a_patient_theirs_by_writing_the_link(
 def json_with(link: dict[str, Any], patient: str) -> dict[str, Any]:
     key = "patient" if link["resourceType"] == "EpisodeOfCare" else "subject"
     return {**link, key: {"reference": patient}}
+
+
+def test_chains_and_has_need_their_own_grants_and_bounds(network: TestClient) -> None:
+    """From a review: `_has` and chains looked into types the token may not search, and past
+    the caller's bounds."""
+    patients_only = _as(network, "user/Patient.rs")
+    refused = network.get("/fhir/Patient?_has:Observation:subject:code=8867-4",
+                          headers=patients_only)
+    assert refused.status_code == 403
+    assert network.get("/fhir/Observation?subject:Patient.name=王",
+                       headers=_as(network, "user/Observation.rs")).status_code == 403
+    mine = _as(network, "patient/*.rs", patient="p1")
+    # Another patient's name does not reveal their hospital, nor their records.
+    assert _ids(network.get("/fhir/Organization?_has:Patient:organization:name=张",
+                            headers=mine)) == {"zju1"}
+    assert _ids(network.get("/fhir/Observation?subject:Patient.name=王", headers=mine)) == set()
+    doctor = _staff(network)
+    assert _ids(network.get("/fhir/Organization?_has:Patient:organization:name=王",
+                            headers=doctor)) == set()
+    # The audit events are not reached through another type either.
+    everything = _as(network, "user/*.rs")
+    assert network.get("/fhir/Organization?_has:AuditEvent:entity:action=R",
+                       headers=everything).status_code == 403
+
+
+def test_a_patient_token_reads_the_directory_and_nothing_else_outside_its_record(
+        network: TestClient) -> None:
+    task = {"resourceType": "Task", "id": "t2", "status": "requested", "intent": "order",
+            "for": {"reference": "Patient/p2"}, "description": "p2 secret"}
+    assert network.put("/fhir/Task/t2", json=task, headers=FHIR_JSON).status_code == 201
+    mine = _as(network, "patient/*.cruds", patient="p1")
+    assert network.get("/fhir/Task/t2", headers=mine).status_code == 404
+    assert _ids(network.get("/fhir/Task", headers=mine)) == set()
+    assert network.get("/fhir/Organization/zju1", headers=mine).status_code == 200
+    org = {"resourceType": "Organization", "id": "zju1", "name": "renamed by a patient"}
+    assert network.put("/fhir/Organization/zju1", json=org,
+                       headers={**FHIR_JSON, **mine}).status_code == 404
+
+
+def test_a_deleted_resource_is_not_new_to_a_bound_caller(network: TestClient) -> None:
+    assert network.delete("/fhir/Observation/o2").status_code in (200, 204)
+    doctor = _staff(network)
+    moved = network.put("/fhir/Observation/o2", json=_observation("o2", "p1"),
+                        headers={**FHIR_JSON, **doctor})
+    assert moved.status_code == 404
+    assert network.get("/fhir/Observation/o2/_history/1", headers=doctor).status_code == 404
+
+
+def test_system_history_leaves_out_audit_events_for_star_grants(network: TestClient) -> None:
+    sent = {"resourceType": "AuditEvent", "id": "ae1", "type": {"code": "rest"},
+            "recorded": "2026-11-24T08:00:00Z", "agent": [{"requestor": True}],
+            "source": {"observer": {"display": "LIS"}}}
+    assert network.put("/fhir/AuditEvent/ae1", json=sent, headers=FHIR_JSON).status_code == 201
+    history = network.get("/fhir/_history?_count=100", headers=_as(network, "user/*.rs"))
+    types = {e["resource"]["resourceType"] for e in history.json()["entry"] if "resource" in e}
+    assert "AuditEvent" not in types and "Patient" in types
+
+
+def test_break_glass_with_odd_minutes_is_a_400(network: TestClient) -> None:
+    answer = network.post("/auth/break-glass", headers=_staff(network), data={
+        "patient": "p2", "reason": "unconscious in the ED, no record", "minutes": "²"})
+    assert answer.status_code == 400

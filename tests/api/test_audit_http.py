@@ -153,3 +153,27 @@ def test_buffered_entries_are_written_when_the_auditor_closes(
     auditor.close()
     with read_transaction(engine) as conn:
         assert verify(conn) == (1, None)
+
+
+@pytest.mark.parametrize("column", ["actor", "entity"])
+def test_an_edit_of_what_searches_read_breaks_the_chain_too(engine: Engine, column: str) -> None:
+    from yilian.fhir.store.tables import audit_entity
+
+    with write_transaction(engine) as conn:
+        append(conn, [Entry("read", "user u", 0, entities=("Patient/1",)) for _ in range(3)])
+    with write_transaction(engine) as conn:
+        if column == "actor":
+            conn.execute(update(audit_log).where(audit_log.c.seq == 2).values(actor="user x"))
+        else:
+            conn.execute(update(audit_entity).where(audit_entity.c.seq == 2)
+                         .values(reference="Patient/2"))
+    with read_transaction(engine) as conn:
+        checked, found = verify(conn)
+    assert found is not None and found.seq == 2 and checked == 1
+
+
+def test_odd_numbers_in_the_trail_search_are_not_a_500(client: TestClient) -> None:
+    officer = _bearer(client, "user/AuditEvent.rs", "privacy.officer")
+    for query in ("_id=%C2%B2", "_count=%C2%B2", "_cursor=99999999999999999999999",
+                  "_id=99999999999999999999999"):
+        assert client.get(f"/fhir/$audit-trail?{query}", headers=officer).status_code < 500

@@ -61,3 +61,21 @@ def test_masked_over_http(client: TestClient) -> None:
     doctor = {"Authorization": "Bearer " + issue(keys, subject="d", scope="user/*.rs").token}
     assert client.get("/fhir/Patient/zhang", headers=doctor).json()["identifier"][0][
         "value"] == RESIDENT_ID
+
+
+def test_masked_callers_neither_write_masks_back_nor_search_by_numbers(
+        client: TestClient) -> None:
+    described = {**PATIENT, "text": {"status": "generated", "div":
+                 f'<div xmlns="http://www.w3.org/1999/xhtml">{RESIDENT_ID} 13812345678</div>'}}
+    assert client.put("/fhir/Patient/zhang", json=described,
+                      headers=FHIR_JSON).status_code in (200, 201)
+    keys: Keys = client.app.state.keys  # type: ignore[attr-defined]
+    lab = {"Authorization": "Bearer " + issue(keys, subject="lab", scope="user/*.cruds",
+                                                masked=True).token}
+    read = client.get("/fhir/Patient/zhang", headers=lab).json()
+    assert RESIDENT_ID not in read["text"]["div"] and "138****5678" in read["text"]["div"]
+    written_back = client.put("/fhir/Patient/zhang", json=read, headers={**FHIR_JSON, **lab})
+    assert written_back.status_code == 422
+    assert client.get("/fhir/Patient/zhang").json()["identifier"][0]["value"] == RESIDENT_ID
+    guess = client.get(f"/fhir/Patient?identifier={RESIDENT_ID}", headers=lab)
+    assert guess.status_code == 403

@@ -242,7 +242,7 @@ class OAuthEndpoints:
         def run() -> str:
             with write_transaction(self.server.engine) as conn:
                 expires = open_emergency(conn, access, patient, reason,
-                                         int(minutes) if minutes.isdigit() else 0)
+                                         int(minutes) if _small_number(minutes) else 0)
                 append(conn, [Entry("break-glass", access.subject, 0,
                                     source=_address(request), entities=(f"Patient/{patient}",),
                                     detail=f"emergency access: {reason.strip()}")])
@@ -269,6 +269,10 @@ async def _form(request: Request) -> list[tuple[str, str]] | None:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     except UnicodeDecodeError:
         return None
+
+
+def _small_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 6
 
 
 def _address(request: Request) -> str:

@@ -244,8 +244,10 @@ class _Refresh:
 
 
 def _refresh(token: str) -> _Refresh | None:
+    """The refresh token's row, locked until the transaction ends (rotation: two uses at the
+    same moment must not both succeed)."""
     row = _conn().execute(select(auth_refresh).where(
-        auth_refresh.c.token_hash == _digest(token))).first()
+        auth_refresh.c.token_hash == _digest(token)).with_for_update()).first()
     if row is None:
         return None
     return _Refresh(row.token_hash, row.client_id, row.user_pk, row.scope, row.expires,
@@ -283,9 +285,11 @@ class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
             expires=utcnow() + timedelta(minutes=CODE_MINUTES)))
 
     def query_authorization_code(self, code: str, client: Client) -> _Code | None:
+        # Locked until the exchange commits: a second exchange of the code waits, then finds
+        # it gone (a code is good once, even when two arrive at the same moment).
         row = _conn().execute(select(auth_code).where(
             auth_code.c.code_hash == _digest(code), auth_code.c.client_id == client.client_id,
-            auth_code.c.expires > utcnow())).first()
+            auth_code.c.expires > utcnow()).with_for_update()).first()
         if row is None:
             return None
         return _Code(row.code_hash, row.user_pk, row.redirect_uri, row.scope,
@@ -339,13 +343,18 @@ class _Assertion(JWTBearerClientAssertion):  # type: ignore[misc]
         return [_TOKEN_URL.get()]
 
     def validate_jti(self, claims: Mapping[str, Any], jti: str) -> bool:
-        expires = datetime.fromtimestamp(int(claims.get("exp", 0)), tz=utcnow().tzinfo)
+        key = f"{claims['sub']} {jti}"
+        if len(key) > 300:
+            return False  # longer than any key this server keeps: refused as unusable
+        try:
+            expires = datetime.fromtimestamp(int(claims.get("exp", 0)), tz=utcnow().tzinfo)
+        except (OverflowError, ValueError, OSError):
+            return False
         conn = _conn()
         conn.execute(delete(auth_assertion).where(auth_assertion.c.expires < utcnow()))
         try:
             with conn.begin_nested():
-                conn.execute(insert(auth_assertion).values(key=f"{claims['sub']} {jti}",
-                                                           expires=expires))
+                conn.execute(insert(auth_assertion).values(key=key, expires=expires))
         except IntegrityError:
             return False  # a replayed assertion
         return True

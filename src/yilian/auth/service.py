@@ -98,6 +98,7 @@ def authenticate(conn: Connection, username: str, password: str,
         hash_password(password)  # the same time as a real check: no timing tells
         raise refused
     if row.locked_until is not None and row.locked_until > now:
+        verify_password(row.password_hash, password)  # as long as any other refusal
         raise refused
     if not verify_password(row.password_hash, password):
         failures = row.failed_logins + 1

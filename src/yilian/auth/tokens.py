@@ -27,7 +27,7 @@ from yilian.auth.tables import auth_key
 from yilian.errors import Unauthorized
 from yilian.fhir.access import Access, parse_scopes
 from yilian.kit.clock import utcnow
-from yilian.kit.db import write_transaction
+from yilian.kit.db import read_transaction, write_transaction
 
 ISSUER = "yilian"
 ALGORITHM = "HS256"
@@ -62,7 +62,9 @@ class Keys:
             return self._keys.get(kid)
 
     def _load(self, *, create: bool) -> None:
-        with write_transaction(self.engine) as conn:
+        # Looking (a token's unknown kid) must never wait on the writer lock: it may run
+        # inside a write transaction of this very thread (introspection).
+        with (write_transaction if create else read_transaction)(self.engine) as conn:
             rows: list[tuple[str, bytes]] = [
                 (row.kid, row.secret) for row in conn.execute(
                     select(auth_key.c.kid, auth_key.c.secret)

@@ -111,6 +111,19 @@ def _plain(text: str) -> str:
     return text.replace("\x00", "")
 
 
+def _columns_agree(conn: Connection, row: Any) -> bool:
+    """The columns searches use say what the hashed entry says (else an edit there would
+    hide an entry from searches without breaking the chain)."""
+    fields = orjson.loads(row.entry)
+    refs = set(conn.scalars(select(audit_entity.c.reference)
+                            .where(audit_entity.c.seq == row.seq)))
+    return (row.actor == _plain(fields["actor"])[:200]
+            and row.subtype == _plain(fields["subtype"])[:40]
+            and row.outcome == fields["outcome"]
+            and to_instant(row.recorded) == fields["recorded"]
+            and refs == {_plain(ref)[:200] for ref in fields["entities"]})
+
+
 @dataclass(frozen=True)
 class Broken:
     seq: int
@@ -129,7 +142,7 @@ def verify(conn: Connection, *, batch: int = 5000) -> tuple[int, Broken | None]:
                                        "are missing")
             if row.prev_hash != prev:
                 return checked, Broken(row.seq, "does not follow the entry before it")
-            if link(prev, row.seq, row.entry) != row.hash:
+            if link(prev, row.seq, row.entry) != row.hash or not _columns_agree(conn, row):
                 return checked, Broken(row.seq, "was changed after it was written")
             prev, expected_seq, checked = row.hash, row.seq + 1, checked + 1
         if len(rows) < batch:

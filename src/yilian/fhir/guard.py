@@ -18,8 +18,9 @@ Who sees which patients' records (the Patient itself and its compartment):
   CareTeam it is part of) or referred to it (a ServiceRequest it is to perform); and any
   patient opened to them for an emergency ("break the glass", auth.emergency);
 - `system/` grants and users without organizations (administrators): everyone.
-Types outside the Patient compartment (Organization, Practitioner, Medication...) are not
-patient data: every grant on them reaches all of them.
+Types outside the Patient compartment are reached by every grant on them, but by a
+`patient/` grant only for reading the directory (Organization, Practitioner, Medication,
+definitions...: `DIRECTORY_TYPES`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from functools import cache
 
 from sqlalchemy import select
 
-from yilian.errors import Forbidden, NotFound
+from yilian.errors import Forbidden, NotFound, Unprocessable
 from yilian.fhir.access import Access, Interaction
 from yilian.fhir.interactions import Context
+from yilian.fhir.masking import IDENTIFYING_PARAMETERS, carries_masks
 from yilian.fhir.messages import FhirResponse
 from yilian.fhir.search.expressions import All, AnyOf, Chain, Expression, Has, Ids, Match
 from yilian.fhir.search.plan import Names, matching_pks
@@ -60,12 +62,28 @@ def _compartment_params() -> dict[str, tuple[str, ...]]:
             if entry.get("param")}
 
 
+# What a patient's token reads outside its compartment: the network's directory and the
+# definitions (no other patient's data lives in these).
+DIRECTORY_TYPES = frozenset({
+    "Organization", "OrganizationAffiliation", "Location", "Practitioner", "PractitionerRole",
+    "HealthcareService", "Endpoint", "Schedule", "Slot", "Medication", "MedicationKnowledge",
+    "Substance", "ValueSet", "CodeSystem", "ConceptMap", "NamingSystem", "StructureDefinition",
+    "SearchParameter", "OperationDefinition", "CapabilityStatement", "Questionnaire",
+    "PlanDefinition", "ActivityDefinition", "Library", "Measure"})
+_NOTHING: Expression = Ids(())
+
+
 def _bound(access: Access, interaction: Interaction, res_type: str) -> Expression | None:
     """What a resource of `res_type` must match for this caller to see it; None: anything."""
-    if res_type not in _compartment_params() and res_type != "Patient":
-        return None
+    in_compartment = res_type in _compartment_params() or res_type == "Patient"
     if access.patient is not None and access.confined(interaction, res_type):
-        return compartment_expression("Patient", access.patient, res_type)
+        if in_compartment:
+            return compartment_expression("Patient", access.patient, res_type)
+        # Outside it: the directory may be read; nothing else, and nothing written.
+        reads = interaction in (Interaction.READ, Interaction.SEARCH)
+        return None if reads and res_type in DIRECTORY_TYPES else _NOTHING
+    if not in_compartment:
+        return None
     if access.staff_bound(interaction, res_type):
         patients = _patients_of(access.organizations, access.emergency)
         if res_type == "Patient":
@@ -141,6 +159,13 @@ def require_patients_seen(ctx: Context, interaction: Interaction, res_type: str,
                     "an emergency)", expression=(res_type,))
 
 
+def require_unmasked(ctx: Context, body: object) -> None:
+    """A caller who reads masked numbers must not write them back over the real ones."""
+    if ctx.access.masked and carries_masks(body):
+        raise Unprocessable("YL-4036", "The resource holds masked numbers (as this access "
+                            "token reads them): writing it would replace the real ones")
+
+
 def require_no_link_patch(ctx: Context, res_type: str) -> None:
     """A patch's result is known only once applied: a bound caller updates these types whole
     (PUT), so that what they will be about can be checked first."""
@@ -152,8 +177,48 @@ def require_no_link_patch(ctx: Context, res_type: str) -> None:
 
 def confine(access: Access, res_type: str, expression: Expression,
             interaction: Interaction = Interaction.SEARCH) -> Expression:
+    """The expression as this caller may search with it: bounded on `res_type`, and every
+    chain and `_has` inside it allowed (search on the types they look into) and bounded on
+    those types too, so that no criterion reveals what the caller may not see."""
+    if access.masked:
+        _refuse_identifying(expression)
+    nested = _nested(access, expression)
     bound = _bound(access, interaction, res_type)
-    return expression if bound is None else All((expression, bound))
+    return nested if bound is None else All((nested, bound))
+
+
+def _refuse_identifying(expression: Expression) -> None:
+    """A caller who reads masked numbers cannot search by them (it would confirm a guess)."""
+    match expression:
+        case All(children) | AnyOf(children):
+            for child in children:
+                _refuse_identifying(child)
+        case Chain(_, targets):
+            for _, inner in targets:
+                _refuse_identifying(inner)
+        case Has(_, _, inner):
+            _refuse_identifying(inner)
+        case Match(param, _, _) if param.code in IDENTIFYING_PARAMETERS:
+            raise Forbidden("YL-4037", f"This access token reads identity and phone numbers "
+                            f"masked: it cannot search by '{param.code}'",
+                            expression=(param.code,))
+
+
+def _nested(access: Access, expression: Expression) -> Expression:
+    match expression:
+        case All(children):
+            return All(tuple(_nested(access, c) for c in children))
+        case AnyOf(children):
+            return AnyOf(tuple(_nested(access, c) for c in children))
+        case Chain(param, targets):
+            for target_type, _ in targets:
+                access.require(Interaction.SEARCH, target_type)
+            return Chain(param, tuple((target_type, confine(access, target_type, inner))
+                                      for target_type, inner in targets))
+        case Has(source_type, param, inner):
+            access.require(Interaction.SEARCH, source_type)
+            return Has(source_type, param, confine(access, source_type, inner))
+    return expression
 
 
 def _members(ctx: Context, interaction: Interaction, res_type: str, res_ids: Sequence[str]
@@ -206,8 +271,8 @@ def require_instance(ctx: Context, interaction: Interaction, res_type: str, res_
     patient's compartment, the resource is in it (or does not exist yet, for an update
     that may create it)."""
     require(ctx, interaction, res_type)
-    if may_be_new and not store.exists(ctx.conn, res_type, res_id):
-        return
+    if may_be_new and store.read_current(ctx.conn, res_type, res_id) is None:
+        return  # never existed (a deleted one is not new: its history is someone's record)
     require_member(ctx, interaction, res_type, res_id, unseen=True)
 
 

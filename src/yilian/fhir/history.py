@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from yilian.errors import BadRequest, NotFound
+from yilian.fhir.access import NAMED_ONLY, Interaction
 from yilian.fhir.bundles import (
     decode_history_cursor,
     encode_history_cursor,
@@ -58,8 +59,12 @@ def history(
         and store.read_current(ctx.conn, res_type, res_id) is None
     ):
         raise NotFound("YL-1010", f"{res_type}/{res_id} is not known")
+    # Across types: not those the caller's `*` grants do not reach (the audit events).
+    hidden = [] if res_type is not None else [
+        t for t in sorted(NAMED_ONLY) if not ctx.access.allows(Interaction.SEARCH, t)]
     versions, next_cursor = store.read_history(
         ctx.conn, res_type=res_type, res_id=res_id, since=since, after=cursor, count=count,
+        without_types=hidden,
     )
     path = "/".join(p for p in (res_type, res_id, "_history") if p)
     if not any(k == "_count" for k, _ in kept):

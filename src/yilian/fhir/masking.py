@@ -42,8 +42,37 @@ def mask_phone(value: str) -> str:
     return "".join("*" if i in hidden else char for i, char in enumerate(value))
 
 
+# Written out in text (a narrative, a note): an ID number, a mainland mobile number.
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+_MOBILE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# What masking leaves: a write carrying it would store the mask over the real value.
+_MASKS = re.compile(r"\d{4}\*{10}[\dXx]{4}|\d{3}\*{4}\d{4}")
+# Search parameters that would confirm a guessed number.
+IDENTIFYING_PARAMETERS = frozenset({"identifier", "phone", "telecom"})
+
+
+def _mask_text(text: str) -> str:
+    text = _ID_IN_TEXT.sub(lambda m: mask_resident_id(m[0]) if is_resident_id(m[0]) else m[0],
+                           text)
+    return _MOBILE_IN_TEXT.sub(lambda m: mask_phone(m[0]), text)
+
+
+def carries_masks(value: Any) -> bool:
+    """Whether a JSON value holds masked numbers (as read by a masked caller)."""
+    if isinstance(value, str):
+        return _MASKS.search(value) is not None
+    if isinstance(value, list):
+        return any(carries_masks(item) for item in value)
+    if isinstance(value, dict):
+        return any(carries_masks(item) for item in value.values())
+    return False
+
+
 def masked(value: Any) -> Any:
-    """A copy of a JSON value (a resource, a Bundle) with ID and phone numbers masked."""
+    """A copy of a JSON value (a resource, a Bundle) with ID and phone numbers masked: in
+    identifiers and telecoms, and wherever text spells them out (a narrative, a note)."""
+    if isinstance(value, str):
+        return _mask_text(value)
     if isinstance(value, list):
         return [masked(item) for item in value]
     if not isinstance(value, dict):

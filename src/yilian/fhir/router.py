@@ -31,6 +31,7 @@ from yilian.fhir.guard import (
     require_no_link_patch,
     require_patients_seen,
     require_unconfined,
+    require_unmasked,
     written,
 )
 from yilian.fhir.interactions import Context, Preferences
@@ -141,6 +142,7 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
             if if_none_exist:
                 require(ctx, Interaction.SEARCH, res_type)
             body = parse_body(request)
+            require_unmasked(ctx, body)
             require_patients_seen(ctx, Interaction.CREATE, res_type, body)
             return written(ctx, Interaction.CREATE, res_type, interactions.do_create(
                 ctx,
@@ -186,6 +188,7 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
         if method == "PUT":
             require_instance(ctx, Interaction.UPDATE, res_type, res_id, may_be_new=True)
             body = parse_body(request)
+            require_unmasked(ctx, body)
             require_patients_seen(ctx, Interaction.UPDATE, res_type, body)
             return written(ctx, Interaction.UPDATE, res_type, interactions.do_update(
                 ctx, res_type, res_id, body,
@@ -194,6 +197,7 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
         if method == "PATCH":
             require_instance(ctx, Interaction.UPDATE, res_type, res_id)
             require_no_link_patch(ctx, res_type)
+            require_unmasked(ctx, parse_body(request))
             return written(ctx, Interaction.UPDATE, res_type, interactions.do_patch(
                 ctx, res_type, res_id, parse_body(request),
                 if_match=request.header("if-match"), prefer=prefer,

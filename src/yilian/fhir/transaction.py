@@ -23,7 +23,13 @@ from urllib.parse import parse_qsl, urlsplit
 from yilian.errors import BadRequest, NotFound, OutcomeIssue, PreconditionFailed, YilianError
 from yilian.fhir import definitions, interactions
 from yilian.fhir.access import Interaction
-from yilian.fhir.guard import require, require_instance, require_patients_seen, written
+from yilian.fhir.guard import (
+    require,
+    require_instance,
+    require_patients_seen,
+    require_unmasked,
+    written,
+)
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
 from yilian.fhir.store.sql import Indexer, IndexRows
@@ -343,6 +349,7 @@ def _run(
             raise BadRequest("YL-3010", "POST entries must name a resource type",
                              expression=(f"{entry.where}.request.url",))
         require(ctx, Interaction.CREATE, entry.res_type)
+        require_unmasked(ctx, entry.resource)
         require_patients_seen(ctx, Interaction.CREATE, entry.res_type, entry.resource)
         return written(ctx, Interaction.CREATE, entry.res_type, interactions.do_create(
             ctx, entry.res_type, entry.resource, prefer=prefer, res_id=entry.target_id,
@@ -354,6 +361,7 @@ def _run(
             body = {**body, "id": entry.target_id}
         require_instance(ctx, Interaction.UPDATE, entry.res_type, entry.target_id,
                          may_be_new=True)
+        require_unmasked(ctx, body)
         require_patients_seen(ctx, Interaction.UPDATE, entry.res_type, body)
         return written(ctx, Interaction.UPDATE, entry.res_type, interactions.do_update(
             ctx, entry.res_type, entry.target_id, body, if_match=entry.if_match,

@@ -90,11 +90,11 @@ def _search(ctx: Context, pairs: list[tuple[str, str]], page_size: int,
             conditions.append(audit_log.c.subtype.in_(value.split(",")))
         elif name == "_id":
             conditions.append(audit_log.c.seq.in_([int(v) for v in value.split(",")
-                                                   if v.isdigit()]))
+                                                   if _sequence_number(v)]))
         elif name == "_count":
             count = _count(value, max_page_size)
         elif name == "_cursor":
-            if not value.isdigit():
+            if not _sequence_number(value):
                 raise BadRequest("YL-4052", "_cursor is not one of this server's",
                                  expression=("_cursor",))
             conditions.append(audit_log.c.seq < int(value))
@@ -116,7 +116,11 @@ def _search(ctx: Context, pairs: list[tuple[str, str]], page_size: int,
     return FhirResponse(200, resource=bundle)
 
 
+def _sequence_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _count(value: str, max_page_size: int) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= max_page_size:
+    if not _sequence_number(value) or not 1 <= int(value) <= max_page_size:
         raise BadRequest("YL-4053", f"_count takes 1 to {max_page_size}", expression=("_count",))
     return int(value)

@@ -107,13 +107,6 @@ def read_current(conn: Connection, res_type: str, res_id: str) -> StoredVersion 
     return None if row is None else _stored(row)
 
 
-def exists(conn: Connection, res_type: str, res_id: str) -> bool:
-    """Whether the resource exists now (not deleted)."""
-    return conn.execute(select(resource.c.pk).where(
-        resource.c.res_type == res_type, resource.c.res_id == res_id,
-        resource.c.deleted == false())).first() is not None
-
-
 class FastReader:
     """Read by id, the most frequent interaction, without SQLAlchemy's Connection machinery.
 
@@ -371,12 +364,16 @@ def read_history(
     since: datetime | None = None,
     after: HistoryCursor | None = None,
     count: int,
+    without_types: Sequence[str] = (),
 ) -> tuple[list[StoredVersion], HistoryCursor | None]:
-    """One page of history, newest first, and the cursor of the next page (None at the end)."""
+    """One page of history, newest first, and the cursor of the next page (None at the end);
+    across types, none of `without_types`."""
     rv = resource_version
     query = select(rv.c.resource_pk, *_VERSION_COLUMNS).select_from(_JOIN)
     if res_type is not None:
         query = query.where(rv.c.res_type == res_type)
+    if without_types:
+        query = query.where(rv.c.res_type.not_in(list(without_types)))
     if res_id is not None:
         query = query.where(resource.c.res_id == res_id)
     if since is not None:

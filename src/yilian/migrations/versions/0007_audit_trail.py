@@ -55,6 +55,10 @@ def upgrade() -> None:
         sa.Column('hash', sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head')),
     )
+    # The chain's head exists from the start: the first appends of several processes then
+    # queue on its row lock instead of racing to create it.
+    op.execute(sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64
+                       + "')"))
 
 
 def downgrade() -> None:
