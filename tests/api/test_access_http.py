@@ -389,3 +389,22 @@ def test_break_glass_with_odd_minutes_is_a_400(network: TestClient) -> None:
     answer = network.post("/auth/break-glass", headers=_staff(network), data={
         "patient": "p2", "reason": "unconscious in the ED, no record", "minutes": "²"})
     assert answer.status_code == 400
+
+
+def test_a_staff_transaction_may_register_a_patient_and_record_about_them(
+        network: TestClient) -> None:
+    """POSTs run before PUTs: what a transaction writes is checked once it is all done."""
+    doctor = _staff(network)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        put_entry({"resourceType": "Patient", "id": "p9",
+                   "managingOrganization": {"reference": "Organization/zju1"}}),
+        {"resource": _observation("x", "p9"), "request": {"method": "POST",
+                                                          "url": "Observation"}}]}
+    answer = network.post("/fhir", json=bundle, headers={**FHIR_JSON, **doctor})
+    assert answer.status_code == 200, answer.text
+    other = {**bundle, "entry": [
+        put_entry({"resourceType": "Patient", "id": "p10"}),
+        {"resource": _observation("x", "p10"), "request": {"method": "POST",
+                                                           "url": "Observation"}}]}
+    assert network.post("/fhir", json=other, headers={**FHIR_JSON, **doctor}).status_code == 403
+    assert network.get("/fhir/Patient/p10").status_code == 404

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -46,11 +46,18 @@ _SKIPPED_HEADERS = frozenset({"host", "content-length", "connection", "user-agen
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 
 
+class Authenticate(Protocol):
+    """A request's Access from its Authorization header (auth.emergency.Authenticator)."""
+
+    def verify(self, authorization: str | None) -> Access: ...
+    def with_emergencies(self, access: Access) -> Access: ...
+
+
 class FhirEndpoint:
     """The ASGI app for every path under /fhir."""
 
     def __init__(self, router: FhirRouter, *, max_body_bytes: int, base_url: str | None,
-                 authenticate: Callable[[str | None], Access] | None) -> None:
+                 authenticate: Authenticate | None) -> None:
         self.router = router
         self.max_body_bytes = max_body_bytes
         self.base_url = base_url
@@ -77,6 +84,12 @@ class FhirEndpoint:
             return
         except YilianError as error:
             await _send_outcome(send, error.http_status, error.to_outcome())
+            return
+        except Exception:
+            log.exception("unexpected failure before %s %s", method, scope["path"])
+            await _send_outcome(send, 500, operation_outcome([Issue(
+                "fatal", "exception", "[YL-0500] The server failed unexpectedly; the failure "
+                "is logged and nothing was written")]))
             return
         try:
             target = fast_read_target(fhir_request)
@@ -128,17 +141,22 @@ class FhirEndpoint:
             headers={k: v for k, v in headers.items() if k not in _SKIPPED_HEADERS},
             body=body,
             content_type=headers.get("content-type"),
-            access=self._access(method, path, headers.get("authorization")),
+            access=await self._access(method, path, headers.get("authorization")),
             source=_address(scope),
         )
         return request, self.base_url or _base_url(scope, headers)
 
-    def _access(self, method: str, path: str, authorization: str | None) -> Access:
-        """The caller's Access; the CapabilityStatement is public, as SMART requires."""
+    async def _access(self, method: str, path: str, authorization: str | None) -> Access:
+        """The caller's Access; the CapabilityStatement is public, as SMART requires. The
+        token is checked on the event loop (remembered, ~1 µs); staff's emergencies take a
+        database read, in a worker thread."""
         if self.authenticate is None or (method in ("GET", "HEAD")
                                          and path.strip("/") == "metadata"):
             return UNRESTRICTED
-        return self.authenticate(authorization)
+        access = self.authenticate.verify(authorization)
+        if access.organizations:
+            access = await run_in_threadpool(self.authenticate.with_emergencies, access)
+        return access
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes | None:
         declared = headers.get("content-length")

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from yilian.fhir.messages import FhirRequest, FhirResponse
+from yilian.fhir.store.sql import BulkInsert
 from yilian.fhir.store.tables import audit_entity, audit_head, audit_log
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant, utcnow
@@ -39,6 +40,8 @@ from yilian.kit.db import write_transaction
 log = logging.getLogger("yilian.audit")
 
 GENESIS = "0" * 64
+_INSERT_LOG = BulkInsert(audit_log, ())
+_INSERT_ENTITY = BulkInsert(audit_entity, ())
 FLUSH_SECONDS = 0.5
 
 # AuditEvent.action (C create, R read, U update, D delete, E execute) by interaction.
@@ -99,9 +102,11 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
         refs += [{"seq": seq, "reference": ref}
                  for ref in dict.fromkeys(_plain(ref)[:200] for ref in entry.entities)]
         prev = digest
-    conn.execute(insert(audit_log), rows)
+    # The driver's own multi-row insert (COPY on PostgreSQL): every read appends an entry,
+    # and SQLAlchemy's per-row work would cost more than the entry itself.
+    _INSERT_LOG.run(conn, [((), rows)])
     if refs:
-        conn.execute(insert(audit_entity), refs)
+        _INSERT_ENTITY.run(conn, [((), refs)])
     conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
 
 

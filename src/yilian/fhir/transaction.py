@@ -336,6 +336,16 @@ def process_bundle(
             entry.outcome = _run(ctx, entry, prefer, options, dispatch)
         except YilianError as error:
             raise _entry_error(entry.index, error) from error
+    # What the caller wrote must be within what it may see once the whole transaction is
+    # done (a patient PUT after the POSTs about it, as the processing order has it).
+    for entry in entries:
+        if entry.method in ("POST", "PUT") and entry.outcome is not None \
+                and "$" not in entry.path and entry.resource is not None:
+            interaction = Interaction.CREATE if entry.method == "POST" else Interaction.UPDATE
+            try:
+                written(ctx, interaction, entry.res_type, entry.outcome)
+            except YilianError as error:
+                raise _entry_error(entry.index, error) from error
     return FhirResponse(200, resource=_response_bundle("transaction-response", entries,
                                                        ctx.base_url))
 
@@ -351,10 +361,10 @@ def _run(
         require(ctx, Interaction.CREATE, entry.res_type)
         require_unmasked(ctx, entry.resource)
         require_patients_seen(ctx, Interaction.CREATE, entry.res_type, entry.resource)
-        return written(ctx, Interaction.CREATE, entry.res_type, interactions.do_create(
+        return interactions.do_create(
             ctx, entry.res_type, entry.resource, prefer=prefer, res_id=entry.target_id,
             where=where, prepared=entry.prepared,
-        ))
+        )
     if entry.method == "PUT" and entry.target_id is not None:
         body = entry.resource
         if isinstance(body, dict) and body.get("id") is None:
@@ -363,10 +373,10 @@ def _run(
                          may_be_new=True)
         require_unmasked(ctx, body)
         require_patients_seen(ctx, Interaction.UPDATE, entry.res_type, body)
-        return written(ctx, Interaction.UPDATE, entry.res_type, interactions.do_update(
+        return interactions.do_update(
             ctx, entry.res_type, entry.target_id, body, if_match=entry.if_match,
             prefer=prefer, where=where, prepared=entry.prepared,
-        ))
+        )
     if entry.method in ("GET", "HEAD"):
         ctx.writer.flush()
     response: FhirResponse = dispatch(ctx, entry.as_request(), options)

@@ -435,7 +435,7 @@ _UPDATE_RESOURCE = (
 Group = tuple[tuple[Any, ...], Sequence[Mapping[str, Any]]]  # (leading values, rows)
 
 
-class _BulkInsert:
+class BulkInsert:
     """Many rows into one table, straight through the driver.
 
     The bulk of a write is version and index rows, and SQLAlchemy's per-row parameter
@@ -509,9 +509,9 @@ def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-_INSERT_VERSIONS = _BulkInsert(resource_version, ("resource_pk",))
+_INSERT_VERSIONS = BulkInsert(resource_version, ("resource_pk",))
 _INSERT_INDEX = {
-    name: _BulkInsert(table, ("resource_pk", "res_type")) for name, table in INDEX_TABLES.items()
+    name: BulkInsert(table, ("resource_pk", "res_type")) for name, table in INDEX_TABLES.items()
 }
 _LOCK_CURRENT = (
     select(resource.c.pk, resource.c.version, resource.c.deleted, resource.c.last_updated)
