@@ -177,3 +177,16 @@ def test_odd_numbers_in_the_trail_search_are_not_a_500(client: TestClient) -> No
     for query in ("_id=%C2%B2", "_count=%C2%B2", "_cursor=99999999999999999999999",
                   "_id=99999999999999999999999"):
         assert client.get(f"/fhir/$audit-trail?{query}", headers=officer).status_code < 500
+
+
+def test_a_backlog_is_written_by_the_caller(engine: Engine, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    import yilian.fhir.audit as audit
+
+    monkeypatch.setattr(audit, "MAX_PENDING", 3)
+    auditor = Auditor(engine)
+    auditor._stop = True  # no background thread: only the backlog rule writes
+    for n in range(3):
+        auditor.later(Entry("read", f"user {n}", 0))
+    with read_transaction(engine) as conn:
+        assert verify(conn) == (3, None)

@@ -43,6 +43,7 @@ GENESIS = "0" * 64
 _INSERT_LOG = BulkInsert(audit_log, ())
 _INSERT_ENTITY = BulkInsert(audit_entity, ())
 FLUSH_SECONDS = 0.5
+MAX_PENDING = 20_000  # entries waiting at most; beyond, the caller appends them itself
 
 # AuditEvent.action (C create, R read, U update, D delete, E execute) by interaction.
 _ACTIONS = {"create": "C", "read": "R", "vread": "R", "history-instance": "R",
@@ -173,6 +174,12 @@ class Auditor:
 
     def later(self, entry: Entry) -> None:
         self._pending.append(entry)
+        if len(self._pending) >= MAX_PENDING:
+            # The background thread is not keeping up: the caller writes the backlog, so
+            # memory stays bounded and the load slows down instead of the trail falling back.
+            with self._lock:
+                if len(self._pending) >= MAX_PENDING:
+                    self.flush()
         if self._thread is None:
             with self._lock:
                 if self._thread is None and not self._stop:
