@@ -38,6 +38,7 @@ from yilian.web import templates
 
 _CSRF_COOKIE = "yl_csrf"
 _FORM = "application/x-www-form-urlencoded"
+_MAX_FORM_BYTES = 64 * 1024  # a client assertion or a sign-in: never more than a few KB
 
 
 class RateLimiter:
@@ -50,6 +51,10 @@ class RateLimiter:
 
     def allow(self, address: str) -> bool:
         now = time.monotonic()
+        if len(self._seen) > 10_000:  # forget the addresses gone quiet: memory stays bounded
+            for quiet in [a for a, times in self._seen.items()
+                          if not times or now - times[-1] > self.seconds]:
+                del self._seen[quiet]
         seen = self._seen[address]
         while seen and now - seen[0] > self.seconds:
             seen.popleft()
@@ -261,10 +266,16 @@ class _InvalidAudience(OAuth2Error):  # type: ignore[misc]
 
 
 async def _form(request: Request) -> list[tuple[str, str]] | None:
+    """The form's fields; None when it is not a form, or larger than any sign-in needs."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != _FORM:
         return None
-    body = await request.body()
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            return None
+
     try:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     except UnicodeDecodeError:

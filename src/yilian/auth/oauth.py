@@ -406,7 +406,9 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             return None
 
     def check_permission(self, token: Any, client: Client, request: OAuthRequest) -> bool:
-        return True  # services that present a valid assertion may introspect
+        """Access tokens: any service that signs in (a resource server checking what it is
+        shown); refresh tokens: only the client they were issued to."""
+        return not isinstance(token, _Refresh) or token.client_id == client.client_id
 
     def introspect_token(self, token: Any) -> dict[str, Any]:
         if isinstance(token, _Refresh):

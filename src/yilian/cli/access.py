@@ -152,6 +152,8 @@ def issue_token(
     from yilian.auth.service import find_user, token_for
     from yilian.auth.tokens import Keys
     from yilian.errors import YilianError
+    from yilian.fhir.audit import Entry, append
+    from yilian.kit.db import write_transaction
 
     engine = _engine(db)
     try:
@@ -161,6 +163,10 @@ def issue_token(
             console.print(f"[red]No active user '{username}'[/]")
             raise typer.Exit(1)
         issued = token_for(Keys(engine), user, scopes, minutes=minutes)
+        with write_transaction(engine) as conn:  # a token minted off-line leaves its trace
+            append(conn, [Entry("token", f"user {user.username}", 0,
+                                path=f"yilian token issue --scopes {scopes}",
+                                detail=f"valid {minutes} minutes")])
     except YilianError as error:
         console.print(f"[red]{error.message}[/]")
         raise typer.Exit(1) from None
