@@ -408,3 +408,36 @@ def test_a_staff_transaction_may_register_a_patient_and_record_about_them(
                                                            "url": "Observation"}}]}
     assert network.post("/fhir", json=other, headers={**FHIR_JSON, **doctor}).status_code == 403
     assert network.get("/fhir/Patient/p10").status_code == 404
+
+
+def test_a_patient_consent_can_withdraw_a_hospital(network: TestClient) -> None:
+    consent = {"resourceType": "Consent", "id": "no-zju1", "status": "active",
+               "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                               "consentscope", "code": "patient-privacy"}]},
+               "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+               "patient": {"reference": "Patient/p1"},
+               "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                                    "v3-ActCode", "code": "OPTOUT"}]},
+               "provision": {"type": "deny",
+                             "actor": [{"role": {"coding": [{
+                                 "system": "http://terminology.hl7.org/CodeSystem/"
+                                           "v3-ParticipationType", "code": "PRCP"}]},
+                                 "reference": {"reference": "Organization/zju1"}}]}}
+    doctor = _staff(network)
+    assert network.get("/fhir/Patient/p1", headers=doctor).status_code == 200
+    assert network.put("/fhir/Consent/no-zju1", json=consent,
+                       headers=FHIR_JSON).status_code == 201
+    assert network.get("/fhir/Patient/p1", headers=doctor).status_code == 404
+    assert _ids(network.get("/fhir/Observation", headers=doctor)) == set()
+    # A permit changes nothing; an inactive deny neither.
+    permit = {**consent, "provision": {**consent["provision"], "type": "permit"}}
+    assert network.put("/fhir/Consent/no-zju1", json=permit,
+                       headers=FHIR_JSON).status_code == 200
+    assert network.get("/fhir/Patient/p1", headers=doctor).status_code == 200
+    assert network.put("/fhir/Consent/no-zju1", json=consent,
+                       headers=FHIR_JSON).status_code == 200
+    # An emergency opens it all the same, on the record.
+    opened = network.post("/auth/break-glass", headers=doctor, data={
+        "patient": "p1", "reason": "anaphylaxis in the ED, consent on file denies"})
+    assert opened.status_code == 200
+    assert network.get("/fhir/Patient/p1", headers=doctor).status_code == 200

@@ -15,8 +15,10 @@ Who sees which patients' records (the Patient itself and its compartment):
 - staff (`user/` grants with organizations): the patients of their organizations: managed
   by one (Patient.managingOrganization), seen there (an Encounter whose service provider it
   is, not ended more than `CARE_DAYS` ago), in its care (an EpisodeOfCare it manages, a
-  CareTeam it is part of) or referred to it (a ServiceRequest it is to perform); and any
-  patient opened to them for an emergency ("break the glass", auth.emergency);
+  CareTeam it is part of) or referred to it (a ServiceRequest it is to perform), unless the
+  patient's active Consent denies the organization (provision.type deny, provision.actor);
+  and any patient opened to them for an emergency ("break the glass", auth.emergency),
+  whatever the consent;
 - `system/` grants and users without organizations (administrators): everyone.
 Types outside the Patient compartment are reached by every grant on them, but by a
 `patient/` grant only for reading the directory (Organization, Practitioner, Medication,
@@ -36,7 +38,16 @@ from yilian.fhir.access import Access, Interaction
 from yilian.fhir.interactions import Context
 from yilian.fhir.masking import IDENTIFYING_PARAMETERS, carries_masks
 from yilian.fhir.messages import FhirResponse
-from yilian.fhir.search.expressions import All, AnyOf, Chain, Expression, Has, Ids, Match
+from yilian.fhir.search.expressions import (
+    All,
+    AnyOf,
+    Chain,
+    Expression,
+    Has,
+    Ids,
+    Match,
+    Not,
+)
 from yilian.fhir.search.plan import Names, matching_pks
 from yilian.fhir.search.query import compartment_expression
 from yilian.fhir.search.registry import SearchParam, get_registry
@@ -115,9 +126,15 @@ def _patients_of(organizations: Sequence[str], emergency: Sequence[str]) -> Expr
         Has("ServiceRequest", _param("ServiceRequest", "patient"),
             Match(_param("ServiceRequest", "performer"), None, orgs)),
     ]
-    if emergency:
-        links.append(Ids(tuple(emergency)))
-    return AnyOf(tuple(links))
+    # A patient's active consent that denies one of these organizations withdraws it.
+    withheld = Has("Consent", _param("Consent", "patient"), All((
+        Match(_param("Consent", "status"), None, ("active",)),
+        Match(_param("Consent", "provision-type"), None, ("deny",)),
+        Match(_param("Consent", "actor"), None, orgs))))
+    theirs: Expression = All((AnyOf(tuple(links)), Not(withheld)))
+    if emergency:  # an emergency opens the record whatever the links and consents
+        return AnyOf((Ids(tuple(emergency)), theirs))
+    return theirs
 
 
 def _about_patients(res_type: str, patients: Expression) -> Expression:

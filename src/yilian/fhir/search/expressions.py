@@ -70,6 +70,13 @@ class Together:
 
 
 @dataclass(frozen=True, slots=True)
+class Not:
+    """The resource does not match `inner` (access rules: a consent withholding it)."""
+
+    inner: Expression
+
+
+@dataclass(frozen=True, slots=True)
 class All:
     children: tuple[Expression, ...]
 
@@ -81,4 +88,5 @@ class AnyOf:
     children: tuple[Expression, ...]
 
 
-Expression = Match | Missing | Ids | LastUpdated | Chain | Has | Together | All | AnyOf
+Expression = (Match | Missing | Ids | LastUpdated | Chain | Has | Together | Not | All
+              | AnyOf)

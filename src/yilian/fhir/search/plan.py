@@ -52,6 +52,7 @@ from yilian.fhir.search.expressions import (
     LastUpdated,
     Match,
     Missing,
+    Not,
     Together,
 )
 from yilian.fhir.search.predicates import (
@@ -262,6 +263,8 @@ def source(expr: Expression, res_type: str, base_url: str | None, names: Names
         case Together(matches):
             rows, joined, where = _components(matches, res_type, base_url, names)
             return Source(joined, rows.c.resource_pk, where, rank=32, guess=None)
+        case Not():
+            return None  # only checked on candidates found otherwise
         case Has():
             return _has_source(expr, res_type, base_url, names)
         case AnyOf(children):
@@ -385,6 +388,8 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
             rows, joined, where = _components(matches, res_type, base_url, names,
                                               probing=True)
             return _probe(joined, rows.c.resource_pk == pk, *where)
+        case Not(inner):
+            return not_(filter_condition(inner, pk, res_type, base_url, names))
         case Chain(param, targets):
             alternatives = []
             for target_type, inner in targets:

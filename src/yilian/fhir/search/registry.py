@@ -201,7 +201,18 @@ def _narrowed_targets(expression: str, res_type: str, declared: tuple[str, ...])
     return narrowed or declared
 
 
+# Yilian's own parameters, beside the official ones: what its access rules must search by.
+YILIAN_PARAMETERS: tuple[Mapping[str, Any], ...] = (
+    {"resourceType": "SearchParameter", "id": "Consent-provision-type",
+     "url": "http://yilian.example.org/fhir/SearchParameter/Consent-provision-type",
+     "name": "ConsentProvisionType", "status": "active", "code": "provision-type",
+     "base": ["Consent"], "type": "token", "expression": "Consent.provision.type",
+     "description": "deny | permit: whether a consent's rule withholds or allows (a deny "
+                    "naming an organization as actor withdraws its staff's access)"},
+)
+
+
 @cache
 def get_registry() -> SearchRegistry:
-    """The registry of the official R4 parameters, built on first use."""
-    return SearchRegistry(search_parameters())
+    """The registry of the official R4 parameters and Yilian's own, built on first use."""
+    return SearchRegistry((*search_parameters(), *YILIAN_PARAMETERS))
