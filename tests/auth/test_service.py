@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -119,3 +120,36 @@ def test_checked_tokens_are_remembered_until_they_expire(engine: Engine) -> None
         verify(f"Bearer {stale.token}")
     with pytest.raises(Unauthorized):  # refused again: a refusal is never remembered
         verify(f"Bearer {stale.token}")
+
+
+def test_a_relative_reads_what_the_patient_allows(client: Any) -> None:
+    from fhir_helpers import FHIR_JSON
+
+    from yilian.auth.service import patient_context
+
+    client.put("/fhir/Patient/p1", json={"resourceType": "Patient", "id": "p1"},
+               headers=FHIR_JSON)
+    client.put("/fhir/RelatedPerson/mother", headers=FHIR_JSON, json={
+        "resourceType": "RelatedPerson", "id": "mother", "patient": {"reference": "Patient/p1"}})
+    engine: Engine = client.app.state.engine
+    with engine.begin() as conn:
+        relative = create_user(conn, "li.mother", PASSWORD, [(Role.PATIENT, ZJU)],
+                               fhir_user="RelatedPerson/mother")
+        assert patient_context(conn, relative) is None  # nothing allowed yet
+    consent = {"resourceType": "Consent", "id": "share", "status": "active",
+               "scope": {"coding": [{"code": "patient-privacy"}]},
+               "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+               "patient": {"reference": "Patient/p1"},
+               "policyRule": {"coding": [{"code": "OPTIN"}]},
+               "provision": {"type": "permit", "actor": [{
+                   "role": {"coding": [{"code": "PRCP"}]},
+                   "reference": {"reference": "RelatedPerson/mother"}}]}}
+    assert client.put("/fhir/Consent/share", json=consent, headers=FHIR_JSON).status_code == 201
+    with engine.begin() as conn:
+        patient = patient_context(conn, relative)
+    assert patient == "p1"
+    issued = token_for(client.app.state.keys, relative, "patient/*.cruds", patient=patient)
+    bearer = {"Authorization": f"Bearer {issued.token}"}
+    assert client.get("/fhir/Patient/p1", headers=bearer).status_code == 200
+    assert client.put("/fhir/Patient/p1", json={"resourceType": "Patient", "id": "p1"},
+                      headers={**FHIR_JSON, **bearer}).status_code == 403  # reading only

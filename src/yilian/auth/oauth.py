@@ -42,8 +42,8 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from yilian.auth.roles import Role, masks_identifiers, organizations_of, within
-from yilian.auth.service import User, find_user_by_pk
+from yilian.auth.roles import masks_identifiers, organizations_of, within
+from yilian.auth.service import User, find_user_by_pk, patient_context, reading_only
 from yilian.auth.tables import auth_assertion, auth_client, auth_code, auth_refresh
 from yilian.auth.tokens import Keys, Verifier, issue
 from yilian.errors import BadRequest, Unauthorized
@@ -479,15 +479,18 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         scope = client.get_allowed_scope(scope)  # never more than the client may have
         asked = scope.split()
         grants = parse_scopes(scope)
+        patient = patient_context(_conn(), user) if user is not None else None
         if user is not None:
             grants = within(grants, {role for role, _ in user.roles})
+            if (user.fhir_user or "").startswith("RelatedPerson/"):
+                grants = reading_only(grants)
         elif grant_type == "client_credentials":
             grants = tuple(g for g in grants if g.context == "system")
         resource_scope = " ".join(g.text() for g in grants)
         subject = user.username if user is not None else f"client:{client.client_id}"
         access = issue(self.keys, subject=subject, scope=resource_scope,
                        fhir_user=user.fhir_user if user else None,
-                       patient=user.patient_id if user else None,
+                       patient=patient,
                        organizations=organizations_of(user.roles) if user else (),
                        masked=masks_identifiers(user.roles) if user else False,
                        minutes=ACCESS_MINUTES)
@@ -497,8 +500,8 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
             "expires_in": ACCESS_MINUTES * 60,
             "scope": " ".join([*kept, resource_scope]).strip(),
         }
-        if user is not None and user.patient_id and Role.PATIENT in {r for r, _ in user.roles}:
-            token["patient"] = user.patient_id
+        if patient is not None:
+            token["patient"] = patient
         if user is not None and user.fhir_user:
             token["fhirUser"] = user.fhir_user
         if (user is not None and include_refresh_token

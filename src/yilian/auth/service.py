@@ -13,7 +13,7 @@ from yilian.auth.roles import Role, masks_identifiers, organizations_of, within
 from yilian.auth.tables import auth_role, auth_user
 from yilian.auth.tokens import Issued, Keys, issue
 from yilian.errors import BadRequest, Conflict, Forbidden, Unauthorized
-from yilian.fhir.access import parse_scopes
+from yilian.fhir.access import Grant, Interaction, parse_scopes
 from yilian.kit.clock import utcnow
 
 MAX_FAILURES = 5  # consecutive failed sign-ins before the account is locked
@@ -51,9 +51,10 @@ def create_user(conn: Connection, username: str, password: str,
             raise BadRequest("YL-4004", f"The {role} role is held at an Organization/ID, not "
                              f"'{organization}'")
     if Role.PATIENT in {role for role, _ in roles} and not (
-            fhir_user or "").startswith("Patient/"):
+            fhir_user or "").startswith(("Patient/", "RelatedPerson/")):
         raise BadRequest("YL-4005", "A patient user is linked to their Patient record "
-                         "(--fhir-user Patient/ID)")
+                         "(--fhir-user Patient/ID), or a relative to theirs "
+                         "(--fhir-user RelatedPerson/ID)")
     if conn.execute(select(auth_user.c.pk).where(auth_user.c.username == username)).first():
         raise Conflict("YL-4006", f"The username '{username}' is taken")
     pk = conn.execute(insert(auth_user).values(
@@ -115,11 +116,47 @@ def authenticate(conn: Connection, username: str, password: str,
     return user
 
 
-def token_for(keys: Keys, user: User, scope: str, *, minutes: int = 60) -> Issued:
+def patient_context(conn: Connection, user: User) -> str | None:
+    """The patient whose compartment the user's `patient/` grants reach: their own record,
+    or for a relative (a RelatedPerson) the patient they are related to, if that patient
+    allows it: an active Consent permitting this RelatedPerson (provision.actor)."""
+    if user.patient_id or not (user.fhir_user or "").startswith("RelatedPerson/"):
+        return user.patient_id
+    from yilian.fhir.search.expressions import All, Match
+    from yilian.fhir.search.query import search_ids
+    from yilian.fhir.search.registry import get_registry
+    from yilian.fhir.store.sql import read_current
+    from yilian.kit import jsonfmt
+
+    assert user.fhir_user is not None
+    stored = read_current(conn, "RelatedPerson", user.fhir_user.removeprefix("RelatedPerson/"))
+    if stored is None or stored.deleted or stored.content is None:
+        return None
+    reference = str((jsonfmt.loads(stored.content).get("patient") or {}).get("reference", ""))
+    if not reference.startswith("Patient/"):
+        return None
+    registry = get_registry()
+
+    def match(code: str, value: str) -> Match:
+        param = registry.get("Consent", code)
+        assert param is not None
+        return Match(param, None, (value,))
+
+    allowed = All((match("patient", reference), match("status", "active"),
+                   match("provision-type", "permit"), match("actor", user.fhir_user)))
+    return reference.removeprefix("Patient/") if search_ids(conn, "Consent", allowed,
+                                                            limit=1) else None
+
+
+def token_for(keys: Keys, user: User, scope: str, *, minutes: int = 60,
+              patient: str | None = None) -> Issued:
     """An access token with the requested scopes narrowed to what the user's roles allow;
-    Forbidden if nothing is left. A patient's token reaches their own compartment."""
+    Forbidden if nothing is left. A patient's token reaches their own compartment (or, for a
+    relative, `patient`: `patient_context`), a relative's for reading only."""
     requested = parse_scopes(scope)
     granted = within(requested, {role for role, _ in user.roles})
+    if (user.fhir_user or "").startswith("RelatedPerson/"):
+        granted = reading_only(granted)
     if not granted:
         raise Forbidden("YL-4033", f"None of the scopes '{scope}' is allowed to "
                         f"{user.username}'s roles")
@@ -128,4 +165,10 @@ def token_for(keys: Keys, user: User, scope: str, *, minutes: int = 60) -> Issue
     return issue(keys, subject=user.username, scope=" ".join(g.text() for g in granted),
                  fhir_user=user.fhir_user, organizations=organizations_of(user.roles),
                  masked=masks_identifiers(user.roles),
-                 patient=user.patient_id, minutes=minutes)
+                 patient=patient or user.patient_id, minutes=minutes)
+
+
+def reading_only(grants: tuple[Grant, ...]) -> tuple[Grant, ...]:
+    reads = frozenset({Interaction.READ, Interaction.SEARCH})
+    return tuple(Grant(g.context, g.res_type, g.interactions & reads) for g in grants
+                 if g.interactions & reads)

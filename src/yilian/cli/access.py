@@ -149,7 +149,7 @@ def issue_token(
     db: DbOption = None,
 ) -> None:
     """Mint an access token from the server's own keys and print it (standard output)."""
-    from yilian.auth.service import find_user, token_for
+    from yilian.auth.service import find_user, patient_context, token_for
     from yilian.auth.tokens import Keys
     from yilian.errors import YilianError
     from yilian.fhir.audit import Entry, append
@@ -159,10 +159,11 @@ def issue_token(
     try:
         with engine.begin() as conn:
             user = find_user(conn, username)
+            patient = patient_context(conn, user) if user is not None else None
         if user is None:
             console.print(f"[red]No active user '{username}'[/]")
             raise typer.Exit(1)
-        issued = token_for(Keys(engine), user, scopes, minutes=minutes)
+        issued = token_for(Keys(engine), user, scopes, minutes=minutes, patient=patient)
         with write_transaction(engine) as conn:  # a token minted off-line leaves its trace
             append(conn, [Entry("token", f"user {user.username}", 0,
                                 path=f"yilian token issue --scopes {scopes}",
