@@ -441,3 +441,23 @@ def test_a_patient_consent_can_withdraw_a_hospital(network: TestClient) -> None:
         "patient": "p1", "reason": "anaphylaxis in the ED, consent on file denies"})
     assert opened.status_code == 200
     assert network.get("/fhir/Patient/p1", headers=doctor).status_code == 200
+
+
+def test_closed_referrals_open_nothing_after_the_care_window(network: TestClient) -> None:
+    old = {"resourceType": "ServiceRequest", "id": "old-referral", "status": "completed",
+           "intent": "order", "subject": {"reference": "Patient/p2"},
+           "authoredOn": "2020-01-01", "performer": [{"reference": "Organization/zju1"}]}
+    assert network.put("/fhir/ServiceRequest/old-referral", json=old,
+                       headers=FHIR_JSON).status_code == 201
+    doctor = _staff(network)
+    assert network.get("/fhir/Patient/p2", headers=doctor).status_code == 404
+    recent = {**old, "authoredOn": utc_today()}
+    assert network.put("/fhir/ServiceRequest/old-referral", json=recent,
+                       headers=FHIR_JSON).status_code == 200
+    assert network.get("/fhir/Patient/p2", headers=doctor).status_code == 200
+
+
+def utc_today() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).date().isoformat()

@@ -15,7 +15,8 @@ Who sees which patients' records (the Patient itself and its compartment):
 - staff (`user/` grants with organizations): the patients of their organizations: managed
   by one (Patient.managingOrganization), seen there (an Encounter whose service provider it
   is, not ended more than `CARE_DAYS` ago), in its care (an EpisodeOfCare it manages, a
-  CareTeam it is part of) or referred to it (a ServiceRequest it is to perform), unless the
+  CareTeam it is part of) or referred to it (a ServiceRequest it is to perform), each still
+  open or closed at most `CARE_DAYS` ago, unless the
   patient's active Consent denies the organization (provision.type deny, provision.actor);
   and any patient opened to them for an emergency ("break the glass", auth.emergency),
   whatever the consent;
@@ -119,12 +120,18 @@ def _patients_of(organizations: Sequence[str], emergency: Sequence[str]) -> Expr
         Has("Encounter", _param("Encounter", "patient"), All((
             Match(_param("Encounter", "service-provider"), None, orgs),
             Match(_param("Encounter", "date"), None, (recent,))))),
-        Has("EpisodeOfCare", _param("EpisodeOfCare", "patient"),
-            Match(_param("EpisodeOfCare", "organization"), None, orgs)),
-        Has("CareTeam", _param("CareTeam", "patient"),
-            Match(_param("CareTeam", "participant"), None, orgs)),
-        Has("ServiceRequest", _param("ServiceRequest", "patient"),
-            Match(_param("ServiceRequest", "performer"), None, orgs)),
+        Has("EpisodeOfCare", _param("EpisodeOfCare", "patient"), All((
+            Match(_param("EpisodeOfCare", "organization"), None, orgs),
+            _open_or_recent("EpisodeOfCare", "date", ("planned", "waitlist", "active",
+                                                      "onhold"), recent)))),
+        Has("CareTeam", _param("CareTeam", "patient"), All((
+            Match(_param("CareTeam", "participant"), None, orgs),
+            _open_or_recent("CareTeam", "date", ("proposed", "active", "suspended"),
+                            recent)))),
+        Has("ServiceRequest", _param("ServiceRequest", "patient"), All((
+            Match(_param("ServiceRequest", "performer"), None, orgs),
+            _open_or_recent("ServiceRequest", "authored", ("draft", "active", "on-hold"),
+                            recent)))),
     ]
     # A patient's active consent that denies one of these organizations withdraws it.
     withheld = Has("Consent", _param("Consent", "patient"), All((
@@ -135,6 +142,13 @@ def _patients_of(organizations: Sequence[str], emergency: Sequence[str]) -> Expr
     if emergency:  # an emergency opens the record whatever the links and consents
         return AnyOf((Ids(tuple(emergency)), theirs))
     return theirs
+
+
+def _open_or_recent(res_type: str, date_code: str, open_statuses: tuple[str, ...],
+                    recent: DateValue) -> Expression:
+    """Still open, or closed at most `CARE_DAYS` ago (by its period or date)."""
+    return AnyOf((Match(_param(res_type, "status"), None, open_statuses),
+                  Match(_param(res_type, date_code), None, (recent,))))
 
 
 def _about_patients(res_type: str, patients: Expression) -> Expression:
