@@ -48,3 +48,12 @@ def authorized(client: TestClient) -> TestClient:
     keys: Keys = client.app.state.keys  # type: ignore[attr-defined]
     client.headers["Authorization"] = f"Bearer {admin_token(keys)}"
     return client
+
+
+def put_all(client: TestClient, resources: list[dict[str, Any]]) -> TestClient:
+    """The resources PUT at their own ids in one transaction (which must succeed)."""
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [put_entry(resource) for resource in resources]}
+    response = client.post("/fhir", json=bundle, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    return client

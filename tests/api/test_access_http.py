@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_helpers import FHIR_JSON, issue_expressions, put_entry
+from fhir_helpers import FHIR_JSON, issue_expressions, put_all, put_entry
 from starlette.testclient import TestClient
 
 from yilian.auth.tokens import Keys, issue
@@ -30,10 +30,7 @@ RESOURCES = [
 
 @pytest.fixture
 def loaded(client: TestClient) -> TestClient:
-    bundle = {"resourceType": "Bundle", "type": "transaction",
-              "entry": [put_entry(resource) for resource in RESOURCES]}
-    assert client.post("/fhir", json=bundle, headers=FHIR_JSON).status_code == 200
-    return client
+    return put_all(client, RESOURCES)
 
 
 def _as(client: TestClient, scope: str, patient: str | None = None) -> dict[str, str]:
@@ -212,10 +209,7 @@ CARE = [
 
 @pytest.fixture
 def network(loaded: TestClient) -> TestClient:
-    bundle = {"resourceType": "Bundle", "type": "transaction",
-              "entry": [put_entry(resource) for resource in CARE]}
-    assert loaded.post("/fhir", json=bundle, headers=FHIR_JSON).status_code == 200
-    return loaded
+    return put_all(loaded, CARE)
 
 
 def test_staff_see_the_patients_of_their_organization(network: TestClient) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pytest
-from fhir_helpers import FHIR_JSON, put_entry
+from fhir_helpers import FHIR_JSON, put_all
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
@@ -139,11 +139,7 @@ class Caller:
 
 @pytest.fixture
 def loaded(client: TestClient) -> TestClient:
-    bundle = {"resourceType": "Bundle", "type": "transaction",
-              "entry": [put_entry(resource) for resource in RESOURCES]}
-    response = client.post("/fhir", json=bundle, headers=FHIR_JSON)
-    assert response.status_code == 200, response.text
-    return client
+    return put_all(client, RESOURCES)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fhir_helpers import FHIR_JSON, issue_expressions, put_entry
+from fhir_helpers import issue_expressions, put_all
 from search_client import check, q
 from starlette.testclient import TestClient
 
@@ -87,11 +87,7 @@ RESOURCES: list[dict[str, Any]] = [
 
 @pytest.fixture
 def loaded(client: TestClient) -> TestClient:
-    bundle = {"resourceType": "Bundle", "type": "transaction",
-              "entry": [put_entry(resource) for resource in RESOURCES]}
-    response = client.post("/fhir", json=bundle, headers=FHIR_JSON)
-    assert response.status_code == 200, response.text
-    return client
+    return put_all(client, RESOURCES)
 
 
 def test_components_pair_within_one_element(loaded: TestClient) -> None:

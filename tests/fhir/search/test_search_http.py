@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fhir_helpers import FHIR_JSON, issue_expressions, put_entry
+from fhir_helpers import FHIR_JSON, issue_expressions, put_all
 from search_client import check, q
 from starlette.testclient import TestClient
 
@@ -81,11 +81,7 @@ RESOURCES: list[dict[str, Any]] = [
 
 @pytest.fixture
 def loaded(client: TestClient) -> TestClient:
-    bundle = {"resourceType": "Bundle", "type": "transaction",
-              "entry": [put_entry(resource) for resource in RESOURCES]}
-    response = client.post("/fhir", json=bundle, headers=FHIR_JSON)
-    assert response.status_code == 200, response.text
-    return client
+    return put_all(client, RESOURCES)
 
 
 def test_date_prefixes_on_partial_dates(loaded: TestClient) -> None:
