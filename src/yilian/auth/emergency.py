@@ -54,9 +54,6 @@ class Authenticator:
         self.engine = engine
         self.verifier = verifier
 
-    def __call__(self, authorization: str | None) -> Access:
-        return self.with_emergencies(self.verify(authorization))
-
     def verify(self, authorization: str | None) -> Access:
         return self.verifier(authorization)
 

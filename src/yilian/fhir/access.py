@@ -15,7 +15,8 @@ Scopes that are not about resources (`openid`, `fhirUser`, `launch/patient`,
 The router asks `Access.require(interaction, type)` before each interaction (every entry
 of a batch or transaction too); searches leave out types the caller may not search and
 resources it may not read (`_include`), so that nothing it may not see is counted or leaked.
-`patient/` grants reach only the patient's compartment (`compartment`).
+Which records a grant reaches (a patient's compartment; staff's organizations' patients) is
+fhir.guard's: `Access` carries what it needs (`patient`, `organizations`, `emergency`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ _NAMES = {Interaction.CREATE: "create", Interaction.READ: "read", Interaction.UP
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _SCOPE = re.compile(r"(?P<context>patient|user|system)/(?P<type>\*|[A-Z][A-Za-z]+)"
                     r"\.(?P<rights>\*|read|write|c?r?u?d?s?)(?:\?.*)?")
-CONTEXTS = ("patient", "user", "system")
 # Types no `*` scope reaches: the audit trail is for those granted it by name (a privacy
 # officer), not for everyone who may read everything else.
 NAMED_ONLY = frozenset({"AuditEvent"})
