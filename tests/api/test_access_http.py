@@ -455,3 +455,19 @@ def utc_today() -> str:
     from datetime import UTC, datetime
 
     return datetime.now(UTC).date().isoformat()
+
+
+def test_earlier_versions_about_another_patient_stay_hidden(network: TestClient) -> None:
+    """From a review: an Observation moved from p2 (not the doctor's) to p1 (theirs) keeps
+    p2's data in its first version."""
+    assert network.put("/fhir/Observation/moved", json=_observation("moved", "p2"),
+                       headers=FHIR_JSON).status_code == 201
+    assert network.put("/fhir/Observation/moved", json=_observation("moved", "p1"),
+                       headers=FHIR_JSON).status_code == 200
+    doctor = _staff(network)
+    history = network.get("/fhir/Observation/moved/_history", headers=doctor).json()
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2"]
+    assert network.get("/fhir/Observation/moved/_history/1", headers=doctor).status_code == 404
+    assert network.get("/fhir/Observation/moved/_history/2", headers=doctor).status_code == 200
+    everything = network.get("/fhir/Observation/moved/_history").json()
+    assert len(everything["entry"]) == 2  # unbound callers see both

@@ -56,6 +56,7 @@ from yilian.fhir.search.values import DateValue, Prefix
 from yilian.fhir.store import sql as store
 from yilian.fhir.store.sql import StoredVersion
 from yilian.fhir.store.tables import resource
+from yilian.kit import jsonfmt
 from yilian.kit.clock import utcnow
 
 CARE_DAYS = 90  # how long after an encounter ends its hospital still sees the patient
@@ -166,6 +167,32 @@ def _about_patients(res_type: str, patients: Expression) -> Expression:
 LINK_TYPES = frozenset({"Encounter", "EpisodeOfCare", "CareTeam", "ServiceRequest"})
 
 
+def _patients_in(res_type: str, body: object) -> set[str]:
+    """The Patient ids a resource's compartment parameters point at."""
+    from yilian.fhir.search.extract import extract_index_rows
+
+    params = set(_compartment_params().get(res_type, ()))
+    rows = extract_index_rows(body) if isinstance(body, dict) else {}
+    return {row["target_id"] for row in rows.get("reference", [])
+            if row["param"] in params and row.get("target_type") == "Patient"
+            and row.get("target_id")}
+
+
+def seen_versions(ctx: Context, res_type: str, versions: Sequence[StoredVersion]
+                  ) -> list[StoredVersion]:
+    """The versions of one resource a bound caller may see: a resource moved from another
+    patient keeps that patient's data in its earlier versions, shown to no one bound away
+    from them."""
+    if res_type == "Patient" or _bound(ctx.access, Interaction.READ, res_type) is None:
+        return list(versions)
+    about = {version.version: _patients_in(res_type, jsonfmt.loads(version.content))
+             for version in versions if version.content is not None}
+    wanted = sorted(set().union(*about.values())) if about else []
+    seen = _members(ctx, Interaction.READ, "Patient", wanted) if wanted else set()
+    return [version for version in versions
+            if version.content is None or about[version.version] <= seen]
+
+
 def require_patients_seen(ctx: Context, interaction: Interaction, res_type: str,
                           body: object) -> None:
     """Before a bound caller writes an Encounter, EpisodeOfCare, CareTeam or ServiceRequest:
@@ -174,13 +201,7 @@ def require_patients_seen(ctx: Context, interaction: Interaction, res_type: str,
     alike whether or not the patient exists."""
     if res_type not in LINK_TYPES or _bound(ctx.access, interaction, res_type) is None:
         return
-    from yilian.fhir.search.extract import extract_index_rows
-
-    params = set(_compartment_params().get(res_type, ()))
-    rows = extract_index_rows(body) if isinstance(body, dict) else {}
-    patients = {row["target_id"] for row in rows.get("reference", [])
-                if row["param"] in params and row.get("target_type") == "Patient"
-                and row.get("target_id")}
+    patients = _patients_in(res_type, body)
     if ctx.uow is not None:
         ctx.uow.flush()  # a patient registered earlier in the same transaction counts
     if patients and patients <= _members(ctx, Interaction.READ, "Patient", sorted(patients)):

@@ -66,6 +66,10 @@ def history(
         ctx.conn, res_type=res_type, res_id=res_id, since=since, after=cursor, count=count,
         without_types=hidden,
     )
+    if res_id is not None and res_type is not None:
+        from yilian.fhir.guard import seen_versions
+
+        versions = seen_versions(ctx, res_type, versions)
     path = "/".join(p for p in (res_type, res_id, "_history") if p)
     if not any(k == "_count" for k, _ in kept):
         kept.append(("_count", str(count)))

@@ -32,6 +32,7 @@ from yilian.fhir.guard import (
     require_patients_seen,
     require_unconfined,
     require_unmasked,
+    seen_versions,
     written,
 )
 from yilian.fhir.interactions import Context, Preferences
@@ -230,7 +231,10 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
         if n == 3:
             return history(ctx, res_type, res_id, request, options)
         if n == 4:
-            return interactions.do_vread(ctx, res_type, res_id, parts[3])
+            found = interactions.do_vread(ctx, res_type, res_id, parts[3])
+            if found.stored is not None and not seen_versions(ctx, res_type, [found.stored]):
+                raise NotFound("YL-1012", f"{res_type}/{res_id} has no version {parts[3]}")
+            return found
     raise NotFound("YL-1117", f"No FHIR endpoint at /{request.path}")
 
 
