@@ -190,3 +190,25 @@ def test_a_backlog_is_written_by_the_caller(engine: Engine, monkeypatch: pytest.
         auditor.later(Entry("read", f"user {n}", 0))
     with read_transaction(engine) as conn:
         assert verify(conn) == (3, None)
+
+
+def test_a_head_kept_elsewhere_shows_the_end_was_cut(engine: Engine) -> None:
+    from yilian.fhir.audit import head
+    from yilian.fhir.store.tables import audit_entity, audit_head
+
+    with write_transaction(engine) as conn:
+        append(conn, [Entry("read", "user u", 0, entities=("Patient/1",)) for _ in range(4)])
+    runner = CliRunner()
+    url = engine.url.render_as_string(hide_password=False)
+    kept = runner.invoke(cli, ["audit", "head", "--db", url]).stdout.strip()
+    with read_transaction(engine) as conn:
+        assert kept == "{}:{}".format(*head(conn))
+    # Cut the last two entries and make the head agree: the chain alone cannot tell.
+    with write_transaction(engine) as conn:
+        second = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == 2)).scalar_one()
+        conn.execute(delete(audit_entity).where(audit_entity.c.seq > 2))
+        conn.execute(delete(audit_log).where(audit_log.c.seq > 2))
+        conn.execute(update(audit_head).values(seq=2, hash=second))
+    assert runner.invoke(cli, ["audit", "verify", "--db", url]).exit_code == 0
+    cut = runner.invoke(cli, ["audit", "verify", "--expect", kept, "--db", url])
+    assert cut.exit_code == 1 and "broken at entry 4" in cut.output

@@ -251,3 +251,11 @@ def test_sign_in_needs_https_away_from_loopback(database_url: str) -> None:
         assert response.status_code == 400
         assert response.json()["error"] == "insecure_transport"
     app.state.engine.dispose()
+
+
+def test_the_capability_statement_names_the_sign_in(server: TestClient) -> None:
+    security = server.get("/fhir/metadata", headers={"Authorization": ""}).json()["rest"][0][
+        "security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    uris = {e["url"]: e["valueUri"] for e in security["extension"][0]["extension"]}
+    assert uris["token"] == f"{ROOT}/auth/token"

@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             validate=settings.validate_resources,
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
+            smart=settings.auth,
         ),
     )
     keys = Keys(engine)

@@ -209,17 +209,45 @@ def create_client(
     console.print(f"[green]Registered client {client.client_id}[/] ({client.auth_method})")
 
 
-@audit_app.command("verify")
-def audit_verify(db: DbOption = None) -> None:
-    """Walk the audit trail's hash chain: exit 0 if every entry is as written, else 1 with the
-    first entry that was changed, removed or put in."""
-    from yilian.fhir.audit import verify
+@audit_app.command("head")
+def audit_head(db: DbOption = None) -> None:
+    """Print the trail's last link, SEQ:HASH, to keep elsewhere: `yilian audit verify
+    --expect SEQ:HASH` later proves nothing up to it was removed."""
+    from yilian.fhir.audit import head
     from yilian.kit.db import read_transaction
 
     engine = _engine(db)
     try:
         with read_transaction(engine) as conn:
-            checked, broken = verify(conn)
+            seq, digest = head(conn)
+    finally:
+        engine.dispose()
+    print(f"{seq}:{digest}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    db: DbOption = None,
+    expect: Annotated[str | None, typer.Option(
+        help="A SEQ:HASH printed by `yilian audit head` earlier: it must still be there")
+    ] = None,
+) -> None:
+    """Walk the audit trail's hash chain: exit 0 if every entry is as written, else 1 with the
+    first entry that was changed, removed or put in."""
+    from yilian.fhir.audit import verify
+    from yilian.kit.db import read_transaction
+
+    anchor = None
+    if expect is not None:
+        seq, _, digest = expect.partition(":")
+        if not seq.isascii() or not seq.isdigit() or len(digest) != 64:
+            console.print("[red]--expect takes SEQ:HASH as `yilian audit head` prints it[/]")
+            raise typer.Exit(2)
+        anchor = (int(seq), digest)
+    engine = _engine(db)
+    try:
+        with read_transaction(engine) as conn:
+            checked, broken = verify(conn, expect=anchor)
     finally:
         engine.dispose()
     if broken is not None:

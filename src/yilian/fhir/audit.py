@@ -136,8 +136,18 @@ class Broken:
     why: str
 
 
-def verify(conn: Connection, *, batch: int = 5000) -> tuple[int, Broken | None]:
-    """Walk the chain: (entries checked, the first broken link or None)."""
+def head(conn: Connection) -> tuple[int, str]:
+    """The chain's last link (seq, hash): kept somewhere else (printed, mailed, in another
+    system), it lets `verify(expect=...)` tell that no entry up to it was removed since,
+    which the chain alone cannot (cutting its end and rewriting its head leaves no trace)."""
+    row = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    return (0, GENESIS) if row is None else (int(row.seq), str(row.hash))
+
+
+def verify(conn: Connection, *, batch: int = 5000, expect: tuple[int, str] | None = None
+           ) -> tuple[int, Broken | None]:
+    """Walk the chain: (entries checked, the first broken link or None). With `expect`, a
+    (seq, hash) taken by `head` earlier, the chain must still hold that link."""
     prev, expected_seq, checked = GENESIS, 1, 0
     while True:
         rows = conn.execute(select(audit_log).where(audit_log.c.seq >= expected_seq)
@@ -153,11 +163,17 @@ def verify(conn: Connection, *, batch: int = 5000) -> tuple[int, Broken | None]:
             prev, expected_seq, checked = row.hash, row.seq + 1, checked + 1
         if len(rows) < batch:
             break
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    top = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
     last = expected_seq - 1
-    if head is not None and (head.seq != last or head.hash != prev):
+    if top is not None and (top.seq != last or top.hash != prev):
         return checked, Broken(last + 1, f"entries after {last} are missing (the chain's "
-                               f"head is at {head.seq})")
+                               f"head is at {top.seq})")
+    if expect is not None:
+        seq, digest = expect
+        kept = conn.execute(select(audit_log.c.hash).where(audit_log.c.seq == seq)).first()
+        if kept is None or kept.hash != digest:
+            return checked, Broken(seq, "is not the entry recorded then: the trail was cut "
+                                   "or rewritten after it")
     return checked, None
 
 

@@ -39,12 +39,33 @@ def capability_statement(base_url: str, options: RouterOptions) -> JsonObject:
                                 or op.applies("instance", entry["type"])]}
         for entry in rest["resource"]
     ]
+    if options.smart:
+        rest["security"] = _security(base_url.removesuffix("/").removesuffix("/fhir"))
     statement["rest"] = [rest]
     statement["implementation"] = {
         "description": "Yilian (医联) FHIR R4 server",
         "url": base_url,
     }
     return statement
+
+
+def _security(root: str) -> JsonObject:
+    """SMART on FHIR, and where to sign in (SMART's oauth-uris extension)."""
+    uris = {"authorize": "authorize", "token": "token", "revoke": "revoke",
+            "introspect": "introspect"}
+    return {
+        "cors": False,
+        "service": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            "code": "SMART-on-FHIR"}]}],
+        "description": "Bearer access tokens (SMART App Launch 2.0 scopes); discovery at "
+                       "/.well-known/smart-configuration",
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [{"url": name, "valueUri": f"{root}/auth/{path}"}
+                          for name, path in uris.items()],
+        }],
+    }
 
 
 @cache

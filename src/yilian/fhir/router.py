@@ -69,6 +69,9 @@ class RouterOptions:
     default_page_size: int = 20
     max_page_size: int = 1000
     operations: OperationRegistry = field(default_factory=default_operations)
+    # Access tokens are required (SMART on FHIR, the sign-in endpoints beside /fhir): the
+    # CapabilityStatement says so.
+    smart: bool = False
 
 
 def parse_body(request: FhirRequest) -> Any:
