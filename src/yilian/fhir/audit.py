@@ -22,7 +22,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -69,9 +69,10 @@ class Entry:
     recorded: datetime = field(default_factory=utcnow)
 
     def canonical(self) -> str:
-        fields = asdict(self)
-        fields["recorded"] = to_instant(self.recorded)
-        fields["entities"] = list(self.entities)
+        # Field by field: dataclasses.asdict deep-copies, which cost most of an append.
+        fields = {"subtype": self.subtype, "actor": self.actor, "outcome": self.outcome,
+                  "source": self.source, "path": self.path, "entities": list(self.entities),
+                  "detail": self.detail, "recorded": to_instant(self.recorded)}
         return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode()
 
 
