@@ -96,11 +96,11 @@ class FhirEndpoint:
             if target is not None and self.async_reader is not None:
                 answer = await self.router.read_by_id(fhir_request, base_url, target,
                                                       self.async_reader)
-                self.router.audit_later(fhir_request, answer)
+                self.router.audit_later(fhir_request, answer, read=target)
             elif target is not None:
                 # A read by id on SQLite is one indexed lookup in process: answering it on
                 # the event loop costs less than the hop to a worker thread and back.
-                answer = self.router.handle(fhir_request, base_url)
+                answer = self.router.read_now(fhir_request, base_url, target)
             else:
                 answer = await run_in_threadpool(self.router.handle, fhir_request, base_url)
         except Exception:

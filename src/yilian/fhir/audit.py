@@ -249,8 +249,10 @@ class Auditor:
 # --- entries of FHIR interactions ----------------------------------------------------------------
 
 
-def entry_for(request: FhirRequest, response: FhirResponse) -> Entry:
-    """The audit entry of one interaction and its answer."""
+def entry_for(request: FhirRequest, response: FhirResponse, *,
+              read: tuple[str, str] | None = None) -> Entry:
+    """The audit entry of one interaction and its answer (`read`: a read by id of this
+    (type, id), known already: the commonest entry, spared working out the rest)."""
     status = response.status
     detail = ""
     if status >= 400 and response.resource is not None:
@@ -260,12 +262,12 @@ def entry_for(request: FhirRequest, response: FhirResponse) -> Entry:
     if request.access.emergency:  # every interaction while the glass is broken is flagged
         detail = f"emergency access ({request.access.emergency_reason}) {detail}".strip()
     return Entry(
-        subtype=interaction_of(request, response),
+        subtype="read" if read else interaction_of(request, response),
         actor=request.access.subject,
         outcome=0 if status < 400 else 4 if status < 500 else 8,
         source=request.source,
         path=f"{request.method} {request.path}" + (f"?{query}" if query else ""),
-        entities=_entities(request, response),
+        entities=(f"{read[0]}/{read[1]}",) if read else _entities(request, response),
         detail=detail,
     )
 

@@ -363,9 +363,23 @@ class FhirRouter:
         self.audit_later(request, response)
         return response
 
-    def audit_later(self, request: FhirRequest, response: FhirResponse) -> None:
+    def audit_later(self, request: FhirRequest, response: FhirResponse, *,
+                    read: tuple[str, str] | None = None) -> None:
         if self.audit is not None and not response.audited and not _is_capabilities(request):
-            self.audit.later(entry_for(request, response))
+            self.audit.later(entry_for(request, response, read=read))
+
+    def read_now(self, request: FhirRequest, base_url: str, target: tuple[str, str]
+                 ) -> FhirResponse:
+        """A read by id (`fast_read_target`), answered and audited without routing."""
+        from yilian.errors import YilianError
+
+        try:
+            response = self._fast_read(request, base_url, *target) if self.reader else \
+                self._handle(request, base_url)
+        except YilianError as error:
+            response = FhirResponse(error.http_status, resource=error.to_outcome())
+        self.audit_later(request, response, read=target)
+        return response
 
     def _handle(self, request: FhirRequest, base_url: str) -> FhirResponse:
         from yilian.errors import YilianError
