@@ -246,7 +246,7 @@ def test_staff_write_only_into_their_patients_records(network: TestClient) -> No
         "resourceType": "Patient", "managingOrganization": {"reference": "Organization/zju1"}},
         headers={**FHIR_JSON, **doctor})
     assert registered.status_code == 201
-    # What an encounter is about is checked before it is written: whole, not patched.
+    # What an encounter is patched into is checked before it is written.
     patch = [{"op": "replace", "path": "/subject/reference", "value": "Patient/p2"}]
     patched = network.patch("/fhir/Encounter/e4", json=patch, headers={
         **doctor, "Content-Type": "application/json-patch+json"})

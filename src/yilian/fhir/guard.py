@@ -218,15 +218,6 @@ def require_unmasked(ctx: Context, body: object) -> None:
                             "token reads them): writing it would replace the real ones")
 
 
-def require_no_link_patch(ctx: Context, res_type: str) -> None:
-    """A patch's result is known only once applied: a bound caller updates these types whole
-    (PUT), so that what they will be about can be checked first."""
-    if res_type in LINK_TYPES and _bound(ctx.access, Interaction.UPDATE, res_type) is not None:
-        raise Forbidden("YL-4035", f"Send the whole {res_type} (PUT) rather than a patch: "
-                        "the patients it is about are checked before it is written",
-                        expression=(res_type,))
-
-
 def confine(access: Access, res_type: str, expression: Expression,
             interaction: Interaction = Interaction.SEARCH) -> Expression:
     """The expression as this caller may search with it: bounded on `res_type`, and every

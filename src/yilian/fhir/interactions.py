@@ -6,7 +6,7 @@ transaction Bundle and a domain action can join several of them into one commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -467,8 +467,10 @@ def do_patch(
     *,
     if_match: str | None = None,
     prefer: Preferences | None = None,
+    check: Callable[[JsonObject], None] | None = None,
 ) -> FhirResponse:
-    """PATCH with a JSON Patch document (RFC 6902); the result must still be valid."""
+    """PATCH with a JSON Patch document (RFC 6902); the result must still be valid, and pass
+    `check` (the caller's access rules on what the resource will be) before it is written."""
     check_type(res_type)
     check_id(res_id)
     if not isinstance(operations, list):
@@ -492,6 +494,8 @@ def do_patch(
         raise Unprocessable("YL-1043", "A patch may not change the resource's id")
     if patched.get("resourceType") != res_type:
         raise Unprocessable("YL-1044", "A patch may not change the resourceType")
+    if check is not None:
+        check(patched)
     return do_update(
         ctx, res_type, res_id, patched, prefer=prefer, method="PATCH"
     )

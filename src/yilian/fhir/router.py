@@ -28,7 +28,6 @@ from yilian.fhir.guard import (
     require,
     require_everything,
     require_instance,
-    require_no_link_patch,
     require_patients_seen,
     require_unconfined,
     require_unmasked,
@@ -36,7 +35,7 @@ from yilian.fhir.guard import (
     written,
 )
 from yilian.fhir.interactions import Context, Preferences
-from yilian.fhir.messages import FhirRequest, FhirResponse
+from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
 from yilian.fhir.operations import Invocation, Level, OperationRegistry, invocation_parameters
 from yilian.fhir.store.sql import (
     AsyncFastReader,
@@ -200,11 +199,14 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
             ))
         if method == "PATCH":
             require_instance(ctx, Interaction.UPDATE, res_type, res_id)
-            require_no_link_patch(ctx, res_type)
-            require_unmasked(ctx, parse_body(request))
+
+            def check(patched: JsonObject) -> None:  # what it will be, as a PUT is checked
+                require_unmasked(ctx, patched)
+                require_patients_seen(ctx, Interaction.UPDATE, res_type, patched)
+
             return written(ctx, Interaction.UPDATE, res_type, interactions.do_patch(
                 ctx, res_type, res_id, parse_body(request),
-                if_match=request.header("if-match"), prefer=prefer,
+                if_match=request.header("if-match"), prefer=prefer, check=check,
             ))
         if method == "DELETE":
             require_instance(ctx, Interaction.DELETE, res_type, res_id)
