@@ -5,6 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import yilian.auth.tables
+import yilian.domains.inpatient.tables  # noqa: F401  (every module of tables, as env.py)
 from yilian.fhir.store.tables import metadata
 from yilian.kit.db import make_engine
 

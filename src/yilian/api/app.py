@@ -18,9 +18,10 @@ from yilian.auth.emergency import Authenticator
 from yilian.auth.oauth import AuthorizationServer
 from yilian.auth.tokens import Keys, Verifier
 from yilian.config import Settings
+from yilian.domains.inpatient import operations as inpatient_operations
 from yilian.errors import OutcomeIssue, operation_outcome
 from yilian.fhir.audit import Auditor
-from yilian.fhir.router import FhirRouter, RouterOptions
+from yilian.fhir.router import FhirRouter, RouterOptions, default_operations
 from yilian.fhir.search.extract import extract_index_rows, warm_up
 from yilian.fhir.store.sql import AsyncFastReader, FastReader
 from yilian.kit import heap, jsonfmt
@@ -33,6 +34,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     reads = make_autocommit_engine(settings.database_url)
     reader = FastReader(reads)
     auditor = Auditor(engine)
+    operations = default_operations()
+    inpatient_operations.register(operations)
     router = FhirRouter(
         engine,
         reader=reader,
@@ -43,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
             smart=settings.auth,
+            operations=operations,
         ),
     )
     keys = Keys(engine)

@@ -300,6 +300,8 @@ def interaction_of(request: FhirRequest, response: FhirResponse) -> str:
 
 
 def _entities(request: FhirRequest, response: FhirResponse) -> tuple[str, ...]:
+    if response.entities:
+        return response.entities
     if response.stored is not None:
         return (f"{response.stored.res_type}/{response.stored.res_id}",)
     body = response.resource

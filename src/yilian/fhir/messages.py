@@ -41,6 +41,9 @@ class FhirResponse:
     headers: dict[str, str] = field(default_factory=dict)
     stored: StoredVersion | None = None  # the version a write made or a read found
     audited: bool = False  # its audit entry was written in the write's own transaction
+    # What the interaction touched, for its audit entry, when more than `stored` says (an
+    # operation's patient, bed and encounter).
+    entities: tuple[str, ...] = ()
 
     def body_bytes(self) -> bytes | None:
         if self.content is not None:

@@ -22,3 +22,15 @@ def to_instant(moment: datetime) -> str:
 @lru_cache(maxsize=4096)  # every read answers with one; most resources were written in bulk
 def to_http_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def parse_datetime(value: str) -> datetime | None:
+    """A FHIR dateTime with a time and a zone (`2026-11-24T18:00:00+08:00`, `...Z`), or None
+    for anything less: a moment without a zone is ambiguous."""
+    if "T" not in value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

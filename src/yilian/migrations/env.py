@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import yilian.auth.tables  # noqa: F401  (its tables join the metadata)
+# Importing a module of tables adds them to the metadata.
+import yilian.auth.tables
+import yilian.domains.inpatient.tables  # noqa: F401
 from yilian.fhir.store.tables import metadata
 from yilian.kit.db import make_engine
 

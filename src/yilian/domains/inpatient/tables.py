@@ -1,0 +1,53 @@
+"""The inpatient domain's own tables, in the store's metadata (one schema, one migration line).
+
+`inpatient_bed_stay` is the movement record a census is counted from: one row per patient
+per bed, from the moment they took it (admission or transfer in) until they left it
+(transfer out or discharge). The ADT operations write it in the same transaction as the
+Encounter and the bed's Location, so it never disagrees with them; the partial unique indexes
+make a double-booked bed, or a second open stay of one patient, impossible in the database
+itself, whatever the code above does.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Date, Index, Integer, String, Table, text
+
+from yilian.fhir.store.tables import BigId, Stamp, metadata
+
+_OPEN = text("ended IS NULL")
+
+inpatient_bed_stay = Table(
+    "inpatient_bed_stay",
+    metadata,
+    Column("pk", BigId, primary_key=True, autoincrement=True),
+    Column("encounter_id", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("hospital_id", String(64), nullable=False),
+    Column("campus_id", String(64), nullable=False),
+    Column("department_id", String(64), nullable=False),
+    Column("ward_id", String(64), nullable=False),
+    Column("bed_id", String(64), nullable=False),
+    Column("admitted", Stamp, nullable=False),  # the stay's admission, for lengths of stay
+    Column("began", Stamp, nullable=False),
+    Column("ended", Stamp, nullable=True),
+    Column("came_by", String(10), nullable=False),  # admit | transfer
+    Column("left_by", String(10), nullable=True),  # transfer | discharge
+    Column("expected_discharge", Date, nullable=True),
+    Index("uq_inpatient_bed_stay_open_bed", "bed_id", unique=True,
+          sqlite_where=_OPEN, postgresql_where=_OPEN),
+    Index("uq_inpatient_bed_stay_open_patient", "patient_id", unique=True,
+          sqlite_where=_OPEN, postgresql_where=_OPEN),
+    Index("ix_inpatient_bed_stay_encounter", "encounter_id"),
+    Index("ix_inpatient_bed_stay_ended", "ended"),
+    Index("ix_inpatient_bed_stay_campus_open", "campus_id", sqlite_where=_OPEN,
+          postgresql_where=_OPEN),
+)
+
+# 住院号: each hospital numbers its stays per year (ZY + year + six digits).
+inpatient_counter = Table(
+    "inpatient_counter",
+    metadata,
+    Column("hospital_id", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last", Integer, nullable=False),
+)
