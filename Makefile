@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLES := .cache/fhir-r4-examples/package/package.json
+# Days of inpatient stays the demo seeds on first start: 60 take about a minute and
+# ~0.7 GB; `make run DEMO_DAYS=365` seeds the whole year (`yilian demo`'s default, ~3 GB).
+DEMO_DAYS ?= 60
 
 .PHONY: run test bench lint clean examples
 
@@ -20,7 +23,7 @@ examples: $(EXAMPLES)
 
 run: $(STAMP)
 	$(BIN)/yilian db upgrade
-	$(BIN)/yilian users demo
+	$(BIN)/yilian demo --days $(DEMO_DAYS)
 	$(BIN)/yilian serve
 
 test: $(STAMP) $(EXAMPLES)

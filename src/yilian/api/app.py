@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
+from yilian.api.domain_http import domain_api
 from yilian.api.fhir_http import FhirEndpoint
 from yilian.api.oauth_http import OAuthEndpoints, RateLimiter
 from yilian.api.smart import smart_metadata, warn_auth_off
@@ -18,12 +19,12 @@ from yilian.auth.emergency import Authenticator
 from yilian.auth.oauth import AuthorizationServer
 from yilian.auth.tokens import Keys, Verifier
 from yilian.config import Settings
-from yilian.domains.inpatient import operations as inpatient_operations
+from yilian.domains.inpatient import setup as inpatient
 from yilian.errors import OutcomeIssue, operation_outcome
 from yilian.fhir.audit import Auditor
 from yilian.fhir.router import FhirRouter, RouterOptions, default_operations
 from yilian.fhir.search.extract import extract_index_rows, warm_up
-from yilian.fhir.store.sql import AsyncFastReader, FastReader
+from yilian.fhir.store.sql import AsyncFastReader, FastReader, WriteHook
 from yilian.kit import heap, jsonfmt
 from yilian.kit.db import make_autocommit_engine, make_engine
 
@@ -35,7 +36,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     reader = FastReader(reads)
     auditor = Auditor(engine)
     operations = default_operations()
-    inpatient_operations.register(operations)
+    write_hooks: dict[str, list[WriteHook]] = {}
+    inpatient.install(operations, write_hooks)
     router = FhirRouter(
         engine,
         reader=reader,
@@ -47,12 +49,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_page_size=settings.max_page_size,
             smart=settings.auth,
             operations=operations,
+            write_hooks=write_hooks,
         ),
     )
     keys = Keys(engine)
+    authenticator = Authenticator(engine, Verifier(keys)) if settings.auth else None
     endpoint = FhirEndpoint(
         router, max_body_bytes=settings.max_body_bytes, base_url=settings.base_url,
-        authenticate=Authenticator(engine, Verifier(keys)) if settings.auth else None,
+        authenticate=authenticator,
     )
     if not settings.auth:
         warn_auth_off()
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/fhir/.well-known/smart-configuration", smart_configuration),
             Route("/fhir", endpoint),
             Mount("/fhir", app=endpoint),
+            Mount("/api", app=domain_api(engine, authenticator, auditor)),
         ],
     )
     app.state.settings = settings

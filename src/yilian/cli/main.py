@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from yilian.cli.access import audit_app, clients_app, token_app, users_app
+from yilian.cli.demo import demo
 from yilian.config import Settings
 
 app = typer.Typer(help="Yilian (医联): one FHIR R4 record for a hospital network.",
@@ -24,6 +25,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
+app.command("demo")(demo)
 console = Console(stderr=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (YILIAN_DATABASE_URL)")]
@@ -87,6 +89,7 @@ def load(
 ) -> None:
     """Load FHIR resources with a progress bar and a summary."""
     from yilian.cli.loader import LoadSummary, expand_paths, iter_documents, load_document
+    from yilian.domains.inpatient.setup import write_hooks as inpatient_write_hooks
     from yilian.fhir.audit import Auditor
     from yilian.fhir.router import FhirRouter, RouterOptions
     from yilian.fhir.search.extract import extract_index_rows, warm_up
@@ -102,7 +105,8 @@ def load(
     engine = make_engine(settings.database_url)
     auditor = Auditor(engine)  # loads are writes like any other: each leaves its entry
     router = FhirRouter(engine, indexer=extract_index_rows, audit=auditor,
-                        options=RouterOptions(validate=not no_validate))
+                        options=RouterOptions(validate=not no_validate,
+                                              write_hooks=inpatient_write_hooks()))
     warm_up()
     heap.settle()
     summary = LoadSummary()

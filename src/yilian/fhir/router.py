@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -43,6 +43,7 @@ from yilian.fhir.store.sql import (
     Indexer,
     StoredVersion,
     UnitOfWork,
+    WriteHook,
 )
 from yilian.kit import jsonfmt
 from yilian.kit.clock import utcnow
@@ -71,6 +72,8 @@ class RouterOptions:
     # Access tokens are required (SMART on FHIR, the sign-in endpoints beside /fhir): the
     # CapabilityStatement says so.
     smart: bool = False
+    # Domains' write hooks by resource type (store.sql.WriteHook), run in every write.
+    write_hooks: Mapping[str, Sequence[WriteHook]] = field(default_factory=dict)
 
 
 def parse_body(request: FhirRequest) -> Any:
@@ -470,7 +473,7 @@ class FhirRouter:
         the audit entry of the `audited` request written in it."""
 
         def unit(conn: Any) -> FhirResponse:
-            uow = UnitOfWork(conn, utcnow(), self.indexer)
+            uow = UnitOfWork(conn, utcnow(), self.indexer, self.options.write_hooks)
             ctx = Context(conn, base_url, uow=uow, validate=self.options.validate,
                           access=access)
             response = work(ctx)

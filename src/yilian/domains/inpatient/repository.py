@@ -24,10 +24,14 @@ _MAX_DEPTH = 6  # bed → room → ward → building → site: never deeper in a
 
 
 def read(ctx: Context, res_type: str, res_id: str) -> JsonObject | None:
-    """The current version of a live resource, or None."""
+    """The current version of a live resource, or None (the unit's writes flushed first)."""
     if ctx.uow is not None:
         ctx.uow.flush()
-    stored = store.read_current(ctx.conn, res_type, res_id)
+    return read_in(ctx.conn, res_type, res_id)
+
+
+def read_in(conn: Connection, res_type: str, res_id: str) -> JsonObject | None:
+    stored = store.read_current(conn, res_type, res_id)
     if stored is None or stored.deleted or stored.content is None:
         return None
     found: JsonObject = jsonfmt.loads(stored.content)
@@ -74,13 +78,19 @@ class Place:
 def place_of(ctx: Context, bed: JsonObject) -> Place | None:
     """The bed's ward (up its partOf chain), campus and hospital; None if the bed is not in a
     ward of a campus of a hospital."""
+    if ctx.uow is not None:
+        ctx.uow.flush()
+    return place_in(ctx.conn, bed)
+
+
+def place_in(conn: Connection, bed: JsonObject) -> Place | None:
     ward = None
     current = bed
     for _ in range(_MAX_DEPTH):
         parent_id = reference_id(current.get("partOf"), "Location")
         if parent_id is None:
             break
-        parent = read(ctx, "Location", parent_id)
+        parent = read_in(conn, "Location", parent_id)
         if parent is None:
             break
         if physical_type(parent) == PhysicalType.WARD:
@@ -90,7 +100,7 @@ def place_of(ctx: Context, bed: JsonObject) -> Place | None:
     campus_id = reference_id(bed.get("managingOrganization"), "Organization")
     if ward is None or campus_id is None:
         return None
-    campus = read(ctx, "Organization", campus_id)
+    campus = read_in(conn, "Organization", campus_id)
     hospital_id = reference_id((campus or {}).get("partOf"), "Organization")
     if campus is None:
         return None

@@ -51,3 +51,22 @@ inpatient_counter = Table(
     Column("year", Integer, primary_key=True),
     Column("last", Integer, nullable=False),
 )
+
+# The bed register: every bed Location, where it is and its state, kept in step with the
+# Locations by a write hook (beds.py) whatever path the write took. The board and the census
+# count beds from it instead of walking thousands of Locations' partOf chains per request.
+inpatient_bed = Table(
+    "inpatient_bed",
+    metadata,
+    Column("bed_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("parent_id", String(64), nullable=True),  # its room (or ward), as partOf says
+    Column("ward_id", String(64), nullable=True),  # None while the bed is in no ward
+    Column("campus_id", String(64), nullable=True),
+    Column("hospital_id", String(64), nullable=True),
+    Column("department_id", String(64), nullable=True),  # the ward's (first) department
+    Column("status", String(16), nullable=False),  # BedStatus code
+    Index("ix_inpatient_bed_campus", "campus_id"),
+    Index("ix_inpatient_bed_ward", "ward_id"),
+    Index("ix_inpatient_bed_parent", "parent_id"),
+)

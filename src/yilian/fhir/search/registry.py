@@ -209,6 +209,13 @@ YILIAN_PARAMETERS: tuple[Mapping[str, Any], ...] = (
      "base": ["Consent"], "type": "token", "expression": "Consent.provision.type",
      "description": "deny | permit: whether a consent's rule withholds or allows (a deny "
                     "naming an organization as actor withdraws its staff's access)"},
+    # R4 cannot find a Location by its physical type (R5 added this very parameter): the
+    # bed board asks for the beds (bd) of a campus or ward.
+    {"resourceType": "SearchParameter", "id": "Location-physical-type",
+     "url": "http://yilian.example.org/fhir/SearchParameter/Location-physical-type",
+     "name": "LocationPhysicalType", "status": "active", "code": "physical-type",
+     "base": ["Location"], "type": "token", "expression": "Location.physicalType",
+     "description": "si | bu | wa | ro | bd ...: the kind of place (as R5's physical-type)"},
 )
 
 

@@ -347,6 +347,23 @@ def read_current_by_pk(conn: Connection, pks: Sequence[int]) -> dict[int, Stored
     return {row[0]: _stored(row[1:]) for row in rows}
 
 
+def read_current_by_ids(conn: Connection, res_type: str, ids: Sequence[str]
+                        ) -> dict[str, StoredVersion]:
+    """Current versions of resources of one type by id (the live and the deleted)."""
+    found: dict[str, StoredVersion] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 500):  # within SQLite's bound-parameter limit
+        batch = unique[start:start + 500]
+        rows = conn.execute(
+            select(*_VERSION_COLUMNS).select_from(_JOIN)
+            .where(resource.c.res_type == res_type, resource.c.res_id.in_(batch),
+                   resource_version.c.version == resource.c.version)).all()
+        for row in rows:
+            stored = _stored(row)
+            found[stored.res_id] = stored
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryCursor:
     """Position after the last entry of a page: newest first, then by pk and version."""
@@ -520,6 +537,21 @@ _LOCK_CURRENT = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A resource a unit of work wrote: its new content, or None when it was deleted."""
+
+    res_type: str
+    res_id: str
+    resource: JsonObject | None
+
+
+# Called in the writing transaction, after a flush, with what was written of the types it
+# asked for: how a domain keeps its own tables in step with the record, whatever the path
+# of the write (an operation, a PUT, a transaction Bundle, a load).
+WriteHook = Callable[[Connection, Sequence[Written]], None]
+
+
 @dataclass
 class UnitOfWork:
     """The writes of one transaction, batched until `flush` (or until they must be seen).
@@ -527,12 +559,15 @@ class UnitOfWork:
     New resource rows, versions and index rows go out as multi-row inserts when the unit
     flushes: before any read of the store within the transaction, and before commit.
     Everything written in one unit shares one lastUpdated instant, as FHIR allows for a
-    transaction; history orders ties by resource and version.
+    transaction; history orders ties by resource and version. Write hooks (by resource
+    type) see each flush's writes of their types, in the same transaction.
     """
 
     conn: Connection
     now: datetime
     indexer: Indexer | None
+    hooks: Mapping[str, Sequence[WriteHook]] = field(default_factory=dict)
+    _written: list[Written] = field(default_factory=list)
     _new: list[_NewResource] = field(default_factory=list)
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _versions: list[tuple[ResourceKey, dict[str, Any]]] = field(default_factory=list)
@@ -583,6 +618,8 @@ class UnitOfWork:
             # Replaces rows staged earlier in this unit for the same resource.
             self._index_rows[key] = (res_type, index_rows)
         stored = StoredVersion(res_type, res_id, version, moment, False, method, content)
+        if res_type in self.hooks:
+            self._written.append(Written(res_type, res_id, stored_json))
         return stored, stored_json
 
     def delete(self, res_type: str, res_id: str, current: CurrentRow) -> StoredVersion:
@@ -594,6 +631,8 @@ class UnitOfWork:
         self._stage_version(key, res_type, version, moment, "DELETE", None)
         self._stale_index_pks.append(current.pk)
         self._index_rows.pop(current.pk, None)
+        if res_type in self.hooks:
+            self._written.append(Written(res_type, res_id, None))
         return StoredVersion(res_type, res_id, version, moment, True, "DELETE", None)
 
     def _moment(self, current: CurrentRow | None) -> datetime:
@@ -680,6 +719,12 @@ class UnitOfWork:
                         by_table.setdefault(name, []).append((lead, table_rows))
             for name, groups in by_table.items():
                 _INSERT_INDEX[name].run(self.conn, groups)
+        if self._written:
+            written, self._written = self._written, []
+            for res_type in dict.fromkeys(w.res_type for w in written):
+                mine = [w for w in written if w.res_type == res_type]
+                for hook in self.hooks[res_type]:
+                    hook(self.conn, mine)
 
 
 def _pk(key: ResourceKey) -> int:

@@ -1,4 +1,4 @@
-"""Inpatients: the bed-stay movement record and the inpatient-number counters
+"""Inpatients: the bed-stay movement record, the bed register and the inpatient numbers
 
 Revision ID: 0009
 Revises: 0008
@@ -52,6 +52,21 @@ def upgrade() -> None:
     op.create_index('ix_inpatient_bed_stay_campus_open', 'inpatient_bed_stay', ['campus_id'],
                     sqlite_where=_OPEN, postgresql_where=_OPEN)
     op.create_table(
+        'inpatient_bed',
+        sa.Column('bed_id', sa.String(length=64), nullable=False),
+        sa.Column('name', sa.String(length=200), nullable=False),
+        sa.Column('parent_id', sa.String(length=64), nullable=True),
+        sa.Column('ward_id', sa.String(length=64), nullable=True),
+        sa.Column('campus_id', sa.String(length=64), nullable=True),
+        sa.Column('hospital_id', sa.String(length=64), nullable=True),
+        sa.Column('department_id', sa.String(length=64), nullable=True),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.PrimaryKeyConstraint('bed_id', name=op.f('pk_inpatient_bed')),
+    )
+    op.create_index('ix_inpatient_bed_campus', 'inpatient_bed', ['campus_id'])
+    op.create_index('ix_inpatient_bed_ward', 'inpatient_bed', ['ward_id'])
+    op.create_index('ix_inpatient_bed_parent', 'inpatient_bed', ['parent_id'])
+    op.create_table(
         'inpatient_counter',
         sa.Column('hospital_id', sa.String(length=64), nullable=False),
         sa.Column('year', sa.Integer(), nullable=False),
@@ -62,4 +77,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('inpatient_counter')
+    op.drop_table('inpatient_bed')
     op.drop_table('inpatient_bed_stay')

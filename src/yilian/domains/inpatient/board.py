@@ -1,0 +1,162 @@
+"""The bed board: every bed of a campus (or one ward), its state and who is in it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from yilian.domains.inpatient import repository as repo
+from yilian.domains.inpatient.codes import BED_RESERVATION, BedStatus
+from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
+from yilian.errors import Forbidden, NotFound
+from yilian.fhir.access import Access, Interaction
+from yilian.fhir.store import sql as store
+from yilian.kit import jsonfmt
+from yilian.kit.clock import DISPLAY_ZONE, parse_datetime
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BoardQuery:
+    campus: str
+    ward: str | None = None
+    status: BedStatus | None = None  # only the beds in this state
+
+
+def check_board_access(conn: Connection, access: Access, campus_id: str) -> JsonObject:
+    """The campus Organization, when the caller may see its beds."""
+    if access.patient is not None:
+        raise Forbidden("YL-6170", "The bed board is for staff")
+    access.require(Interaction.SEARCH, "Location")
+    campus = repo.read_in(conn, "Organization", campus_id)
+    if campus is None:
+        raise NotFound("YL-6171", f"Organization/{campus_id} is not known",
+                       expression=("campus",))
+    hospital = repo.reference_id(campus.get("partOf"), "Organization")
+    if access.organizations and campus_id not in access.organizations \
+            and hospital not in access.organizations:
+        raise Forbidden("YL-6172", f"Your roles do not reach Organization/{campus_id}",
+                        expression=("campus",))
+    return campus
+
+
+def board(conn: Connection, access: Access, query: BoardQuery, now: datetime) -> JsonObject:
+    campus = check_board_access(conn, access, query.campus)
+    bed = inpatient_bed.c
+    conditions = [bed.campus_id == query.campus, bed.ward_id.is_not(None)]
+    if query.ward:
+        conditions.append(bed.ward_id == query.ward)
+    beds = conn.execute(select(inpatient_bed).where(*conditions)).all()
+    stays = {row.bed_id: row for row in conn.execute(select(inpatient_bed_stay).where(
+        inpatient_bed_stay.c.campus_id == query.campus, inpatient_bed_stay.c.ended.is_(None)))}
+    sees_patients = access.allows(Interaction.READ, "Patient")
+    patients = _contents(conn, "Patient", [s.patient_id for s in stays.values()]) \
+        if sees_patients else {}
+    held = _contents(conn, "Location", [b.bed_id for b in beds if b.status in (
+        BedStatus.RESERVED.value, BedStatus.CLOSED.value)])
+    wards = _contents(conn, "Location", list({b.ward_id for b in beds}))
+    departments = _contents(conn, "HealthcareService",
+                            [d for d in {b.department_id for b in beds} if d])
+    today = now.astimezone(DISPLAY_ZONE).date()
+
+    by_ward: dict[str, list[JsonObject]] = defaultdict(list)
+    counts: dict[str, int] = defaultdict(int)
+    for row in sorted(beds, key=lambda b: (b.parent_id or "", b.name)):
+        status = BedStatus(row.status) if row.status in BedStatus._value2member_map_ \
+            else BedStatus.CLOSED
+        entry: JsonObject = {"id": row.bed_id, "name": row.name}
+        location = held.get(row.bed_id)
+        if status is BedStatus.RESERVED and location is not None:
+            reservation = _reservation(location)
+            expires = parse_datetime(str(reservation.get("expires", "")))
+            if expires is None or expires <= now:  # lapsed: free again
+                status = BedStatus.FREE
+            else:
+                entry["reservedUntil"] = reservation.get("expires")
+                entry["reservedFor"] = reservation.get("patient", {}).get("reference")
+                entry["reason"] = reservation.get("reason")
+        if status is BedStatus.CLOSED and location is not None and location.get("description"):
+            entry["reason"] = location["description"]
+        stay = stays.get(row.bed_id)
+        if stay is not None:
+            entry["stay"] = _stay(stay, patients.get(stay.patient_id), access.masked, today)
+        entry["status"] = status.value
+        entry["statusName"] = {"zh": status.names[0], "en": status.names[1]}
+        counts[status.value] += 1
+        if query.status is None or status is query.status:
+            by_ward[row.ward_id].append(entry)
+    ward_list = []
+    for ward_id, ward_beds in by_ward.items():
+        ward = wards.get(ward_id, {})
+        department_id = next((b.department_id for b in beds if b.ward_id == ward_id), None)
+        department = departments.get(department_id or "", {})
+        ward_list.append({"id": ward_id, "name": ward.get("name", ward_id),
+                          "department": {"id": department_id,
+                                         "name": department.get("name")},
+                          "beds": ward_beds})
+    ward_list.sort(key=lambda w: str(w["name"]))
+    total = len(beds)
+    occupied = counts.get(BedStatus.OCCUPIED.value, 0)
+    return {
+        "campus": {"id": query.campus, "name": campus.get("name")},
+        "asOf": now.astimezone(DISPLAY_ZONE).isoformat(),
+        "summary": {"beds": total, **{s.value: counts.get(s.value, 0) for s in BedStatus},
+                    "occupancyRate": round(occupied / total, 4) if total else None},
+        "wards": ward_list,
+    }
+
+
+def _stay(stay: Any, patient: JsonObject | None, masked: bool, today: date) -> JsonObject:
+    admitted = stay.admitted.astimezone(DISPLAY_ZONE)
+    entry: JsonObject = {
+        "encounter": stay.encounter_id, "patient": stay.patient_id,
+        "admitted": admitted.isoformat(), "daysInHospital": max(1, (today - admitted.date()).days),
+        "expectedDischarge": stay.expected_discharge.isoformat()
+        if stay.expected_discharge else None,
+        "department": stay.department_id,
+    }
+    if patient is not None:
+        name = _name(patient)
+        entry["name"] = _mask_name(name) if masked else name
+        entry["gender"] = patient.get("gender")
+        birth = patient.get("birthDate")
+        if isinstance(birth, str) and len(birth) >= 10:
+            born = date.fromisoformat(birth[:10])
+            entry["age"] = today.year - born.year - ((today.month, today.day) <
+                                                     (born.month, born.day))
+    return entry
+
+
+def _name(patient: JsonObject) -> str:
+    for name in patient.get("name", []):
+        if name.get("text"):
+            return str(name["text"])
+        if name.get("family") or name.get("given"):
+            return f"{name.get('family', '')}{''.join(name.get('given', []))}"
+    return str(patient.get("id"))
+
+
+def _mask_name(name: str) -> str:
+    """张** for 张三丰: the family name only, as a masked role may see."""
+    return name[:1] + "*" * max(1, len(name) - 1)
+
+
+def _reservation(location: JsonObject) -> JsonObject:
+    for item in location.get("extension", []):
+        if item.get("url") == BED_RESERVATION:
+            return {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
+                    for e in item.get("extension", [])}
+    return {}
+
+
+def _contents(conn: Connection, res_type: str, ids: list[str]) -> dict[str, JsonObject]:
+    found = {}
+    for res_id, stored in store.read_current_by_ids(conn, res_type, ids).items():
+        if stored.content is not None and not stored.deleted:
+            found[res_id] = jsonfmt.loads(stored.content)
+    return found

@@ -1,0 +1,203 @@
+"""Census and statistics of the inpatient wards, counted from the movement record.
+
+Definitions, as Chinese hospital statistics use them:
+- in hospital on a day (当日在院): patients in a bed at the day's midnight census (24:00,
+  Asia/Shanghai); for today, those in a bed now;
+- patient-days (实际占用总床日数): the sum of the days' census;
+- occupancy (病床使用率): patient-days ÷ (open beds × days);
+- admissions (入院) and discharges (出院) by the day they happen; transfers (转入): a patient
+  coming into a bed of the group from another bed;
+- average length of stay (出院者平均住院日): over the period's discharges, discharge date
+  − admission date in days, a same-day stay counting one.
+Each event belongs to the group (hospital, campus, department, ward) of the bed it happens in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from yilian.domains.inpatient.codes import BedStatus
+from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
+from yilian.fhir.store import sql as store
+from yilian.kit import jsonfmt
+from yilian.kit.clock import DISPLAY_ZONE
+
+JsonObject = dict[str, Any]
+MAX_DAYS = 400
+
+
+class GroupBy(StrEnum):
+    HOSPITAL = "hospital"
+    CAMPUS = "campus"
+    DEPARTMENT = "department"
+    WARD = "ward"
+
+    @property
+    def column(self) -> str:
+        return f"{self.value}_id"
+
+    @property
+    def resource_type(self) -> str:
+        return {"hospital": "Organization", "campus": "Organization",
+                "department": "HealthcareService", "ward": "Location"}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class CensusQuery:
+    start: date
+    end: date  # inclusive
+    by: GroupBy = GroupBy.CAMPUS
+    hospital: str | None = None
+    campus: str | None = None
+    department: str | None = None
+    ward: str | None = None
+
+    def filters(self) -> dict[str, str]:
+        return {f"{name}_id": value for name, value in (
+            ("hospital", self.hospital), ("campus", self.campus),
+            ("department", self.department), ("ward", self.ward)) if value}
+
+
+@dataclass
+class _Figures:
+    beds: int = 0
+    closed: int = 0
+    in_hospital_now: int = 0
+    admissions: int = 0
+    discharges: int = 0
+    transfers: int = 0
+    los_days: int = 0
+    daily: list[int] = field(default_factory=list)  # the difference array of the census
+    # Events by day (index: days after the first), kept for the totals only.
+    by_day: dict[str, list[int]] | None = None
+
+
+def census(conn: Connection, query: CensusQuery, now: datetime) -> JsonObject:
+    today = now.astimezone(DISPLAY_ZONE).date()
+    last = min(query.end, today)
+    days = [query.start + timedelta(days=n) for n in range((query.end - query.start).days + 1)]
+    counted = max(0, (last - query.start).days + 1)  # the days whose census exists
+    start_at, end_at = _midnight(query.start), _midnight(query.end + timedelta(days=1))
+    groups: dict[str, _Figures] = defaultdict(lambda: _Figures(daily=[0] * (len(days) + 1)))
+    totals = _Figures(daily=[0] * (len(days) + 1),
+                      by_day={k: [0] * len(days) for k in ("admissions", "discharges",
+                                                          "transfers")})
+
+    bed = inpatient_bed.c
+    filters = [bed[name] == value for name, value in query.filters().items()]
+    for key, status, count in conn.execute(
+            select(bed[query.by.column], bed.status, func.count())
+            .where(bed.ward_id.is_not(None), *filters)
+            .group_by(bed[query.by.column], bed.status)):
+        for figures in (groups[key], totals):
+            figures.beds += count
+            if status == BedStatus.CLOSED.value:
+                figures.closed += count
+
+    stay = inpatient_bed_stay.c
+    stay_filters = [stay[name] == value for name, value in query.filters().items()]
+    rows = conn.execute(
+        select(stay[query.by.column], stay.began, stay.ended, stay.came_by, stay.left_by,
+               stay.admitted)
+        .where(stay.began < end_at, stay.ended.is_(None) | (stay.ended >= start_at),
+               *stay_filters))
+    for key, began, ended, came_by, left_by, admitted in rows:
+        for figures in (groups[key], totals):
+            _count(figures, query.start, last, start_at, end_at, began, ended, came_by,
+                   left_by, admitted)
+    if query.end >= today:
+        for key, count in conn.execute(
+                select(stay[query.by.column], func.count())
+                .where(stay.ended.is_(None), *stay_filters).group_by(stay[query.by.column])):
+            groups[key].in_hospital_now += count
+            totals.in_hospital_now += count
+
+    names = _names(conn, query.by, [k for k in groups if k is not None])
+    return {
+        "from": query.start.isoformat(), "to": query.end.isoformat(), "by": query.by.value,
+        "filters": query.filters(), "asOf": now.astimezone(DISPLAY_ZONE).isoformat(),
+        "totals": _summary(totals, counted),
+        "groups": sorted(({"id": key, "name": names.get(key, key), **_summary(f, counted)}
+                          for key, f in groups.items() if key is not None),
+                         key=lambda g: str(g["name"])),
+        "days": _days(totals, days, counted),
+    }
+
+
+def _count(figures: _Figures, first: date, last: date, start_at: datetime, end_at: datetime,
+           began: datetime, ended: datetime | None, came_by: str, left_by: str | None,
+           admitted: datetime) -> None:
+    if start_at <= began < end_at:
+        kind = "admissions" if came_by == "admit" else "transfers"
+        if came_by == "admit":
+            figures.admissions += 1
+        else:
+            figures.transfers += 1
+        if figures.by_day is not None:
+            figures.by_day[kind][(_day(began) - first).days] += 1
+    if ended is not None and start_at <= ended < end_at and left_by == "discharge":
+        figures.discharges += 1
+        figures.los_days += max(1, (_day(ended) - _day(admitted)).days)
+        if figures.by_day is not None:
+            figures.by_day["discharges"][(_day(ended) - first).days] += 1
+    # In a bed at the midnight ending each day from the day it came to the day before it left.
+    from_day = max(_day(began), first)
+    to_day = min(_day(ended) - timedelta(days=1), last) if ended is not None else last
+    if from_day <= to_day:
+        figures.daily[(from_day - first).days] += 1
+        figures.daily[(to_day - first).days + 1] -= 1
+
+
+def _summary(figures: _Figures, counted: int) -> JsonObject:
+    census_days = _running(figures.daily)[:counted]
+    patient_days = sum(census_days)
+    open_beds = figures.beds - figures.closed
+    return {
+        "beds": figures.beds, "closedBeds": figures.closed,
+        "inHospitalNow": figures.in_hospital_now,
+        "admissions": figures.admissions, "discharges": figures.discharges,
+        "transfers": figures.transfers, "patientDays": patient_days,
+        "occupancyRate": round(patient_days / (open_beds * counted), 4)
+        if open_beds > 0 and counted else None,
+        "averageLengthOfStay": round(figures.los_days / figures.discharges, 2)
+        if figures.discharges else None,
+    }
+
+
+def _days(totals: _Figures, days: list[date], counted: int) -> list[JsonObject]:
+    """The selection day by day, up to today: the census and the day's events."""
+    events = totals.by_day or {}
+    census_days = _running(totals.daily)
+    return [{"date": day.isoformat(), "inHospital": census_days[n],
+             **{kind: counts[n] for kind, counts in events.items()}}
+            for n, day in enumerate(days[:counted])]
+
+
+def _running(diff: list[int]) -> list[int]:
+    values, level = [], 0
+    for step in diff[:-1]:
+        level += step
+        values.append(level)
+    return values
+
+
+def _names(conn: Connection, by: GroupBy, ids: list[str]) -> dict[str, str]:
+    names = {}
+    for res_id, stored in store.read_current_by_ids(conn, by.resource_type, ids).items():
+        if stored.content is not None:
+            names[res_id] = str(jsonfmt.loads(stored.content).get("name", res_id))
+    return names
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), DISPLAY_ZONE)
+
+
+def _day(moment: datetime) -> date:
+    return moment.astimezone(DISPLAY_ZONE).date()

@@ -1,0 +1,192 @@
+"""/api/inpatient/board and /api/inpatient/census over HTTP: what they count, checked against
+a brute-force count of the movement record, and who may see them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from fhir_helpers import FHIR_JSON, put_all
+from inpatient_network import HEART_FAILURE, admit_parameters, network, parameters, ref
+from sqlalchemy import Engine, select
+from starlette.testclient import TestClient
+
+from yilian.auth.tokens import issue
+from yilian.demo.seed import seed
+from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
+from yilian.kit.clock import DISPLAY_ZONE, to_instant
+
+JsonObject = dict[str, Any]
+
+
+@pytest.fixture
+def ward(client: TestClient) -> TestClient:
+    return put_all(client, network())
+
+
+def ok(response: Any) -> JsonObject:
+    assert response.status_code == 200, response.text
+    body: JsonObject = response.json()
+    return body
+
+
+def beds_of(board: JsonObject) -> dict[str, JsonObject]:
+    return {b["id"]: b for w in board["wards"] for b in w["beds"]}
+
+
+def test_the_board_shows_each_bed_and_who_is_in_it(ward: TestClient) -> None:
+    admitted = ok(ward.post("/fhir/Encounter/$admit", headers=FHIR_JSON, json=admit_parameters(
+        expectedDischarge={"valueDate": "2030-01-10"})))["parameter"][0]["resource"]
+    until = to_instant(datetime.now(UTC) + timedelta(hours=6))
+    ok(ward.post("/fhir/Location/b2/$reserve", headers=FHIR_JSON, json=parameters(
+        expires={"valueDateTime": until}, patient={"valueReference": ref("Patient/man2")})))
+    ok(ward.post("/fhir/Location/b3/$close", headers=FHIR_JSON, json=parameters(
+        reason={"valueString": "维修"})))
+
+    board = ok(ward.get("/api/inpatient/board", params={"campus": "c1"}))
+    assert board["campus"] == {"id": "c1", "name": "第一医院本部"}
+    assert [w["id"] for w in board["wards"]] == ["w-obs", "w-ped", "w-card"]  # by name
+    beds = beds_of(board)
+    assert set(beds) == {"b1", "b2", "b3", "b-obs", "b-ped"}
+    stay = beds["b1"]["stay"]
+    assert beds["b1"]["status"] == "O" and beds["b1"]["statusName"] == {"zh": "占用",
+                                                                         "en": "Occupied"}
+    assert stay["encounter"] == admitted["id"] and stay["name"] == "王建国"
+    assert stay["gender"] == "male" and stay["age"] >= 68 and stay["daysInHospital"] == 1
+    assert stay["expectedDischarge"] == "2030-01-10"
+    assert beds["b2"]["status"] == "reserved" and beds["b2"]["reservedFor"] == "Patient/man2"
+    assert beds["b3"]["status"] == "C" and beds["b3"]["reason"] == "维修"
+    assert board["summary"].items() >= {"beds": 5, "O": 1, "reserved": 1, "C": 1,
+                                        "U": 2}.items()
+
+    only_free = ok(ward.get("/api/inpatient/board", params={"campus": "c1", "status": "U"}))
+    assert set(beds_of(only_free)) == {"b-obs", "b-ped"}
+    one_ward = ok(ward.get("/api/inpatient/board", params={"campus": "c1", "ward": "w-card"}))
+    assert set(beds_of(one_ward)) == {"b1", "b2", "b3"}
+
+
+def _headers(client: TestClient, **claims: Any) -> dict[str, str]:
+    keys = client.app.state.keys  # type: ignore[attr-defined]
+    return {"Authorization": f"Bearer {issue(keys, **claims).token}"}
+
+
+def test_who_may_see_the_board(ward: TestClient) -> None:
+    ok(ward.post("/fhir/Encounter/$admit", headers=FHIR_JSON, json=admit_parameters()))
+    scope = "user/Location.rs user/Patient.rs user/Encounter.rs"
+    masked = _headers(ward, subject="manager", scope=scope, organizations=("hosp",),
+                      masked=True)
+    assert beds_of(ok(ward.get("/api/inpatient/board", params={"campus": "c1"},
+                               headers=masked)))["b1"]["stay"]["name"] == "王**"
+    elsewhere = _headers(ward, subject="nurse", scope=scope, organizations=("other",))
+    refused = ward.get("/api/inpatient/board", params={"campus": "c1"}, headers=elsewhere)
+    assert refused.status_code == 403
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    without_patients = _headers(ward, subject="porter", scope="user/Location.rs",
+                                organizations=("hosp",))
+    stay = beds_of(ok(ward.get("/api/inpatient/board", params={"campus": "c1"},
+                               headers=without_patients)))["b1"]["stay"]
+    assert "name" not in stay
+    anonymous = ward.get("/api/inpatient/board", params={"campus": "c1"},
+                         headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    patient = _headers(ward, subject="patient", scope="patient/*.rs", patient="man")
+    assert ward.get("/api/inpatient/board", params={"campus": "c1"},
+                    headers=patient).status_code == 403
+
+
+def test_bad_queries_are_outcomes_with_the_parameter(ward: TestClient) -> None:
+    for params, where in (({"campus": "c1", "status": "sleeping"}, "status"),
+                          ({}, "campus"),
+                          ({"from": "2026-02-30"}, "from"),
+                          ({"by": "planet"}, "by")):
+        path = "/api/inpatient/census" if "campus" not in params and where != "campus" \
+            else "/api/inpatient/board"
+        response = ward.get(path, params=params)
+        assert response.status_code == 400, (params, response.text)
+        assert response.json()["issue"][0]["expression"] == [where]
+    unknown = ward.get("/api/inpatient/board", params={"campus": "nowhere"})
+    assert unknown.status_code == 404
+    backwards = ward.get("/api/inpatient/census", params={"from": "2026-02-02",
+                                                          "to": "2026-02-01"})
+    assert backwards.status_code == 400
+
+
+def test_the_census_counts_todays_movements(ward: TestClient) -> None:
+    first = ok(ward.post("/fhir/Encounter/$admit", headers=FHIR_JSON,
+                         json=admit_parameters()))["parameter"][0]["resource"]
+    ok(ward.post("/fhir/Encounter/$admit", headers=FHIR_JSON,
+                 json=admit_parameters(patient="man2", bed="b2")))
+    ok(ward.post(f"/fhir/Encounter/{first['id']}/$transfer", headers=FHIR_JSON,
+                 json=parameters(bed={"valueReference": ref("Location/b-c2")})))
+    ok(ward.post(f"/fhir/Encounter/{first['id']}/$discharge", headers=FHIR_JSON,
+                 json=parameters(disposition={"valueCode": "home"},
+                                 diagnosis={"valueCoding": HEART_FAILURE})))
+    today = datetime.now(DISPLAY_ZONE).date().isoformat()
+    counted = ok(ward.get("/api/inpatient/census", params={"hospital": "hosp", "by": "ward"}))
+    assert counted["to"] == today
+    totals = counted["totals"]
+    assert totals.items() >= {"beds": 6, "admissions": 2, "transfers": 1, "discharges": 1,
+                              "inHospitalNow": 1, "averageLengthOfStay": 1.0}.items()
+    by_ward = {g["id"]: g for g in counted["groups"]}
+    assert by_ward["w-card"]["admissions"] == 2 and by_ward["w-card2"]["transfers"] == 1
+    assert by_ward["w-card2"]["discharges"] == 1 and by_ward["w-card"]["name"] == "心内一病区"
+    assert counted["days"][-1].items() >= {"date": today, "inHospital": 1, "admissions": 2,
+                                           "discharges": 1, "transfers": 1}.items()
+
+
+NOW = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
+
+
+def _brute_force(rows: list[Any], beds: list[Any], first: date, last: date,
+                 key: str) -> dict[str, JsonObject]:
+    """The census by definition, one day and one row at a time."""
+    def day(moment: datetime) -> date:
+        return moment.astimezone(DISPLAY_ZONE).date()
+
+    start = datetime.combine(first, datetime.min.time(), DISPLAY_ZONE)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), DISPLAY_ZONE)
+    figures: dict[str, JsonObject] = {}
+    for bed in beds:
+        group = figures.setdefault(getattr(bed, key), {"beds": 0, "patientDays": 0,
+                                                       "admissions": 0, "discharges": 0,
+                                                       "transfers": 0, "los": 0})
+        group["beds"] += 1
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    for row in rows:
+        group = figures[getattr(row, key)]
+        if start <= row.began < end:
+            group["admissions" if row.came_by == "admit" else "transfers"] += 1
+        if row.ended is not None and start <= row.ended < end and row.left_by == "discharge":
+            group["discharges"] += 1
+            group["los"] += max(1, (day(row.ended) - day(row.admitted)).days)
+        for d in days:
+            midnight = datetime.combine(d + timedelta(days=1), datetime.min.time(), DISPLAY_ZONE)
+            present = min(midnight, NOW) if d == day(NOW) else midnight
+            if row.began < present and (row.ended is None or row.ended >= midnight):
+                group["patientDays"] += 1
+    return figures
+
+
+def test_the_census_agrees_with_counting_by_hand(client: TestClient, engine: Engine) -> None:
+    seed(engine, patients=500, days=20, scale=0.03, now=NOW)
+    with engine.connect() as conn:
+        rows = conn.execute(select(inpatient_bed_stay)).all()
+        beds = conn.execute(select(inpatient_bed).where(
+            inpatient_bed.c.ward_id.is_not(None))).all()
+    first, last = date(2026, 11, 10), date(2026, 11, 23)  # a past fortnight
+    expected = _brute_force(rows, beds, first, last, "campus_id")
+    counted = ok(client.get("/api/inpatient/census", params={
+        "from": first.isoformat(), "to": last.isoformat(), "by": "campus"}))
+    assert len(counted["days"]) == 14
+    for group in counted["groups"]:
+        mine = expected[group["id"]]
+        assert {k: group[k] for k in ("beds", "admissions", "discharges", "transfers",
+                                      "patientDays")} == \
+            {k: mine[k] for k in ("beds", "admissions", "discharges", "transfers",
+                                  "patientDays")}, group["id"]
+        if mine["discharges"]:
+            assert group["averageLengthOfStay"] == round(mine["los"] / mine["discharges"], 2)
+    assert sum(g["admissions"] for g in counted["groups"]) == counted["totals"]["admissions"]
+    assert counted["totals"]["admissions"] > 20
