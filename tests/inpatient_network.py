@@ -16,6 +16,7 @@ from typing import Any
 
 from yilian.domains.inpatient.codes import ICD10, BedStatus
 from yilian.domains.network.codes import (
+    PRACTITIONER_ROLE,
     WARD_RESTRICTION,
     OrganizationKind,
     PhysicalType,
@@ -94,6 +95,12 @@ def network() -> list[JsonObject]:
         _department(OTHER_CARDIOLOGY, "心血管内科", "other"),
         {"resourceType": "Practitioner", "id": DOCTOR, "name": [{"family": "李",
                                                                 "given": ["医生"]}]},
+        {"resourceType": "PractitionerRole", "id": f"{DOCTOR}-role",
+         "practitioner": {"reference": f"Practitioner/{DOCTOR}"},
+         "organization": {"reference": "Organization/hosp"},
+         "healthcareService": [{"reference": f"HealthcareService/{d}"}
+                               for d in (CARDIOLOGY, OBSTETRICS, PEDIATRICS)],
+         "code": [{"coding": [{"system": PRACTITIONER_ROLE, "code": "doctor"}]}]},
         _location("s1", "本部", site, "c1", None),
         _location("bu1", "1号楼", building, "c1", "s1"),
         _ward("w-card", "心内一病区", "c1", "bu1", CARDIOLOGY),

@@ -221,7 +221,9 @@ def test_addresses_are_complete_and_varied(crowd: list[Person]) -> None:
 
 
 def load(name: str) -> dict[str, Any]:
-    text = resources.files("yilian.demo").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    # The diagnoses are the inpatient domain's (its pages offer them); the rest the demo's.
+    package = "yilian.domains.inpatient" if name == "diagnoses.json" else "yilian.demo"
+    text = resources.files(package).joinpath(f"data/{name}").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

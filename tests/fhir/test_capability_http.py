@@ -49,7 +49,8 @@ def test_capability_statement_is_valid_r4(client: TestClient) -> None:
     assert errors == []
 
 
-def test_root_redirects_to_metadata(client: TestClient) -> None:
+def test_root_opens_the_pages(client: TestClient) -> None:
+    """People start at the pages (the bed board); FHIR clients at /fhir/metadata."""
     response = client.get("/", follow_redirects=False)
     assert response.status_code in (302, 307)
-    assert response.headers["location"] == "/fhir/metadata"
+    assert response.headers["location"] == "/ui/"

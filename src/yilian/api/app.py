@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 
 from yilian.api.domain_http import domain_api
 from yilian.api.fhir_http import FhirEndpoint
-from yilian.api.oauth_http import OAuthEndpoints, RateLimiter
+from yilian.api.oauth_http import OAuthEndpoints
 from yilian.api.smart import smart_metadata, warn_auth_off
 from yilian.auth.emergency import Authenticator
 from yilian.auth.oauth import AuthorizationServer
@@ -21,12 +21,15 @@ from yilian.auth.tokens import Keys, Verifier
 from yilian.config import Settings
 from yilian.domains.inpatient import setup as inpatient
 from yilian.errors import OutcomeIssue, operation_outcome
+from yilian.fhir.access import UNRESTRICTED, Access
 from yilian.fhir.audit import Auditor
 from yilian.fhir.router import FhirRouter, RouterOptions, default_operations
 from yilian.fhir.search.extract import extract_index_rows, warm_up
 from yilian.fhir.store.sql import AsyncFastReader, FastReader, WriteHook
 from yilian.kit import heap, jsonfmt
 from yilian.kit.db import make_autocommit_engine, make_engine
+from yilian.kit.ratelimit import RateLimiter
+from yilian.web.pages import Pages
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -66,8 +69,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                            sign_in_limit=RateLimiter(10, 60), token_limit=RateLimiter(120, 60),
                            audit=auditor, verifier=Verifier(keys))
 
+    fhir_base = settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
+    pages = Pages(engine, keys, authenticator.verify if authenticator else _unrestricted,
+                  auditor, lambda request: router.handle(request, fhir_base),
+                  secure_cookies=fhir_base.startswith("https://"))
+
     async def home(_: Request) -> Response:
-        return RedirectResponse("/fhir/metadata")
+        return RedirectResponse("/ui/")
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -116,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/fhir", endpoint),
             Mount("/fhir", app=endpoint),
             Mount("/api", app=domain_api(engine, authenticator, auditor)),
+            Mount("/ui", app=Starlette(routes=pages.routes())),
         ],
     )
     app.state.settings = settings
@@ -126,3 +135,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.audit = auditor
     app.state.fhir = endpoint
     return app
+
+
+def _unrestricted(_: str | None) -> Access:
+    """The pages' caller with access control off (YILIAN_AUTH=off, experiments only)."""
+    return UNRESTRICTED

@@ -13,8 +13,6 @@ requests are rate limited per address.
 from __future__ import annotations
 
 import secrets
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -34,34 +32,12 @@ from yilian.errors import Unauthorized, YilianError
 from yilian.fhir.audit import Auditor, Entry, append
 from yilian.kit.clock import to_instant
 from yilian.kit.db import write_transaction
+from yilian.kit.ratelimit import RateLimiter
 from yilian.web import templates
 
 _CSRF_COOKIE = "yl_csrf"
 _FORM = "application/x-www-form-urlencoded"
 _MAX_FORM_BYTES = 64 * 1024  # a client assertion or a sign-in: never more than a few KB
-
-
-class RateLimiter:
-    """At most `limit` requests per `seconds` from one address (per server process)."""
-
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit = limit
-        self.seconds = seconds
-        self._seen: defaultdict[str, deque[float]] = defaultdict(deque)
-
-    def allow(self, address: str) -> bool:
-        now = time.monotonic()
-        if len(self._seen) > 10_000:  # forget the addresses gone quiet: memory stays bounded
-            for quiet in [a for a, times in self._seen.items()
-                          if not times or now - times[-1] > self.seconds]:
-                del self._seen[quiet]
-        seen = self._seen[address]
-        while seen and now - seen[0] > self.seconds:
-            seen.popleft()
-        if len(seen) >= self.limit:
-            return False
-        seen.append(now)
-        return True
 
 
 @dataclass

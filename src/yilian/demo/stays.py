@@ -64,8 +64,8 @@ class DiagnosisChoice:
 @cache
 def diagnoses() -> tuple[str, dict[str, tuple[DiagnosisChoice, ...]]]:
     """(ICD-10 system, the demo's diagnoses by specialty)."""
-    data = json.loads(resources.files("yilian.demo").joinpath("data/diagnoses.json")
-                      .read_text(encoding="utf-8"))
+    data = json.loads(resources.files("yilian.domains.inpatient").joinpath(
+        "data/diagnoses.json").read_text(encoding="utf-8"))
     return data["system"], {
         key: tuple(DiagnosisChoice(d["code"], d["zh"], d["en"], float(d["los_days"]),
                                    d.get("sex"), d.get("min_age"), d.get("max_age"))

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from yilian.domains.inpatient import repository as repo
 from yilian.domains.inpatient.codes import BED_RESERVATION, BedStatus
+from yilian.domains.inpatient.records import patient_name
 from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
 from yilian.errors import Forbidden, NotFound
 from yilian.fhir.access import Access, Interaction
@@ -133,12 +134,7 @@ def _stay(stay: Any, patient: JsonObject | None, masked: bool, today: date) -> J
 
 
 def _name(patient: JsonObject) -> str:
-    for name in patient.get("name", []):
-        if name.get("text"):
-            return str(name["text"])
-        if name.get("family") or name.get("given"):
-            return f"{name.get('family', '')}{''.join(name.get('given', []))}"
-    return str(patient.get("id"))
+    return patient_name(patient) or str(patient.get("id"))
 
 
 def _mask_name(name: str) -> str:

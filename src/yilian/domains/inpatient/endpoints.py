@@ -70,7 +70,7 @@ def router(engine: Engine, authenticate: Authenticate, audit: Audit) -> APIRoute
                              expression=("from",))
         query = CensusQuery(first, last, by, hospital, campus, department, ward)
         with read_transaction(engine) as conn:
-            _check_census_access(conn, caller, query)
+            check_census_access(conn, caller, query)
             counted = census(conn, query, now)
         audit(request, caller, ())
         return counted
@@ -78,7 +78,7 @@ def router(engine: Engine, authenticate: Authenticate, audit: Audit) -> APIRoute
     return api
 
 
-def _check_census_access(conn: Any, caller: Access, query: CensusQuery) -> None:
+def check_census_access(conn: Any, caller: Access, query: CensusQuery) -> None:
     """Counts, not records: staff and managers of the hospitals counted."""
     if caller.patient is not None:
         raise Forbidden("YL-6182", "The census is for staff and managers")

@@ -51,6 +51,7 @@ def ref(res_type: str, res_id: str, display: str | None = None) -> JsonObject:
 
 
 def patient_name(patient: JsonObject) -> str | None:
+    """A person's name as written in Chinese: the text, else family then given, no space."""
     for name in patient.get("name", []):
         if name.get("text"):
             return str(name["text"])
