@@ -52,9 +52,11 @@ def test_a_nurse_admits_transfers_and_discharges_from_the_board(site: str) -> No
     from playwright.sync_api import expect, sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=20_000)  # a loaded CI machine answers slowly, not wrongly
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(20_000)
         page.goto(f"{site}/ui/inpatient/board")
         page.get_by_label("用户名").fill("nurse.wang")
         page.get_by_label("密码").fill("nurse-password-2026")

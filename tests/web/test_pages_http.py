@@ -106,6 +106,7 @@ def test_admitting_from_the_board_changes_it(pages: TestClient) -> None:
     again = pages.post("/ui/inpatient/beds/b2/admit", data=data,
                        headers={"HX-Request": "true", "X-CSRF-Token": csrf_of(pages)})
     assert 'class="message bad"' in again.text and "in hospital already" in again.text
+    assert "患者已在院" in again.text  # the clerk reads why in Chinese first
 
 
 def test_the_census_page_counts_and_draws(pages: TestClient) -> None:

@@ -140,3 +140,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def _unrestricted(_: str | None) -> Access:
     """The pages' caller with access control off (YILIAN_AUTH=off, experiments only)."""
     return UNRESTRICTED
+

@@ -40,15 +40,27 @@ def _settings(db: str | None = None, **overrides: object) -> Settings:
 
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
-    """Create or migrate the schema to the newest revision."""
+    """Create or migrate the schema to the newest revision, and store the server's own
+    OperationDefinitions."""
+    from yilian.domains.inpatient import setup as inpatient
+    from yilian.fhir.operations import publish
+    from yilian.fhir.router import FhirRouter, RouterOptions, default_operations
+    from yilian.fhir.search.extract import extract_index_rows
+    from yilian.fhir.store.sql import WriteHook
     from yilian.kit.db import make_engine
     from yilian.kit.migrate import current_revision, upgrade
 
     settings = _settings(db)
     engine = make_engine(settings.database_url)
     upgrade(engine)
+    operations, hooks = default_operations(), dict[str, list[WriteHook]]()
+    inpatient.install(operations, hooks)
+    router = FhirRouter(engine, indexer=extract_index_rows, audit=None,
+                        options=RouterOptions(operations=operations, write_hooks=hooks))
+    published = publish(operations, lambda request: router.handle(request, "urn:yilian:cli"))
     console.print(f"[green]Database at revision {current_revision(engine)}[/] "
-                  f"({engine.url.render_as_string(hide_password=True)})", soft_wrap=True)
+                  f"({engine.url.render_as_string(hide_password=True)}); "
+                  f"{published} OperationDefinitions stored", soft_wrap=True)
     engine.dispose()
 
 

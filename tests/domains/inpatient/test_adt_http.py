@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 
 from yilian.auth.tokens import issue
 from yilian.domains.inpatient.tables import inpatient_bed_stay
+from yilian.fhir.operations import publish
 from yilian.kit.clock import to_instant
 
 JsonObject = dict[str, Any]
@@ -375,3 +376,20 @@ def test_the_database_itself_refuses_a_double_booked_bed(ward: TestClient,
            "came_by": "admit"}
     with pytest.raises(Exception, match=r"(?i)unique"), engine.begin() as conn:
         conn.execute(inpatient_bed_stay.insert(), [row])
+
+
+def test_the_operation_definitions_can_be_read(client: TestClient) -> None:
+    router = client.app.state.router  # type: ignore[attr-defined]
+    # `yilian db upgrade` stores them so (the suite's databases start empty).
+    assert publish(router.options.operations,
+                   lambda request: router.handle(request, "http://testserver/fhir")) == 8
+    rest = client.get("/fhir/metadata").json()["rest"][0]
+    encounter = next(r for r in rest["resource"] if r["type"] == "Encounter")
+    admit = next(o for o in encounter["operation"] if o["name"] == "admit")
+    definition = client.get("/fhir/OperationDefinition/Encounter-admit").json()
+    assert definition["url"] == admit["definition"]
+    assert [p["name"] for p in definition["parameter"] if p["use"] == "in"] == [
+        "patient", "department", "bed", "practitioner", "diagnosis", "admitSource",
+        "expectedDischarge"]
+    found = client.get("/fhir/OperationDefinition", params={"code": "discharge"}).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == ["Encounter-discharge"]

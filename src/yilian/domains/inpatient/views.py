@@ -126,8 +126,7 @@ class InpatientViews:
         status_text = str(form.get("status", "")) or None
         shown = await run_in_threadpool(self._board, access, campus, ward, _status(status_text))
         ok = answer.status < 400
-        text = _outcome_text(answer)
-        message = {"ok": ok, "text": done if ok else {"zh": text, "en": text}}
+        message = {"ok": ok, "text": done if ok else _refusal(answer)}
         return self.render(request, "inpatient/_board.html", {
             "board": shown, "campus": campus, "ward": ward, "status": status_text or "",
             "message": message, "wards": _ward_choices(shown)},
@@ -363,10 +362,31 @@ def _json(answer: FhirResponse) -> JsonObject:
     return found
 
 
-def _outcome_text(answer: FhirResponse) -> str:
+# What a ward clerk reads first when an operation refuses (the OperationOutcome's English
+# details follow): by the stable error code of the refusal.
+_REFUSALS_ZH = {
+    "YL-6101": "您的角色无权操作该医院的床位", "YL-6102": "所选患者、科室或医师不存在",
+    "YL-6103": "床位不存在", "YL-6104": "所选位置不是床位", "YL-6105": "床位未启用",
+    "YL-6108": "该患者当前不在院", "YL-6110": "入院需填写入院诊断", "YL-6111": "科室不属于该医院",
+    "YL-6112": "科室已停用", "YL-6113": "该病区不收治此科室的患者", "YL-6114": "该病区限制患者性别",
+    "YL-6115": "该病区按年龄收治，患者缺少出生日期", "YL-6116": "患者年龄不符合该病区收治范围",
+    "YL-6117": "该床位已为其他患者预留", "YL-6118": "患者已在院，请转床或先办理出院",
+    "YL-6119": "床位当前不可用", "YL-6120": "患者已在该床位",
+    "YL-6121": "不能转至其他医院的床位，请办理出院并转诊",
+    "YL-6130": "出院需填写出院诊断", "YL-6140": "预留到期时间须晚于现在",
+    "YL-6141": "床位已预留，请先取消预留", "YL-6142": "该床位不在清洁中",
+    "YL-6143": "只有停用或预留的床位可以重新启用", "YL-6151": "离院方式无效",
+    "YL-6153": "缺少必填项", "YL-6155": "所选项无效", "YL-6160": "诊断须为 ICD-10 编码",
+}
+
+
+def _refusal(answer: FhirResponse) -> dict[str, str]:
     outcome = _json(answer)
     issues = outcome.get("issue") or [{}]
-    return str(issues[0].get("diagnostics", f"HTTP {answer.status}"))
+    english = str(issues[0].get("diagnostics", f"HTTP {answer.status}"))
+    code = english[1:8] if english.startswith("[YL-") else ""
+    chinese = _REFUSALS_ZH.get(code)
+    return {"zh": f"{chinese}。{english}" if chinese else english, "en": english}
 
 
 def _person_name(person: JsonObject) -> str:

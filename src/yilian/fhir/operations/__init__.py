@@ -108,3 +108,29 @@ def parameter(parameters: JsonObject, name: str) -> JsonObject | None:
         if isinstance(item, dict) and item.get("name") == name:
             return item
     return None
+
+
+def publish(registry: OperationRegistry, write: Callable[[FhirRequest], FhirResponse]) -> int:
+    """Store the server's own OperationDefinitions (those not in the official package), so
+    that [base]/OperationDefinition/[id] and searches by url find what the
+    CapabilityStatement names; an unchanged definition makes no new version. Returns how
+    many were written or confirmed."""
+    from yilian.fhir import definitions
+    from yilian.fhir.messages import FhirRequest
+    from yilian.kit import jsonfmt
+
+    official = {d["url"] for d in definitions.operation_definitions().values()}
+    published = 0
+    for operation in registry:
+        definition = operation.definition
+        if definition["url"] in official:
+            continue
+        answer = write(FhirRequest(
+            "PUT", f"OperationDefinition/{definition['id']}", body=jsonfmt.dumps(definition),
+            content_type="application/fhir+json",
+            headers={"content-type": "application/fhir+json"}))
+        if answer.status >= 400:
+            raise RuntimeError(f"OperationDefinition/{definition['id']} was refused: "
+                               f"{answer.body_bytes()!r}")
+        published += 1
+    return published
