@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -48,6 +49,12 @@ def site(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
         yield root
 
 
+def wait_for_htmx(page: Any, selector: str) -> None:
+    """Until htmx has bound the element swapped in (a person types later than a test)."""
+    page.wait_for_function(
+        "(s) => document.querySelector(s)?.['htmx-internal-data'] !== undefined", arg=selector)
+
+
 def test_a_nurse_admits_transfers_and_discharges_from_the_board(site: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -69,6 +76,7 @@ def test_a_nurse_admits_transfers_and_discharges_from_the_board(site: str) -> No
         bed1.get_by_role("button", name="入院").click()
         form = page.locator("#admit-form")
         expect(form).to_be_visible()
+        wait_for_htmx(page, "#patient-search")
         form.get_by_label("患者：姓名、身份证号或病案号").fill("王")
         expect(form.get_by_label("王建国", exact=False)).to_be_visible()
         form.get_by_label("入院诊断（ICD-10）").fill("I21.9 急性心肌梗死")
@@ -107,6 +115,7 @@ def test_a_nurse_admits_transfers_and_discharges_from_the_board(site: str) -> No
         # A refusal is shown on the board: the pediatric ward does not take him.
         page.locator("#bed-b-ped").get_by_role("button", name="入院").click()
         child_form = page.locator("#admit-form")
+        wait_for_htmx(page, "#patient-search")
         child_form.get_by_label("患者：姓名、身份证号或病案号").fill("王")
         expect(child_form.get_by_label("王建国", exact=False)).to_be_visible()
         child_form.get_by_label("入院诊断（ICD-10）").fill("J18.9")
