@@ -4,9 +4,10 @@ redirects and languages."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
-from fhir_helpers import put_all
+from fhir_helpers import admin_token, put_all
 from inpatient_network import CARDIOLOGY, DOCTOR, network
 from starlette.testclient import TestClient
 
@@ -129,3 +130,33 @@ def test_languages_and_signing_out(pages: TestClient) -> None:
     assert "Bed board" in board.text and "Occupancy" in board.text
     pages.post("/ui/logout", data={"csrf": csrf_of(pages)})
     assert pages.get("/ui/inpatient/board", follow_redirects=False).status_code == 303
+
+
+def test_every_board_shown_is_audited_with_its_patients(pages: TestClient) -> None:
+    sign_in(pages)
+    data = {"campus": "c1", "department": CARDIOLOGY, "patient": "man",
+            "practitioner": DOCTOR, "diagnosis": "I21.9"}
+    pages.post("/ui/inpatient/beds/b1/admit", data=data,
+               headers={"HX-Request": "true", "X-CSRF-Token": csrf_of(pages)})
+    pages.get("/ui/inpatient/board?campus=c1")
+    app = pages.app  # type: ignore[attr-defined]
+    app.state.audit.flush()
+    keys = app.state.keys
+    trail = pages.get("/fhir/$audit-trail", params={"entity": "Patient/man",
+                                                    "agent-name": "user nurse.li"},
+                      headers={"Authorization": f"Bearer {admin_token(keys)}"}).json()
+    paths = [e["resource"]["entity"] for e in trail.get("entry", [])]
+    assert len(paths) >= 2, trail  # the admission and the board that showed him
+
+
+@pytest.mark.parametrize(("path", "data", "headers"), [
+    ("/ui/login", {"csrf": "é", "username": "x", "password": "y"}, {}),
+    ("/ui/inpatient/beds/b1/state", {"action": "reserve", "hours": "²", "campus": "c1"},
+     {"X-CSRF-Token": "é".encode("latin-1")}),
+])
+def test_odd_input_is_never_a_server_error(pages: TestClient, path: str,
+                                           data: dict[str, str],
+                                           headers: dict[str, Any]) -> None:
+    sign_in(pages)
+    response = pages.post(path, data=data, headers=headers)
+    assert response.status_code < 500

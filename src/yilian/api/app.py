@@ -23,6 +23,8 @@ from yilian.domains.inpatient import setup as inpatient
 from yilian.errors import OutcomeIssue, operation_outcome
 from yilian.fhir.access import UNRESTRICTED, Access
 from yilian.fhir.audit import Auditor
+from yilian.fhir.masking import masked_response
+from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.router import FhirRouter, RouterOptions, default_operations
 from yilian.fhir.search.extract import extract_index_rows, warm_up
 from yilian.fhir.store.sql import AsyncFastReader, FastReader, WriteHook
@@ -70,9 +72,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                            audit=auditor, verifier=Verifier(keys))
 
     fhir_base = settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
+    def fhir_for_pages(request: FhirRequest) -> FhirResponse:
+        answer = router.handle(request, fhir_base)
+        return masked_response(answer) if request.access.masked else answer  # as /fhir does
+
     pages = Pages(engine, keys, authenticator.verify if authenticator else _unrestricted,
-                  auditor, lambda request: router.handle(request, fhir_base),
-                  secure_cookies=fhir_base.startswith("https://"))
+                  auditor, fhir_for_pages, secure_cookies=fhir_base.startswith("https://"))
 
     async def home(_: Request) -> Response:
         return RedirectResponse("/ui/")

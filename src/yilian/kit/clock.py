@@ -33,6 +33,9 @@ def parse_datetime(value: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # Years far off are typing errors, and near year 9999 a zone shift overflows.
+        if moment.tzinfo is None or not 1900 <= moment.astimezone(UTC).year <= 2200:
+            return None
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo is not None else None
+    return moment

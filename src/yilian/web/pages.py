@@ -84,7 +84,8 @@ class Pages:
         self.sign_in_limit = RateLimiter(10, 60)
 
     def routes(self) -> list[BaseRoute]:
-        inpatient = inpatient_views.InpatientViews(self.engine, self.render, self.fhir)
+        inpatient = inpatient_views.InpatientViews(self.engine, self.render, self.fhir,
+                                                   self.audit)
         return [
             Route("/", self.home),
             Route("/login", self.login, methods=["GET", "POST"]),
@@ -94,6 +95,13 @@ class Pages:
             *[Route(f"/inpatient{path}", self._page(handler), methods=methods)
               for path, handler, methods in inpatient.routes()],
         ]
+
+    def audit(self, request: Request, access: Access, entities: tuple[str, ...]) -> None:
+        """A page that showed patients' records: its audit entry, naming them."""
+        query = f"?{request.url.query}" if request.url.query else ""
+        self.auditor.later(Entry("search-type", access.subject, 0, source=_address(request),
+                                 path=f"{request.method} {request.url.path}{query}",
+                                 entities=entities))
 
     # --- rendering ------------------------------------------------------------------------
 
@@ -169,6 +177,9 @@ class Pages:
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_MINUTES * 60,
                             httponly=True, samesite="strict", secure=self.secure, path="/ui")
+        # A new CSRF token for the session: none seen before signing in stays good.
+        response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), httponly=True,
+                            samesite="strict", secure=self.secure, path="/ui")
         return response
 
     def _sign_in(self, request: Request, username: str, password: str) -> str | None:
@@ -220,7 +231,7 @@ class Pages:
     def _csrf_ok(self, request: Request, submitted: str) -> bool:
         cookie = request.cookies.get(CSRF_COOKIE, "")
         given = request.headers.get("x-csrf-token") or submitted
-        return bool(cookie) and secrets.compare_digest(cookie, given)
+        return bool(cookie) and secrets.compare_digest(cookie.encode(), given.encode())
 
 
 async def _form_csrf(request: Request) -> str:

@@ -300,15 +300,64 @@ def _token(client: TestClient, **claims: Any) -> dict[str, str]:
 
 
 def test_staff_admit_only_into_their_own_hospitals_beds(ward: TestClient) -> None:
-    scope = "user/Encounter.cruds user/Location.cruds user/Patient.rs"
+    scope = ("user/Encounter.cruds user/Location.cruds user/Patient.rs "
+             "user/Condition.cruds user/Composition.cruds")
     other = _token(ward, subject="nurse.other", scope=scope, organizations=("other",))
-    response = ward.post("/fhir/Encounter/$admit", json=admit_parameters(), headers=other)
-    refused(response, 403, "YL-6101")
+    theirs = {"resourceType": "Patient", "id": "theirs", "gender": "male",
+              "birthDate": "1970-01-01", "managingOrganization": ref("Organization/other")}
+    assert ward.put("/fhir/Patient/theirs", json=theirs, headers=FHIR_JSON).status_code == 201
+    response = ward.post("/fhir/Encounter/$admit", json=admit_parameters(patient="theirs"),
+                         headers=other)
+    refused(response, 403, "YL-6101")  # their patient, our bed
+    # Nor does an admission open a patient they do not reach, even into their own bed: it
+    # answers as for a patient that does not exist, and they still cannot read him.
+    response = ward.post("/fhir/Encounter/$admit", headers=other, json=admit_parameters(
+        bed="b-other", department="other-cardiology"))
+    refused(response, 422, "YL-6102")
+    assert ward.get("/fhir/Patient/man", headers=other).status_code == 404
     ours = _token(ward, subject="nurse.ours", scope=scope, organizations=("hosp",))
     returned(ward.post("/fhir/Encounter/$admit", json=admit_parameters(), headers=ours))
     patient = _token(ward, subject="patient", scope="patient/*.cruds", patient="man2")
     response = ward.post("/fhir/Location/b2/$close", json=parameters(), headers=patient)
     assert response.status_code == 403
+
+
+def test_an_operation_writes_only_what_the_token_may_write(ward: TestClient) -> None:
+    narrow = _token(ward, subject="engine", scope="system/Encounter.cru system/Location.ru "
+                    "system/Patient.r system/HealthcareService.r system/Practitioner.r")
+    refused(ward.post("/fhir/Encounter/$admit", json=admit_parameters(), headers=narrow),
+            403, "YL-4030")  # the admitting diagnosis is a Condition it may not create
+    assert count_of(ward, "Encounter") == 0
+
+
+def test_a_stay_closed_by_a_plain_write_frees_the_patient_and_the_bed(
+        ward: TestClient) -> None:
+    encounter = returned(admit(ward))
+    closed = {k: v for k, v in encounter.items() if k != "meta"} | {"status": "cancelled"}
+    assert ward.put(f"/fhir/Encounter/{encounter['id']}", json=closed,
+                    headers=FHIR_JSON).status_code == 200
+    returned(admit(ward, bed="b2"))  # no longer "in hospital"
+    refused(admit(ward, patient="man2"), 409, "YL-6119")  # b1 still says occupied
+    returned(ward.post("/fhir/Location/b1/$clean", json=parameters(), headers=FHIR_JSON))
+    returned(admit(ward, patient="man2"))
+
+
+def test_a_bed_set_free_by_a_plain_write_is_not_double_booked(ward: TestClient) -> None:
+    returned(admit(ward))
+    bed = ward.get("/fhir/Location/b1").json()
+    bed["operationalStatus"] = {"system": bed["operationalStatus"]["system"], "code": "U"}
+    assert ward.put("/fhir/Location/b1", json=bed, headers=FHIR_JSON).status_code == 200
+    refused(admit(ward, patient="man2"), 409, "YL-6119")
+
+
+def test_a_patient_leaves_a_bed_taken_out_of_service(ward: TestClient) -> None:
+    encounter = returned(admit(ward))
+    bed = ward.get("/fhir/Location/b1").json() | {"status": "inactive"}
+    assert ward.put("/fhir/Location/b1", json=bed, headers=FHIR_JSON).status_code == 200
+    moved = returned(ward.post(f"/fhir/Encounter/{encounter['id']}/$transfer",
+                               headers=FHIR_JSON, json=parameters(
+                                   bed={"valueReference": ref("Location/b2")})))
+    assert active_places(moved) == ["Location/w-card", "Location/b2"]
 
 
 # --- concurrency -----------------------------------------------------------------------------
@@ -393,3 +442,35 @@ def test_the_operation_definitions_can_be_read(client: TestClient) -> None:
         "expectedDischarge"]
     found = client.get("/fhir/OperationDefinition", params={"code": "discharge"}).json()
     assert [e["resource"]["id"] for e in found["entry"]] == ["Encounter-discharge"]
+
+
+@pytest.mark.parametrize("body", [
+    {"resourceType": "Parameters", "parameter": 5},
+    admit_parameters(source=None, admitSource={"valueCodeableConcept": {"coding": ["emd"]}}),
+    {**admit_parameters(), "parameter": [
+        *[p for p in admit_parameters()["parameter"] if p["name"] != "diagnosis"],
+        {"name": "diagnosis", "valueCodeableConcept": "I21.9"}]},
+])
+def test_malformed_parameters_are_4xx(ward: TestClient, body: JsonObject) -> None:
+    response = ward.post("/fhir/Encounter/$admit", json=body, headers=FHIR_JSON)
+    assert 400 <= response.status_code < 500, response.text
+    assert count_of(ward, "Encounter") == 0
+
+
+def test_a_reservation_cannot_be_for_ever(ward: TestClient) -> None:
+    for expires, code in (("9999-12-31T23:00:00-10:00", "YL-6158"),
+                          ("2099-01-01T00:00:00+08:00", "YL-6144")):
+        response = ward.post("/fhir/Location/b1/$reserve", headers=FHIR_JSON,
+                             json=parameters(expires={"valueDateTime": expires}))
+        refused(response, 400 if code == "YL-6158" else 422, code)
+
+
+def test_a_campus_bound_nurse_moves_only_patients_of_her_campus(ward: TestClient) -> None:
+    encounter = returned(admit(ward))
+    scope = ("user/Encounter.cruds user/Location.cruds user/Patient.rs "
+             "user/Condition.cruds user/HealthcareService.rs")
+    campus2 = _token(ward, subject="nurse.c2", scope=scope, organizations=("c2",))
+    response = ward.post(f"/fhir/Encounter/{encounter['id']}/$transfer", headers=campus2,
+                         json=parameters(bed={"valueReference": ref("Location/b-c2")}))
+    assert response.status_code in (403, 404)  # 404: the stay is not hers even to see
+    assert bed_status(ward, "b1") == "O"

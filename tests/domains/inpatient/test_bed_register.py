@@ -49,3 +49,21 @@ def test_operations_puts_moves_and_deletes_reach_the_register(
     assert register(engine)["b9"]["ward_id"] == "w-obs"
     assert client.delete("/fhir/Location/b9").status_code in (200, 204)
     assert "b9" not in register(engine)
+
+
+def test_a_bed_written_before_its_ward_is_placed_when_the_ward_comes(
+        client: TestClient, engine: Engine) -> None:
+    resources = {r["id"]: r for r in network()}
+    put_all(client, [r for r in network() if r["id"] not in ("w-card", "r1", "b1", "b2", "b3")])
+    put_all(client, [resources["b1"]])
+    put_all(client, [resources["r1"]])
+    assert register(engine)["b1"]["ward_id"] is None
+    put_all(client, [resources["w-card"]])
+    assert register(engine)["b1"]["ward_id"] == "w-card"
+
+
+def test_a_suspended_bed_counts_as_closed(client: TestClient, engine: Engine) -> None:
+    put_all(client, network())
+    bed = client.get("/fhir/Location/b2").json() | {"status": "suspended"}
+    assert client.put("/fhir/Location/b2", json=bed, headers=FHIR_JSON).status_code == 200
+    assert register(engine)["b2"]["status"] == "C"

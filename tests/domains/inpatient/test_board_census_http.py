@@ -154,10 +154,15 @@ def _brute_force(rows: list[Any], beds: list[Any], first: date, last: date,
                                                        "transfers": 0, "los": 0})
         group["beds"] += 1
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    came_from = {(r.encounter_id, r.ended): getattr(r, key) for r in rows
+                 if r.left_by == "transfer"}
     for row in rows:
         group = figures[getattr(row, key)]
         if start <= row.began < end:
-            group["admissions" if row.came_by == "admit" else "transfers"] += 1
+            if row.came_by == "admit":
+                group["admissions"] += 1
+            elif came_from[(row.encounter_id, row.began)] != getattr(row, key):
+                group["transfers"] += 1  # from another group's bed
         if row.ended is not None and start <= row.ended < end and row.left_by == "discharge":
             group["discharges"] += 1
             group["los"] += max(1, (day(row.ended) - day(row.admitted)).days)
@@ -190,3 +195,36 @@ def test_the_census_agrees_with_counting_by_hand(client: TestClient, engine: Eng
             assert group["averageLengthOfStay"] == round(mine["los"] / mine["discharges"], 2)
     assert sum(g["admissions"] for g in counted["groups"]) == counted["totals"]["admissions"]
     assert counted["totals"]["admissions"] > 20
+
+
+def test_the_board_hides_whom_a_consent_withholds_and_masks_reasons(ward: TestClient) -> None:
+    ok(ward.post("/fhir/Encounter/$admit", headers=FHIR_JSON, json=admit_parameters()))
+    ok(ward.post("/fhir/Location/b2/$close", headers=FHIR_JSON, json=parameters(
+        reason={"valueString": "等待家属 13812345678 回电"})))
+    consent = {"resourceType": "Consent", "id": "deny-hosp", "status": "active",
+               "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                               "consentscope", "code": "patient-privacy"}]},
+               "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+               "patient": ref("Patient/man"),
+               "provision": {"type": "deny", "actor": [{"reference": ref("Organization/hosp"),
+                                                        "role": {"text": "staff"}}]}}
+    assert ward.put("/fhir/Consent/deny-hosp", json=consent,
+                    headers=FHIR_JSON).status_code == 201
+    scope = "user/Location.rs user/Patient.rs user/Encounter.rs"
+    nurse = _headers(ward, subject="nurse", scope=scope, organizations=("hosp",))
+    beds = beds_of(ok(ward.get("/api/inpatient/board", params={"campus": "c1"},
+                               headers=nurse)))
+    assert beds["b1"]["status"] == "O" and "name" not in beds["b1"]["stay"]
+    assert beds["b2"]["reason"] == "等待家属 13812345678 回电"
+    manager = _headers(ward, subject="manager", scope=scope, organizations=("hosp",),
+                       masked=True)
+    beds = beds_of(ok(ward.get("/api/inpatient/board", params={"campus": "c1"},
+                               headers=manager)))
+    assert beds["b2"]["reason"] == "等待家属 138****5678 回电"
+
+
+@pytest.mark.parametrize("params", [{"to": "0001-01-05"}, {"from": "9999-12-01"}])
+def test_far_dates_are_refused_not_failed(ward: TestClient, params: dict[str, str]) -> None:
+    response = ward.get("/api/inpatient/census", params=params)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] in (["to"], ["from"])

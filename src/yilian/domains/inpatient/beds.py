@@ -32,8 +32,11 @@ def project_locations(conn: Connection, written: Sequence[Written]) -> None:
         if item.resource is None or kind == PhysicalType.BED:
             beds[item.res_id] = item.resource
         else:
-            # A room or ward (or anything beds may hang from): re-place the beds below it.
-            for bed_id in _beds_below(conn, item.res_id):
+            # A room or ward (or anything beds may hang from): re-place the beds below it,
+            # and the campus's beds still without a ward (written before their ward was).
+            campus = repo.reference_id(item.resource.get("managingOrganization"),
+                                       "Organization")
+            for bed_id in _beds_below(conn, item.res_id, campus):
                 beds.setdefault(bed_id, repo.read_in(conn, "Location", bed_id))
             conn.execute(delete(inpatient_bed).where(inpatient_bed.c.bed_id == item.res_id))
     if not beds:
@@ -44,9 +47,12 @@ def project_locations(conn: Connection, written: Sequence[Written]) -> None:
         conn.execute(insert(inpatient_bed), rows)
 
 
-def _beds_below(conn: Connection, location_id: str) -> list[str]:
-    return list(conn.scalars(select(inpatient_bed.c.bed_id).where(
-        (inpatient_bed.c.parent_id == location_id) | (inpatient_bed.c.ward_id == location_id))))
+def _beds_below(conn: Connection, location_id: str, campus_id: str | None) -> list[str]:
+    bed = inpatient_bed.c
+    placeless = bed.ward_id.is_(None) & (bed.campus_id == campus_id) if campus_id \
+        else bed.ward_id.is_(None)
+    return list(conn.scalars(select(bed.bed_id).where(
+        (bed.parent_id == location_id) | (bed.ward_id == location_id) | placeless)))
 
 
 def _row(conn: Connection, bed: JsonObject) -> dict[str, Any]:
@@ -66,6 +72,7 @@ def _row(conn: Connection, bed: JsonObject) -> dict[str, Any]:
         repo.reference_id(bed.get("managingOrganization"), "Organization"),
         "hospital_id": place.hospital_id if place else None,
         "department_id": department,
-        "status": BedStatus.of(bed).value if bed.get("status") != "inactive"
-        else BedStatus.CLOSED.value,
+        # A bed out of service (inactive, suspended) takes no one: closed, on the board too.
+        "status": BedStatus.of(bed).value
+        if bed.get("status") not in ("inactive", "suspended") else BedStatus.CLOSED.value,
     }

@@ -15,6 +15,9 @@ from yilian.domains.inpatient.records import patient_name
 from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
 from yilian.errors import Forbidden, NotFound
 from yilian.fhir.access import Access, Interaction
+from yilian.fhir.guard import visible
+from yilian.fhir.interactions import Context
+from yilian.fhir.masking import masked
 from yilian.fhir.store import sql as store
 from yilian.kit import jsonfmt
 from yilian.kit.clock import DISPLAY_ZONE, parse_datetime
@@ -55,9 +58,7 @@ def board(conn: Connection, access: Access, query: BoardQuery, now: datetime) ->
     beds = conn.execute(select(inpatient_bed).where(*conditions)).all()
     stays = {row.bed_id: row for row in conn.execute(select(inpatient_bed_stay).where(
         inpatient_bed_stay.c.campus_id == query.campus, inpatient_bed_stay.c.ended.is_(None)))}
-    sees_patients = access.allows(Interaction.READ, "Patient")
-    patients = _contents(conn, "Patient", [s.patient_id for s in stays.values()]) \
-        if sees_patients else {}
+    patients = _patients(conn, access, [s.patient_id for s in stays.values()])
     held = _contents(conn, "Location", [b.bed_id for b in beds if b.status in (
         BedStatus.RESERVED.value, BedStatus.CLOSED.value)])
     wards = _contents(conn, "Location", list({b.ward_id for b in beds}))
@@ -78,11 +79,11 @@ def board(conn: Connection, access: Access, query: BoardQuery, now: datetime) ->
             if expires is None or expires <= now:  # lapsed: free again
                 status = BedStatus.FREE
             else:
-                entry["reservedUntil"] = reservation.get("expires")
+                entry["reservedUntil"] = expires.astimezone(DISPLAY_ZONE).isoformat()
                 entry["reservedFor"] = reservation.get("patient", {}).get("reference")
-                entry["reason"] = reservation.get("reason")
+                entry["reason"] = _free_text(reservation.get("reason"), access)
         if status is BedStatus.CLOSED and location is not None and location.get("description"):
-            entry["reason"] = location["description"]
+            entry["reason"] = _free_text(location["description"], access)
         stay = stays.get(row.bed_id)
         if stay is not None:
             entry["stay"] = _stay(stay, patients.get(stay.patient_id), access.masked, today)
@@ -112,18 +113,37 @@ def board(conn: Connection, access: Access, query: BoardQuery, now: datetime) ->
     }
 
 
-def _stay(stay: Any, patient: JsonObject | None, masked: bool, today: date) -> JsonObject:
+def _patients(conn: Connection, access: Access, ids: list[str]) -> dict[str, JsonObject]:
+    """The patients in the beds whom the caller may read (the access rules, a patient's
+    consent included); the others stay nameless on the board."""
+    if not access.allows(Interaction.READ, "Patient"):
+        return {}
+    stored = list(store.read_current_by_ids(conn, "Patient", ids).values())
+    seen = visible(Context(conn, "", access=access), stored)
+    return {s.res_id: jsonfmt.loads(s.content) for s in seen
+            if s.content is not None and not s.deleted}
+
+
+def _free_text(text: Any, access: Access) -> str | None:
+    """A reason typed by staff, masked as the caller's reads are (it may hold a phone)."""
+    if not isinstance(text, str):
+        return None
+    return str(masked(text)) if access.masked else text
+
+
+def _stay(stay: Any, patient: JsonObject | None, mask: bool, today: date) -> JsonObject:
     admitted = stay.admitted.astimezone(DISPLAY_ZONE)
     entry: JsonObject = {
         "encounter": stay.encounter_id, "patient": stay.patient_id,
-        "admitted": admitted.isoformat(), "daysInHospital": max(1, (today - admitted.date()).days),
+        # The day of admission is day 1 (住院第1天).
+        "admitted": admitted.isoformat(), "daysInHospital": (today - admitted.date()).days + 1,
         "expectedDischarge": stay.expected_discharge.isoformat()
         if stay.expected_discharge else None,
         "department": stay.department_id,
     }
     if patient is not None:
         name = _name(patient)
-        entry["name"] = _mask_name(name) if masked else name
+        entry["name"] = _mask_name(name) if mask else name
         entry["gender"] = patient.get("gender")
         birth = patient.get("birthDate")
         if isinstance(birth, str) and len(birth) >= 10:

@@ -6,10 +6,15 @@ Definitions, as Chinese hospital statistics use them:
 - patient-days (实际占用总床日数): the sum of the days' census;
 - occupancy (病床使用率): patient-days ÷ (open beds × days);
 - admissions (入院) and discharges (出院) by the day they happen; transfers (转入): a patient
-  coming into a bed of the group from another bed;
+  coming into a bed of the group from a bed of another group (a move within a ward is no
+  transfer into it; by hospital, only moves from another hospital would be); the totals
+  count every move between beds (转床);
 - average length of stay (出院者平均住院日): over the period's discharges, discharge date
   − admission date in days, a same-day stay counting one.
-Each event belongs to the group (hospital, campus, department, ward) of the bed it happens in.
+Each event belongs to the group (hospital, campus, department, ward) of the bed it happens in;
+by department, stays count for the patient's department and beds for their ward's (a ward
+shared by two departments lends its beds to the first): occupancy by department is then an
+approximation, exact by ward.
 """
 
 from __future__ import annotations
@@ -104,13 +109,17 @@ def census(conn: Connection, query: CensusQuery, now: datetime) -> JsonObject:
     stay_filters = [stay[name] == value for name, value in query.filters().items()]
     rows = conn.execute(
         select(stay[query.by.column], stay.began, stay.ended, stay.came_by, stay.left_by,
-               stay.admitted)
+               stay.admitted, stay.encounter_id)
         .where(stay.began < end_at, stay.ended.is_(None) | (stay.ended >= start_at),
-               *stay_filters))
-    for key, began, ended, came_by, left_by, admitted in rows:
-        for figures in (groups[key], totals):
-            _count(figures, query.start, last, start_at, end_at, began, ended, came_by,
-                   left_by, admitted)
+               *stay_filters)).all()
+    # Where each moved patient came from: the group of the bed they left at that moment.
+    left = {(row[6], row[2]): row[0] for row in rows if row[4] == "transfer"}
+    for key, began, ended, came_by, left_by, admitted, encounter in rows:
+        moved_in = came_by == "transfer" and left.get((encounter, began)) != key
+        _count(groups[key], query.start, last, start_at, end_at, began, ended, came_by,
+               left_by, admitted, moved_in)
+        _count(totals, query.start, last, start_at, end_at, began, ended, came_by, left_by,
+               admitted, came_by == "transfer")
     if query.end >= today:
         for key, count in conn.execute(
                 select(stay[query.by.column], func.count())
@@ -132,8 +141,8 @@ def census(conn: Connection, query: CensusQuery, now: datetime) -> JsonObject:
 
 def _count(figures: _Figures, first: date, last: date, start_at: datetime, end_at: datetime,
            began: datetime, ended: datetime | None, came_by: str, left_by: str | None,
-           admitted: datetime) -> None:
-    if start_at <= began < end_at:
+           admitted: datetime, moved_in: bool) -> None:
+    if start_at <= began < end_at and (came_by == "admit" or moved_in):
         kind = "admissions" if came_by == "admit" else "transfers"
         if came_by == "admit":
             figures.admissions += 1

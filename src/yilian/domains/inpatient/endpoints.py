@@ -61,6 +61,9 @@ def router(engine: Engine, authenticate: Authenticate, audit: Audit) -> APIRoute
         caller: Access = caller_of,
     ) -> dict[str, Any]:
         now = utcnow()
+        for day, name in ((start, "from"), (end, "to")):
+            if day is not None:
+                check_census_day(day, name)
         last = end or now.astimezone(DISPLAY_ZONE).date()
         first = start or last - timedelta(days=29)
         if first > last:
@@ -76,6 +79,12 @@ def router(engine: Engine, authenticate: Authenticate, audit: Audit) -> APIRoute
         return counted
 
     return api
+
+
+def check_census_day(day: date, name: str) -> None:
+    if not 1900 <= day.year <= 2100:
+        raise BadRequest("YL-6184", f"'{name}' must fall between 1900 and 2100",
+                         expression=(name,))
 
 
 def check_census_access(conn: Any, caller: Access, query: CensusQuery) -> None:

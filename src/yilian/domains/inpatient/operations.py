@@ -136,7 +136,11 @@ class _Params:
         definition = _DEFINITIONS[definition_id]
         allowed = {p["name"]: p for p in definition["parameter"] if p["use"] == "in"}
         self.items: dict[str, list[JsonObject]] = {}
-        for item in parameters.get("parameter") or []:
+        given = parameters.get("parameter") or []
+        if not isinstance(given, list):
+            raise BadRequest("YL-6152", "Parameters.parameter is a list of parameters",
+                             expression=("Parameters.parameter",))
+        for item in given:
             name = item.get("name") if isinstance(item, dict) else None
             if name not in allowed:
                 raise BadRequest("YL-6152", f"${definition['code']} takes "
@@ -197,7 +201,8 @@ class _Params:
             value = item["valueCoding"].get("code")
         if value is None and isinstance(item.get("valueCodeableConcept"), dict):
             codings = item["valueCodeableConcept"].get("coding") or [{}]
-            value = codings[0].get("code")
+            first = codings[0] if isinstance(codings, list) and codings else {}
+            value = first.get("code") if isinstance(first, dict) else None
         if not isinstance(value, str) or not value:
             raise BadRequest("YL-6157", f"'{name}' is a valueCode (or valueCoding)",
                              expression=(_where(name),))
@@ -237,8 +242,11 @@ class _Params:
                                      expression=(where,))
                 found.append(service.Diagnosis(condition_id=res_id, where=where))
                 continue
+            concept = item.get("valueCodeableConcept")
             codings = [item["valueCoding"]] if isinstance(item.get("valueCoding"), dict) else \
-                (item.get("valueCodeableConcept") or {}).get("coding", [])
+                concept.get("coding", []) if isinstance(concept, dict) else []
+            if not isinstance(codings, list):
+                codings = []
             icd = [c for c in codings if isinstance(c, dict) and c.get("system") == ICD10
                    and isinstance(c.get("code"), str) and _icd10_form(c["code"])]
             if not icd:

@@ -14,7 +14,7 @@ movement record's partial unique indexes refuse a second open stay in a bed or o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from yilian.domains.inpatient import records
@@ -30,13 +30,16 @@ from yilian.domains.network.codes import (
     WARD_RESTRICTION,
     PhysicalType,
 )
-from yilian.errors import Conflict, Forbidden, Unprocessable
+from yilian.errors import Conflict, Forbidden, NotFound, Unprocessable
+from yilian.fhir.access import Interaction
+from yilian.fhir.guard import require_member
 from yilian.fhir.interactions import Context, check_resource
 from yilian.fhir.store import sql as store
 from yilian.kit.clock import DISPLAY_ZONE, to_instant
 from yilian.kit.ids import new_id
 
 JsonObject = dict[str, Any]
+MAX_RESERVATION = timedelta(days=14)  # a bed held longer is a closed bed (unverified default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,7 @@ def do_admit(ctx: Context, admission: Admission, *, at: datetime | None = None) 
     check_reach(ctx, place)
     check_department(place, department, "department")
     check_ward_admits(place, patient, admission.department_id, at, "bed")
-    check_bed_takes(bed, admission.patient_id, at, "bed")
+    check_bed_takes(ctx, bed, admission.patient_id, at, "bed")
     check_not_in_hospital(ctx, admission.patient_id)
     if not admission.diagnoses:
         raise Unprocessable("YL-6110", "An admission needs the admitting diagnosis (入院诊断)",
@@ -135,12 +138,14 @@ def do_transfer(ctx: Context, transfer: Transfer, *, at: datetime | None = None)
     if transfer.bed_id == stay.bed_id:
         raise Unprocessable("YL-6120", f"The patient is already in Location/{stay.bed_id}",
                             expression=(_param("bed"),))
+    check_reach_ids(ctx, stay.hospital_id, stay.campus_id, stay.bed_id)
     # Both beds in id order (see the module docstring).
-    locked: dict[str, tuple[JsonObject, store.CurrentRow]] = {}
-    for bed_id in sorted((stay.bed_id, transfer.bed_id)):
-        locked[bed_id] = _lock_bed(ctx, bed_id, "bed")
-    new_bed, new_row = locked[transfer.bed_id]
-    old_bed, old_row = locked[stay.bed_id]
+    if stay.bed_id < transfer.bed_id:
+        old = _lock_old_bed(ctx, stay.bed_id)
+        new_bed, new_row = _lock_bed(ctx, transfer.bed_id, "bed")
+    else:
+        new_bed, new_row = _lock_bed(ctx, transfer.bed_id, "bed")
+        old = _lock_old_bed(ctx, stay.bed_id)
     place = _place(ctx, new_bed, "bed")
     check_reach(ctx, place)
     if place.hospital_id != stay.hospital_id:
@@ -153,12 +158,13 @@ def do_transfer(ctx: Context, transfer: Transfer, *, at: datetime | None = None)
     department = _required(ctx, "HealthcareService", department_id, "department")
     check_department(place, department, "department")
     check_ward_admits(place, patient, department_id, at, "bed")
-    check_bed_takes(new_bed, stay.patient_id, at, "bed")
+    check_bed_takes(ctx, new_bed, stay.patient_id, at, "bed")
 
     changed = records.transferred(encounter, place, at, reason=transfer.reason,
                                   department=department if transfer.department_id else None)
     stored = _update(ctx, changed, encounter_row)
-    _set_bed(ctx, old_bed, old_row, BedStatus.HOUSEKEEPING)
+    if old is not None:
+        _set_bed(ctx, *old, BedStatus.HOUSEKEEPING)
     _set_bed(ctx, new_bed, new_row, BedStatus.OCCUPIED)
     repo.end_stay(ctx.conn, stay.pk, at, "transfer")
     repo.begin_stay(ctx.conn, BedStay(
@@ -176,9 +182,8 @@ def do_discharge(ctx: Context, discharge: Discharge, *, at: datetime | None = No
     at = at or ctx.writer.now
     check_staff(ctx)
     encounter, encounter_row, stay = _lock_stay(ctx, discharge.encounter_id)
-    bed, bed_row = _lock_bed(ctx, stay.bed_id, "bed")
-    place = _place(ctx, bed, "bed")
-    check_reach(ctx, place)
+    check_reach_ids(ctx, stay.hospital_id, stay.campus_id, stay.bed_id)
+    bed = _lock_old_bed(ctx, stay.bed_id)
     if not discharge.diagnoses:
         raise Unprocessable("YL-6130", "A discharge needs the discharge diagnoses (出院诊断), "
                             "coded in ICD-10", expression=(_param("diagnosis"),))
@@ -187,7 +192,8 @@ def do_discharge(ctx: Context, discharge: Discharge, *, at: datetime | None = No
                   for d in discharge.diagnoses]
     changed = records.discharged(encounter, at, discharge.disposition, conditions)
     stored = _update(ctx, changed, encounter_row)
-    _set_bed(ctx, bed, bed_row, BedStatus.HOUSEKEEPING)
+    if bed is not None:
+        _set_bed(ctx, *bed, BedStatus.HOUSEKEEPING)
     repo.end_stay(ctx.conn, stay.pk, at, "discharge")
     touched = [f"Encounter/{discharge.encounter_id}", f"Patient/{stay.patient_id}",
                f"Location/{stay.bed_id}"]
@@ -210,6 +216,9 @@ def do_reserve(ctx: Context, bed_id: str, *, until: datetime, patient_id: str | 
     if until <= at:
         raise Unprocessable("YL-6140", "A reservation must expire in the future",
                             expression=(_param("expires"),))
+    if until - at > MAX_RESERVATION:
+        raise Unprocessable("YL-6144", f"A bed is reserved for at most "
+                            f"{MAX_RESERVATION.days} days", expression=(_param("expires"),))
     if patient_id is not None:
         _required(ctx, "Patient", patient_id, "patient")
     status = effective_status(bed, at)
@@ -250,7 +259,9 @@ def do_clean(ctx: Context, bed_id: str, *, at: datetime | None = None) -> Done:
     bed, row = _lock_bed(ctx, bed_id, "bed")
     check_reach(ctx, _place(ctx, bed, "bed"))
     status = effective_status(bed, at)
-    if status not in (BedStatus.HOUSEKEEPING, BedStatus.CONTAMINATED):
+    left_outside = status is BedStatus.OCCUPIED and \
+        repo.open_stay_in_bed(ctx.conn, bed_id) is None  # its stay ended by a plain write
+    if status not in (BedStatus.HOUSEKEEPING, BedStatus.CONTAMINATED) and not left_outside:
         raise Conflict("YL-6142", f"Location/{bed_id} is {status.names[1].lower()} "
                        f"({status.names[0]}), not waiting for cleaning",
                        expression=(_param("bed"),))
@@ -284,11 +295,14 @@ def check_staff(ctx: Context) -> None:
 
 def check_reach(ctx: Context, place: Place) -> None:
     """Staff act on the beds of their own hospitals (or campuses) only."""
+    check_reach_ids(ctx, place.hospital_id, place.campus_id, place.bed_id)
+
+
+def check_reach_ids(ctx: Context, hospital_id: str, campus_id: str, bed_id: str) -> None:
     organizations = ctx.access.organizations
-    if organizations and place.hospital_id not in organizations \
-            and place.campus_id not in organizations:
-        raise Forbidden("YL-6101", f"Location/{place.bed_id} is a bed of "
-                        f"Organization/{place.hospital_id}, where your roles do not reach")
+    if organizations and hospital_id not in organizations and campus_id not in organizations:
+        raise Forbidden("YL-6101", f"Location/{bed_id} is a bed of Organization/{hospital_id},"
+                        " where your roles do not reach")
 
 
 def check_department(place: Place, department: JsonObject, where: str) -> None:
@@ -336,9 +350,13 @@ def check_ward_admits(place: Place, patient: JsonObject, department_id: str, at:
                                 expression=(_param(where),))
 
 
-def check_bed_takes(bed: JsonObject, patient_id: str, at: datetime, where: str) -> None:
+def check_bed_takes(ctx: Context, bed: JsonObject, patient_id: str, at: datetime,
+                    where: str) -> None:
     status = effective_status(bed, at)
     if status is BedStatus.FREE:
+        if repo.open_stay_in_bed(ctx.conn, str(bed["id"])) is not None:
+            # The Location was set free by a plain write while a stay is still open in it.
+            raise _unavailable(bed, BedStatus.OCCUPIED, at)
         return
     if status is BedStatus.RESERVED:
         holder = repo.reference_id(_reservation(bed).get("patient"), "Patient")
@@ -375,11 +393,25 @@ def _param(name: str) -> str:
 
 
 def _required(ctx: Context, res_type: str, res_id: str, where: str) -> JsonObject:
+    """A resource the operation names: it must exist and, for a patient's records, be one the
+    caller may read (an admission must not be what opens a patient to a caller: break the
+    glass is the way for that). Unseen and absent answer alike."""
+    unknown = Unprocessable("YL-6102", f"{res_type}/{res_id} is not known",
+                            expression=(_param(where),), issue_type="not-found")
+    if res_type in _PATIENT_RECORDS:
+        ctx.access.require(Interaction.READ, res_type)
+        try:
+            require_member(ctx, Interaction.READ, res_type, res_id)
+        except NotFound:
+            raise unknown from None
     found = repo.read(ctx, res_type, res_id)
     if found is None:
-        raise Unprocessable("YL-6102", f"{res_type}/{res_id} is not known",
-                            expression=(_param(where),), issue_type="not-found")
+        raise unknown
     return found
+
+
+# Read through the access rules: the patient's records, not the directory.
+_PATIENT_RECORDS = frozenset({"Patient", "Condition", "Encounter"})
 
 
 def _lock_bed(ctx: Context, bed_id: str, where: str) -> tuple[JsonObject, store.CurrentRow]:
@@ -395,6 +427,14 @@ def _lock_bed(ctx: Context, bed_id: str, where: str) -> tuple[JsonObject, store.
         raise Conflict("YL-6105", f"Location/{bed_id} is {bed['status']}",
                        expression=(_param(where),))
     return bed, row
+
+
+def _lock_old_bed(ctx: Context, bed_id: str) -> tuple[JsonObject, store.CurrentRow] | None:
+    """The bed a patient leaves, locked: whatever became of it meanwhile (made inactive,
+    moved, deleted), the patient can still leave it; None when it is gone."""
+    row = ctx.writer.lock_current("Location", bed_id)
+    bed = repo.read(ctx, "Location", bed_id) if row is not None and not row.deleted else None
+    return None if bed is None or row is None else (bed, row)
 
 
 def _place(ctx: Context, bed: JsonObject, where: str) -> Place:
@@ -429,6 +469,7 @@ def _unavailable(bed: JsonObject, status: BedStatus, at: datetime,
 
 def _create(ctx: Context, resource: JsonObject) -> JsonObject:
     res_type = str(resource["resourceType"])
+    ctx.access.require(Interaction.CREATE, res_type)  # a Condition, a Composition too
     check_resource(res_type, resource, validate=ctx.validate)
     _, stored = ctx.writer.put(res_type, str(resource["id"]), resource, method="POST",
                                current=None)
@@ -437,6 +478,7 @@ def _create(ctx: Context, resource: JsonObject) -> JsonObject:
 
 def _update(ctx: Context, resource: JsonObject, row: store.CurrentRow) -> JsonObject:
     res_type = str(resource["resourceType"])
+    ctx.access.require(Interaction.UPDATE, res_type)
     check_resource(res_type, resource, validate=ctx.validate)
     _, stored = ctx.writer.put(res_type, str(resource["id"]), resource, method="PUT",
                                current=row)

@@ -31,7 +31,8 @@ inpatient_bed_stay = Table(
     Column("began", Stamp, nullable=False),
     Column("ended", Stamp, nullable=True),
     Column("came_by", String(10), nullable=False),  # admit | transfer
-    Column("left_by", String(10), nullable=True),  # transfer | discharge
+    # transfer | discharge | ended (its Encounter closed by a plain FHIR write)
+    Column("left_by", String(10), nullable=True),
     Column("expected_discharge", Date, nullable=True),
     Index("uq_inpatient_bed_stay_open_bed", "bed_id", unique=True,
           sqlite_where=_OPEN, postgresql_where=_OPEN),

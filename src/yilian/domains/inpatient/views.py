@@ -26,7 +26,7 @@ from yilian.domains.inpatient import records
 from yilian.domains.inpatient.board import BoardQuery, board
 from yilian.domains.inpatient.census import MAX_DAYS, CensusQuery, GroupBy, census
 from yilian.domains.inpatient.codes import ICD10, AdmitSource, BedStatus, Disposition
-from yilian.domains.inpatient.endpoints import check_census_access
+from yilian.domains.inpatient.endpoints import check_census_access, check_census_day
 from yilian.domains.inpatient.tables import inpatient_bed
 from yilian.errors import BadRequest
 from yilian.fhir.access import Access
@@ -42,6 +42,7 @@ JsonObject = dict[str, Any]
 Render = Callable[..., Response]
 Fhir = Callable[[FhirRequest], FhirResponse]
 Handler = Callable[[Request], Awaitable[Response]]
+Audit = Callable[[Request, Access, tuple[str, ...]], None]
 
 
 @cache
@@ -59,10 +60,11 @@ def diagnosis_choices() -> tuple[JsonObject, ...]:
 
 
 class InpatientViews:
-    def __init__(self, engine: Engine, render: Render, fhir: Fhir) -> None:
+    def __init__(self, engine: Engine, render: Render, fhir: Fhir, audit: Audit) -> None:
         self.engine = engine
         self.render = render
         self.fhir = fhir
+        self.audit = audit  # who saw which patients on a board
 
     def routes(self) -> list[tuple[str, Handler, list[str]]]:
         return [
@@ -86,6 +88,7 @@ class InpatientViews:
         ward = request.query_params.get("ward") or None
         shown = await run_in_threadpool(self._board, access, campus, ward, status) \
             if campus else None
+        self._audit_board(request, access, shown)
         values = {"board": shown, "campuses": campuses, "campus": campus, "ward": ward,
                   "status": status_text or "", "statuses": list(BedStatus), "message": None,
                   "wards": _ward_choices(shown)}
@@ -93,6 +96,11 @@ class InpatientViews:
             request.headers.get("hx-target") == "board"
         return self.render(request, "inpatient/_board.html" if fragment
                            else "inpatient/board.html", values)
+
+    def _audit_board(self, request: Request, access: Access, shown: JsonObject | None) -> None:
+        patients = tuple(f"Patient/{b['stay']['patient']}" for w in (shown or {}).get("wards", [])
+                         for b in w["beds"] if "stay" in b)
+        self.audit(request, access, patients)
 
     def _board(self, access: Access, campus: str, ward: str | None,
                status: BedStatus | None) -> JsonObject:
@@ -125,6 +133,7 @@ class InpatientViews:
         ward = str(form.get("ward", "")) or None
         status_text = str(form.get("status", "")) or None
         shown = await run_in_threadpool(self._board, access, campus, ward, _status(status_text))
+        self._audit_board(request, access, shown)
         ok = answer.status < 400
         message = {"ok": ok, "text": done if ok else _refusal(answer)}
         return self.render(request, "inpatient/_board.html", {
@@ -211,8 +220,8 @@ class InpatientViews:
         if action in ("close", "reserve") and str(form.get("reason", "")).strip():
             parameters.append({"name": "reason", "valueString": str(form["reason"])})
         if action == "reserve":
-            hours = int(str(form.get("hours") or "24")) if str(form.get("hours") or "24"
-                                                                 ).isdigit() else 24
+            text = str(form.get("hours") or "24")
+            hours = int(text) if text.isascii() and text.isdigit() and len(text) < 5 else 24
             parameters.append({"name": "expires", "valueDateTime": to_instant(
                 utcnow() + timedelta(hours=max(1, min(hours, 24 * 14))))})
             if form.get("patient"):
@@ -404,10 +413,12 @@ def _date(text: str | None, name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as error:
         raise BadRequest("YL-6204", f"'{name}' is a date (YYYY-MM-DD)",
                          expression=(name,)) from error
+    check_census_day(day, name)
+    return day
 
 
 def _chart(days: list[JsonObject], width: int = 720, height: int = 180) -> JsonObject:
