@@ -70,8 +70,9 @@ def demo(
 def _accounts(engine: Engine) -> None:
     from yilian.auth.service import create_user, find_user
     from yilian.domains.inpatient.tables import inpatient_bed_stay
+    from yilian.kit.db import write_transaction
 
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:  # the writer lock, as a server's writes take it
         patient = conn.execute(
             select(inpatient_bed_stay.c.patient_id)
             .where(inpatient_bed_stay.c.hospital_id == DEMO_HOSPITAL)
