@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import BigInteger, Connection, Integer, cast, func, select
 
 from yilian.domains.inpatient.codes import BedStatus
 from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
@@ -88,7 +88,6 @@ def census(conn: Connection, query: CensusQuery, now: datetime) -> JsonObject:
     last = min(query.end, today)
     days = [query.start + timedelta(days=n) for n in range((query.end - query.start).days + 1)]
     counted = max(0, (last - query.start).days + 1)  # the days whose census exists
-    start_at, end_at = _midnight(query.start), _midnight(query.end + timedelta(days=1))
     groups: dict[str, _Figures] = defaultdict(lambda: _Figures(daily=[0] * (len(days) + 1)))
     totals = _Figures(daily=[0] * (len(days) + 1),
                       by_day={k: [0] * len(days) for k in ("admissions", "discharges",
@@ -107,19 +106,26 @@ def census(conn: Connection, query: CensusQuery, now: datetime) -> JsonObject:
 
     stay = inpatient_bed_stay.c
     stay_filters = [stay[name] == value for name, value in query.filters().items()]
-    rows = conn.execute(
-        select(stay[query.by.column], stay.began, stay.ended, stay.came_by, stay.left_by,
-               stay.admitted, stay.encounter_id)
-        .where(stay.began < end_at, stay.ended.is_(None) | (stay.ended >= start_at),
-               *stay_filters)).all()
+    # Moments as epoch seconds from the database, days as integers: a year of a group's
+    # stays is counted in milliseconds, not in a million datetime conversions.
+    began, ended, admitted = (_epoch(conn, c) for c in (stay.began, stay.ended, stay.admitted))
+    span = _Span(_day_number(query.start), _day_number(last),
+                 _epoch_of(query.start), _epoch_of(query.end + timedelta(days=1)))
+    window = [stay.began < _midnight(query.end + timedelta(days=1)), *stay_filters]
+    columns = (stay[query.by.column], began, ended, stay.came_by, stay.left_by, admitted,
+               stay.encounter_id)
+    # Two indexed lookups (stays still open; stays ended since the start) rather than one OR.
+    rows = [*conn.execute(select(*columns).where(stay.ended.is_(None), *window)).all(),
+            *conn.execute(select(*columns).where(stay.ended >= _midnight(query.start),
+                                                 *window)).all()]
     # Where each moved patient came from: the group of the bed they left at that moment.
     left = {(row[6], row[2]): row[0] for row in rows if row[4] == "transfer"}
-    for key, began, ended, came_by, left_by, admitted, encounter in rows:
-        moved_in = came_by == "transfer" and left.get((encounter, began)) != key
-        _count(groups[key], query.start, last, start_at, end_at, began, ended, came_by,
-               left_by, admitted, moved_in)
-        _count(totals, query.start, last, start_at, end_at, began, ended, came_by, left_by,
-               admitted, came_by == "transfer")
+    for key, start_s, end_s, came_by, left_by, admitted_s, encounter in rows:
+        moved_in = came_by == "transfer" and left.get((encounter, start_s)) != key
+        span.count(groups[key], int(start_s), None if end_s is None else int(end_s), came_by,
+                   left_by, int(admitted_s), moved_in)
+        span.count(totals, int(start_s), None if end_s is None else int(end_s), came_by,
+                   left_by, int(admitted_s), came_by == "transfer")
     if query.end >= today:
         for key, count in conn.execute(
                 select(stay[query.by.column], func.count())
@@ -139,28 +145,62 @@ def census(conn: Connection, query: CensusQuery, now: datetime) -> JsonObject:
     }
 
 
-def _count(figures: _Figures, first: date, last: date, start_at: datetime, end_at: datetime,
-           began: datetime, ended: datetime | None, came_by: str, left_by: str | None,
-           admitted: datetime, moved_in: bool) -> None:
-    if start_at <= began < end_at and (came_by == "admit" or moved_in):
-        kind = "admissions" if came_by == "admit" else "transfers"
-        if came_by == "admit":
-            figures.admissions += 1
-        else:
-            figures.transfers += 1
-        if figures.by_day is not None:
-            figures.by_day[kind][(_day(began) - first).days] += 1
-    if ended is not None and start_at <= ended < end_at and left_by == "discharge":
-        figures.discharges += 1
-        figures.los_days += max(1, (_day(ended) - _day(admitted)).days)
-        if figures.by_day is not None:
-            figures.by_day["discharges"][(_day(ended) - first).days] += 1
-    # In a bed at the midnight ending each day from the day it came to the day before it left.
-    from_day = max(_day(began), first)
-    to_day = min(_day(ended) - timedelta(days=1), last) if ended is not None else last
-    if from_day <= to_day:
-        figures.daily[(from_day - first).days] += 1
-        figures.daily[(to_day - first).days + 1] -= 1
+_DAY = 86_400
+# Asia/Shanghai keeps UTC+8 all year (no daylight saving since 1991): a local day is a whole
+# number of seconds after the epoch, shifted by eight hours.
+_SHIFT = 8 * 3_600
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """The period counted: its first and last counted day numbers, and its bounds in epoch
+    seconds (events happen from the first day's midnight up to the day after the last)."""
+
+    first: int
+    last: int
+    start: int
+    end: int
+
+    def count(self, figures: _Figures, began: int, ended: int | None, came_by: str,
+              left_by: str | None, admitted: int, moved_in: bool) -> None:
+        first = self.first
+        if self.start <= began < self.end and (came_by == "admit" or moved_in):
+            kind = "admissions" if came_by == "admit" else "transfers"
+            if came_by == "admit":
+                figures.admissions += 1
+            else:
+                figures.transfers += 1
+            if figures.by_day is not None:
+                figures.by_day[kind][(began + _SHIFT) // _DAY - first] += 1
+        if ended is not None and self.start <= ended < self.end and left_by == "discharge":
+            figures.discharges += 1
+            figures.los_days += max(1, (ended + _SHIFT) // _DAY - (admitted + _SHIFT) // _DAY)
+            if figures.by_day is not None:
+                figures.by_day["discharges"][(ended + _SHIFT) // _DAY - first] += 1
+        # In a bed at the midnight ending each day, from the day it came to the day before
+        # it left.
+        from_day = max((began + _SHIFT) // _DAY, first)
+        to_day = min((ended + _SHIFT) // _DAY - 1, self.last) if ended is not None \
+            else self.last
+        if from_day <= to_day:
+            figures.daily[from_day - first] += 1
+            figures.daily[to_day - first + 1] -= 1
+
+
+def _day_number(day: date) -> int:
+    return day.toordinal() - _EPOCH_ORDINAL
+
+
+def _epoch_of(day: date) -> int:
+    """The epoch second of the day's local midnight."""
+    return _day_number(day) * _DAY - _SHIFT
+
+
+def _epoch(conn: Connection, column: Any) -> Any:
+    if conn.dialect.name == "sqlite":  # stored as UTC text: 2026-11-24 02:00:00.123456
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.floor(func.extract("epoch", column)), BigInteger)
 
 
 def _summary(figures: _Figures, counted: int) -> JsonObject:
@@ -207,6 +247,3 @@ def _names(conn: Connection, by: GroupBy, ids: list[str]) -> dict[str, str]:
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), DISPLAY_ZONE)
 
-
-def _day(moment: datetime) -> date:
-    return moment.astimezone(DISPLAY_ZONE).date()
