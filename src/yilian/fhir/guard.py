@@ -297,9 +297,11 @@ def visible(ctx: Context, versions: Sequence[StoredVersion]) -> list[StoredVersi
     """The versions the caller may read: by type, and for a bound caller only those it may
     see."""
     access = ctx.access
+    bound_types = {res_type for res_type in {v.res_type for v in versions}
+                   if _bound(access, Interaction.READ, res_type) is not None}  # once per type
     by_type: dict[str, list[str]] = {}
     for version in versions:
-        if _bound(access, Interaction.READ, version.res_type) is not None:
+        if version.res_type in bound_types:
             by_type.setdefault(version.res_type, []).append(version.res_id)
     seen = {(res_type, res_id) for res_type, res_ids in by_type.items()
             for res_id in _members(ctx, Interaction.READ, res_type, res_ids)}
