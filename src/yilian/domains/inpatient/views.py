@@ -160,7 +160,7 @@ class InpatientViews:
             parameters.append({"name": "expectedDischarge",
                                "valueDate": str(form["expectedDischarge"])})
         answer = await self._operation(request, "Encounter/$admit", parameters)
-        return await self._after(request, answer, _t(request, "admitted"))
+        return await self._after(request, answer, _done("admitted"))
 
     async def _admit_form(self, request: Request, bed_id: str) -> Response:
         access: Access = request.state.access
@@ -185,7 +185,7 @@ class InpatientViews:
         if form.get("reason"):
             parameters.append({"name": "reason", "valueString": str(form["reason"])})
         answer = await self._operation(request, f"Encounter/{encounter}/$transfer", parameters)
-        return await self._after(request, answer, _t(request, "transferred"))
+        return await self._after(request, answer, _done("transferred"))
 
     async def discharge(self, request: Request) -> Response:
         encounter = request.path_params["encounter"]
@@ -201,7 +201,7 @@ class InpatientViews:
             parameters.append({"name": "summary", "valueString": str(form["summary"])})
         answer = await self._operation(request, f"Encounter/{encounter}/$discharge",
                                        parameters)
-        return await self._after(request, answer, _t(request, "discharged"))
+        return await self._after(request, answer, _done("discharged"))
 
     async def bed_state(self, request: Request) -> Response:
         bed_id = request.path_params["bed"]
@@ -227,7 +227,7 @@ class InpatientViews:
             if form.get("patient"):
                 parameters.append(_reference("patient", "Patient", form.get("patient")))
         answer = await self._operation(request, f"Location/{bed_id}/${action}", parameters)
-        return await self._after(request, answer, _t(request, action))
+        return await self._after(request, answer, _done(action))
 
     async def patients(self, request: Request) -> Response:
         """Patients matching a name, a resident ID or an MRN, to pick for an admission."""
@@ -325,7 +325,7 @@ _DONE = {"admitted": ("已入院", "Admitted"), "transferred": ("已转床", "Tr
          "reserve": ("床位已预留", "Bed reserved")}
 
 
-def _t(request: Request, key: str) -> dict[str, str]:
+def _done(key: str) -> dict[str, str]:
     zh, en = _DONE[key]
     return {"zh": zh, "en": en}
 
