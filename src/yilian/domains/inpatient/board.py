@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select
 
 from yilian.domains.inpatient import repository as repo
@@ -15,11 +17,10 @@ from yilian.domains.inpatient.records import patient_name
 from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
 from yilian.errors import Forbidden, NotFound
 from yilian.fhir.access import Access, Interaction
-from yilian.fhir.guard import visible
+from yilian.fhir.guard import patients_in_care_seen
 from yilian.fhir.interactions import Context
 from yilian.fhir.masking import masked
 from yilian.fhir.store import sql as store
-from yilian.kit import jsonfmt
 from yilian.kit.clock import DISPLAY_ZONE, parse_datetime
 
 JsonObject = dict[str, Any]
@@ -58,7 +59,7 @@ def board(conn: Connection, access: Access, query: BoardQuery, now: datetime) ->
     beds = conn.execute(select(inpatient_bed).where(*conditions)).all()
     stays = {row.bed_id: row for row in conn.execute(select(inpatient_bed_stay).where(
         inpatient_bed_stay.c.campus_id == query.campus, inpatient_bed_stay.c.ended.is_(None)))}
-    patients = _patients(conn, access, [s.patient_id for s in stays.values()])
+    patients = _patients(conn, access, stays.values())
     held = _contents(conn, "Location", [b.bed_id for b in beds if b.status in (
         BedStatus.RESERVED.value, BedStatus.CLOSED.value)])
     wards = _contents(conn, "Location", list({b.ward_id for b in beds}))
@@ -113,14 +114,21 @@ def board(conn: Connection, access: Access, query: BoardQuery, now: datetime) ->
     }
 
 
-def _patients(conn: Connection, access: Access, ids: list[str]) -> dict[str, JsonObject]:
+def _patients(conn: Connection, access: Access, stays: Iterable[Any]
+              ) -> dict[str, JsonObject]:
     """The patients in the beds whom the caller may read (the access rules, a patient's
     consent included); the others stay nameless on the board."""
     if not access.allows(Interaction.READ, "Patient"):
         return {}
-    stored = list(store.read_current_by_ids(conn, "Patient", ids).values())
-    seen = visible(Context(conn, "", access=access), stored)
-    return {s.res_id: jsonfmt.loads(s.content) for s in seen
+    ctx = Context(conn, "", access=access)
+    by_hospital: dict[str, list[str]] = defaultdict(list)
+    for stay in stays:
+        by_hospital[stay.hospital_id].append(stay.patient_id)
+    seen: set[str] = set()
+    for hospital, ids in by_hospital.items():  # their stays' Encounters are the hospital's
+        seen |= patients_in_care_seen(ctx, ids, hospital)
+    stored = store.read_current_by_ids(conn, "Patient", sorted(seen))
+    return {s.res_id: orjson.loads(s.content) for s in stored.values()
             if s.content is not None and not s.deleted}
 
 
@@ -174,5 +182,6 @@ def _contents(conn: Connection, res_type: str, ids: list[str]) -> dict[str, Json
     found = {}
     for res_id, stored in store.read_current_by_ids(conn, res_type, ids).items():
         if stored.content is not None and not stored.deleted:
-            found[res_id] = jsonfmt.loads(stored.content)
+            # orjson, not jsonfmt: names and states only, no decimals to keep as written.
+            found[res_id] = orjson.loads(stored.content)
     return found
