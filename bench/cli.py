@@ -44,6 +44,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--search", type=int, metavar="PATIENTS",
                         help="instead: the search benchmark on a generated data set of "
                         "PATIENTS patients (~22 resources each; 50000 for the full run)")
+    parser.add_argument("--inpatient", action="store_true",
+                        help="instead: the inpatient benchmark (bed board, census, admissions) "
+                        "on the demo network's 6,000-bed group hospital")
+    parser.add_argument("--inpatient-days", type=int, default=365, metavar="DAYS",
+                        help="--inpatient: days of stays to seed (365; 30 for a quick run)")
     return parser.parse_args(argv)
 
 
@@ -99,6 +104,26 @@ def _search(args: argparse.Namespace) -> int:
     })
 
 
+def _inpatient(args: argparse.Namespace) -> int:
+    from bench.inpatient_bench import InpatientOptions, context, run_inpatient_database
+
+    if args.inpatient_days < 1:
+        raise SystemExit("--inpatient-days takes a number of days, at least 1")
+    options = InpatientOptions(
+        days=args.inpatient_days,
+        warmup=args.warmup if args.warmup is not None else 1.0,
+        duration=args.duration if args.duration is not None else 5.0,
+        quiet=QuietLog(),
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="yilian-bench-inpatient-") as tmp:
+            halves = _halves(args.only,
+                             lambda kind: run_inpatient_database(kind, options, Path(tmp)))
+    finally:
+        stop_all()
+    return _report(halves, options.quiet, context(options))
+
+
 @dataclass
 class _Halves:
     lines: list[Line] = field(default_factory=list)
@@ -145,6 +170,8 @@ def _main(argv: list[str] | None) -> int:
     args = _arguments(argv)
     if args.search is not None:
         return _search(args)
+    if args.inpatient:
+        return _inpatient(args)
     limit = args.bundles or (QUICK_BUNDLES if args.quick else None)
     options = Options(
         bundles=load_bundles(args.data, limit),
