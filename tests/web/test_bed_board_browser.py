@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from browser import ARGS, CHROMIUM, needs_chromium
 from fhir_helpers import FHIR_JSON, admin_token, put_entry
 from inpatient_network import network
 from servers import free_port, serving
@@ -18,15 +19,9 @@ from yilian.auth.roles import Role
 from yilian.auth.service import create_user
 from yilian.config import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".cache" / "screenshots"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+from browser import ARGS, CHROMIUM, needs_chromium
 from servers import free_port, serving
 
 from yilian.api.app import create_app
@@ -20,14 +21,7 @@ from yilian.auth.roles import Role
 from yilian.auth.service import create_user
 from yilian.config import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
