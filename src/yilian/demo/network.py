@@ -264,14 +264,16 @@ def _campus(network: Network, spec: HospitalSpec, campus: CampusSpec,
         wards.append((key, size))
         total += size
     building_id = ""
-    for index, (key, size) in enumerate(sorted(wards), start=1):
+    wards.sort()
+    seen: dict[str, int] = {}
+    for index, (key, size) in enumerate(wards, start=1):
         if (index - 1) % WARDS_PER_BUILDING == 0:
             number = (index - 1) // WARDS_PER_BUILDING + 1
             building_id = f"bu-{campus.key}-{number}"
             network.add(_location(building_id, f"{number}号楼", PhysicalType.BUILDING,
                                   org["id"], site_id))
         specialty = known[key]
-        ordinal = sum(1 for k, _ in wards[:index] if k == key)
+        seen[key] = ordinal = seen.get(key, 0) + 1  # 一病区, 二病区 ... of this department
         ward_id = f"wa-{campus.key}-{index:02d}"
         ward = _location(ward_id, f"{specialty.zh}{_ordinal(ordinal)}病区", PhysicalType.WARD,
                          org["id"], building_id)
