@@ -8,19 +8,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, select
 
 from yilian.domains.inpatient import repository as repo
-from yilian.domains.inpatient.codes import BED_RESERVATION, BedStatus
-from yilian.domains.inpatient.records import patient_name
+from yilian.domains.inpatient.codes import BedStatus
+from yilian.domains.inpatient.records import patient_name, reservation_of
+from yilian.domains.inpatient.service import effective_status
 from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
 from yilian.errors import Forbidden, NotFound
 from yilian.fhir.access import Access, Interaction
 from yilian.fhir.guard import patients_in_care_seen
 from yilian.fhir.interactions import Context
 from yilian.fhir.masking import masked
-from yilian.fhir.store import sql as store
 from yilian.kit.clock import DISPLAY_ZONE, parse_datetime
 
 JsonObject = dict[str, Any]
@@ -60,10 +59,10 @@ def board(conn: Connection, access: Access, query: BoardQuery, now: datetime) ->
     stays = {row.bed_id: row for row in conn.execute(select(inpatient_bed_stay).where(
         inpatient_bed_stay.c.campus_id == query.campus, inpatient_bed_stay.c.ended.is_(None)))}
     patients = _patients(conn, access, stays.values())
-    held = _contents(conn, "Location", [b.bed_id for b in beds if b.status in (
+    held = repo.read_many(conn, "Location", [b.bed_id for b in beds if b.status in (
         BedStatus.RESERVED.value, BedStatus.CLOSED.value)])
-    wards = _contents(conn, "Location", list({b.ward_id for b in beds}))
-    departments = _contents(conn, "HealthcareService",
+    wards = repo.read_many(conn, "Location", list({b.ward_id for b in beds}))
+    departments = repo.read_many(conn, "HealthcareService",
                             [d for d in {b.department_id for b in beds} if d])
     today = now.astimezone(DISPLAY_ZONE).date()
 
@@ -75,11 +74,10 @@ def board(conn: Connection, access: Access, query: BoardQuery, now: datetime) ->
         entry: JsonObject = {"id": row.bed_id, "name": row.name}
         location = held.get(row.bed_id)
         if status is BedStatus.RESERVED and location is not None:
-            reservation = _reservation(location)
+            reservation = reservation_of(location)
             expires = parse_datetime(str(reservation.get("expires", "")))
-            if expires is None or expires <= now:  # lapsed: free again
-                status = BedStatus.FREE
-            else:
+            status = effective_status(location, now)
+            if expires is not None and status is BedStatus.RESERVED:
                 entry["reservedUntil"] = expires.astimezone(DISPLAY_ZONE).isoformat()
                 entry["reservedFor"] = reservation.get("patient", {}).get("reference")
                 entry["reason"] = _free_text(reservation.get("reason"), access)
@@ -127,9 +125,7 @@ def _patients(conn: Connection, access: Access, stays: Iterable[Any]
     seen: set[str] = set()
     for hospital, ids in by_hospital.items():  # their stays' Encounters are the hospital's
         seen |= patients_in_care_seen(ctx, ids, hospital)
-    stored = store.read_current_by_ids(conn, "Patient", sorted(seen))
-    return {s.res_id: orjson.loads(s.content) for s in stored.values()
-            if s.content is not None and not s.deleted}
+    return repo.read_many(conn, "Patient", sorted(seen))
 
 
 def _free_text(text: Any, access: Access) -> str | None:
@@ -169,19 +165,3 @@ def _mask_name(name: str) -> str:
     """张** for 张三丰: the family name only, as a masked role may see."""
     return name[:1] + "*" * max(1, len(name) - 1)
 
-
-def _reservation(location: JsonObject) -> JsonObject:
-    for item in location.get("extension", []):
-        if item.get("url") == BED_RESERVATION:
-            return {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
-                    for e in item.get("extension", [])}
-    return {}
-
-
-def _contents(conn: Connection, res_type: str, ids: list[str]) -> dict[str, JsonObject]:
-    found = {}
-    for res_id, stored in store.read_current_by_ids(conn, res_type, ids).items():
-        if stored.content is not None and not stored.deleted:
-            # orjson, not jsonfmt: names and states only, no decimals to keep as written.
-            found[res_id] = orjson.loads(stored.content)
-    return found

@@ -28,9 +28,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Connection, Integer, cast, func, select
 
 from yilian.domains.inpatient.codes import BedStatus
+from yilian.domains.inpatient.repository import read_many
 from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
-from yilian.fhir.store import sql as store
-from yilian.kit import jsonfmt
 from yilian.kit.clock import DISPLAY_ZONE
 
 JsonObject = dict[str, Any]
@@ -237,11 +236,8 @@ def _running(diff: list[int]) -> list[int]:
 
 
 def _names(conn: Connection, by: GroupBy, ids: list[str]) -> dict[str, str]:
-    names = {}
-    for res_id, stored in store.read_current_by_ids(conn, by.resource_type, ids).items():
-        if stored.content is not None:
-            names[res_id] = str(jsonfmt.loads(stored.content).get("name", res_id))
-    return names
+    return {res_id: str(found.get("name", res_id))
+            for res_id, found in read_many(conn, by.resource_type, ids).items()}
 
 
 def _midnight(day: date) -> datetime:

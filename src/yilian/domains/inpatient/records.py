@@ -230,3 +230,12 @@ def bed_in_state(bed: JsonObject, status: BedStatus, *, reservation: JsonObject 
     elif BedStatus.of(bed) is BedStatus.CLOSED:
         changed.pop("description", None)
     return changed
+
+
+def reservation_of(bed: JsonObject) -> dict[str, Any]:
+    """A reserved bed's reservation details by name (expires, patient, reason)."""
+    for item in bed.get("extension", []):
+        if isinstance(item, dict) and item.get("url") == BED_RESERVATION:
+            return {str(e.get("url")): next((v for k, v in e.items() if k.startswith("value")),
+                                            None) for e in item.get("extension", [])}
+    return {}

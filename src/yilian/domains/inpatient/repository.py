@@ -6,10 +6,12 @@ unit of work are flushed before a read so the transaction sees its own writes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Row, insert, select, update
 
 from yilian.domains.inpatient.tables import inpatient_bed_stay, inpatient_counter
@@ -36,6 +38,13 @@ def read_in(conn: Connection, res_type: str, res_id: str) -> JsonObject | None:
         return None
     found: JsonObject = jsonfmt.loads(stored.content)
     return found
+
+
+def read_many(conn: Connection, res_type: str, ids: Sequence[str]) -> dict[str, JsonObject]:
+    """Live resources of one type by id (orjson: for what pages show, no decimals kept)."""
+    return {res_id: orjson.loads(stored.content)
+            for res_id, stored in store.read_current_by_ids(conn, res_type, ids).items()
+            if stored.content is not None and not stored.deleted}
 
 
 def reference_id(value: Any, res_type: str) -> str | None:

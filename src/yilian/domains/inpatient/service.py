@@ -35,7 +35,7 @@ from yilian.fhir.access import Interaction
 from yilian.fhir.guard import require_member
 from yilian.fhir.interactions import Context, check_resource
 from yilian.fhir.store import sql as store
-from yilian.kit.clock import DISPLAY_ZONE, to_instant
+from yilian.kit.clock import DISPLAY_ZONE, parse_datetime, to_instant
 from yilian.kit.ids import new_id
 
 JsonObject = dict[str, Any]
@@ -246,7 +246,7 @@ def do_close(ctx: Context, bed_id: str, *, reason: str | None,
         raise _unavailable(bed, status, at, doing="closed")
     if status is BedStatus.RESERVED:
         raise Conflict("YL-6141", f"Location/{bed_id} is reserved until "
-                       f"{_reservation(bed).get('expires')}: cancel the reservation "
+                       f"{records.reservation_of(bed).get('expires')}: cancel the reservation "
                        "($reopen) before closing it", expression=(_param("bed"),))
     stored = _set_bed(ctx, bed, row, BedStatus.CLOSED, note=reason)
     return Done(stored, (f"Location/{bed_id}",))
@@ -359,11 +359,11 @@ def check_bed_takes(ctx: Context, bed: JsonObject, patient_id: str, at: datetime
             raise _unavailable(bed, BedStatus.OCCUPIED, at)
         return
     if status is BedStatus.RESERVED:
-        holder = repo.reference_id(_reservation(bed).get("patient"), "Patient")
+        holder = repo.reference_id(records.reservation_of(bed).get("patient"), "Patient")
         if holder == patient_id:
             return
         raise Conflict("YL-6117", f"Location/{bed['id']} is reserved for another patient until "
-                       f"{_reservation(bed).get('expires')}", expression=(_param(where),))
+                       f"{records.reservation_of(bed).get('expires')}", expression=(_param(where),))
     raise _unavailable(bed, status, at)
 
 
@@ -379,8 +379,8 @@ def effective_status(bed: JsonObject, at: datetime) -> BedStatus:
     """The bed's state, a lapsed reservation counting as free."""
     status = BedStatus.of(bed)
     if status is BedStatus.RESERVED:
-        expires = _reservation(bed).get("expires")
-        if isinstance(expires, str) and expires <= to_instant(at):
+        expires = parse_datetime(str(records.reservation_of(bed).get("expires", "")))
+        if expires is None or expires <= at:  # lapsed (or unreadable): holds no one
             return BedStatus.FREE
     return status
 
@@ -489,18 +489,6 @@ def _set_bed(ctx: Context, bed: JsonObject, row: store.CurrentRow, status: BedSt
              reservation: JsonObject | None = None, note: str | None = None) -> JsonObject:
     return _update(ctx, records.bed_in_state(bed, status, reservation=reservation, note=note),
                    row)
-
-
-def _reservation(bed: JsonObject) -> dict[str, Any]:
-    found = _extension(bed, BED_RESERVATION)
-    if found is None:
-        return {}
-    values: dict[str, Any] = {}
-    for item in found.get("extension", []):
-        for key, value in item.items():
-            if key.startswith("value"):
-                values[str(item.get("url"))] = value
-    return values
 
 
 def _extension(resource: JsonObject, url: str) -> JsonObject | None:

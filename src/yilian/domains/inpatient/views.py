@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from yilian.domains.inpatient import records
+from yilian.domains.inpatient import repository as repo
 from yilian.domains.inpatient.board import BoardQuery, board
 from yilian.domains.inpatient.census import MAX_DAYS, CensusQuery, GroupBy, census
 from yilian.domains.inpatient.codes import ICD10, AdmitSource, BedStatus, Disposition
@@ -118,8 +119,8 @@ class InpatientViews:
         with read_transaction(self.engine) as conn:
             pairs = conn.execute(query).all()
             ids = [p[0] for p in pairs] + [p[1] for p in pairs if p[1]]
-            names = {i: jsonfmt.loads(s.content).get("name", i) for i, s in
-                     store.read_current_by_ids(conn, "Organization", ids).items() if s.content}
+            names = {i: found.get("name", i)
+                     for i, found in repo.read_many(conn, "Organization", ids).items()}
         return sorted(({"id": c, "hospital": h, "name": names.get(c, c),
                         "hospital_name": names.get(h, h)} for c, h in pairs),
                       key=lambda c: (_natural(str(c["hospital"])), str(c["id"])))
