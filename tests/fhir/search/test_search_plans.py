@@ -14,13 +14,15 @@ from urllib.parse import parse_qsl
 
 import pytest
 from fhir_helpers import FHIR_JSON, authorized
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from starlette.testclient import TestClient
 
 from yilian.api.app import create_app
 from yilian.config import Settings
-from yilian.fhir.search.plan import Plan, plan
+from yilian.fhir.search.expressions import All, Ids
+from yilian.fhir.search.plan import Names, Plan, matching_pks, plan
 from yilian.fhir.search.query import parse_query
+from yilian.fhir.store.tables import resource
 from yilian.kit.sqlhints import _after_prefix
 
 LOINC = "http://loinc.org"
@@ -99,6 +101,21 @@ def test_a_search_starts_from_the_criterion_with_fewer_rows(sqlite_client: TestC
         # :not only filters: the search starts from the other criterion.
         assert _source_table(_plan(conn, f"Observation?code:not={GLUCOSE}"
                                          f"&date={day}")) == "idx_date"
+
+
+def test_one_statement_with_ids_bound_at_run_time_serves_any_ids(
+        sqlite_client: TestClient) -> None:
+    """The access checks build a rule's SQL once and bind the ids each time they run it."""
+    rule = parse_query("Observation", [("code", HEART_RATE)], strict=True).expression()
+    statement = matching_pks(All((Ids((), "ids"), rule)), "Observation", None, Names())
+    with _engine(sqlite_client).connect() as conn:
+        started = _source_table(plan(All((Ids((), "ids"), rule)), "Observation", None, conn))
+        found = {ids: set(conn.scalars(select(resource.c.res_id).where(
+            resource.c.pk.in_(statement)), {"ids": list(ids)}))
+            for ids in (("o1", "o2"), ("o3", "o100"), ("o100",), ())}
+    assert found == {("o1", "o2"): {"o1", "o2"}, ("o3", "o100"): {"o3"}, ("o100",): set(),
+                     (): set()}
+    assert started == "resource"  # from the ids, whatever they are
 
 
 def test_the_results_do_not_depend_on_where_the_search_starts(

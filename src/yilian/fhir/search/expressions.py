@@ -35,6 +35,9 @@ class Missing:
 @dataclass(frozen=True, slots=True)
 class Ids:
     values: tuple[str, ...]
+    # Instead of the values: the name of an expanding bind parameter that carries them when
+    # the statement runs, so that one statement serves many sets of ids (the access checks).
+    parameter: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     FromClause,
     Select,
     Table,
     and_,
+    bindparam,
     false,
     func,
     literal,
@@ -150,9 +152,11 @@ def plan(expr: Expression, res_type: str, base_url: str | None,
     candidate sources are counted before one is chosen."""
     names = names or Names()
     conjuncts = _conjuncts(expr)
-    candidates = [(n, found) for n, c in enumerate(conjuncts)
-                  if (found := source(c, res_type, base_url, names)) is not None]
-    chosen = _choose(candidates, conn)
+    chosen = _by_ids(conjuncts, res_type, base_url, names)
+    if chosen is None:
+        candidates = [(n, found) for n, c in enumerate(conjuncts)
+                      if (found := source(c, res_type, base_url, names)) is not None]
+        chosen = _choose(candidates, conn)
     if chosen is None:
         rows = names(resource)
         start = Source(rows, rows.c.pk, (rows.c.res_type == res_type,
@@ -197,6 +201,19 @@ def _conjuncts(expr: Expression) -> list[Expression]:
     return [expr]
 
 
+def _by_ids(conjuncts: Sequence[Expression], res_type: str, base_url: str | None,
+            names: Names) -> tuple[int, Source] | None:
+    """A few ids to start from: nothing finds fewer rows sooner, so the other criteria's
+    sources are not even built (the access checks' rules are large)."""
+    for n, conjunct in enumerate(conjuncts):
+        if isinstance(conjunct, Ids) and (conjunct.parameter is not None
+                                          or len(conjunct.values) <= FEW_ENOUGH):
+            found = source(conjunct, res_type, base_url, names)
+            assert found is not None
+            return n, found
+    return None
+
+
 def _choose(candidates: Sequence[tuple[int, Source]], conn: Connection | None
             ) -> tuple[int, Source] | None:
     if not candidates:
@@ -232,12 +249,12 @@ def source(expr: Expression, res_type: str, base_url: str | None, names: Names
     """Where a search could start from to find the resources matching `expr`; None when
     only checking a candidate makes sense (`:not`, `:missing=true`, `ne`)."""
     match expr:
-        case Ids(values):
+        case Ids(values, parameter):
             rows = names(resource)
             return Source(rows, rows.c.pk, (rows.c.res_type == res_type,
-                                            rows.c.res_id.in_(values),
+                                            rows.c.res_id.in_(_ids(values, parameter)),
                                             rows.c.deleted == false()),
-                          rank=0, guess=len(values), unique=True)
+                          rank=0, guess=len(values) if parameter is None else 1, unique=True)
         case LastUpdated(values):
             rows = names(resource)
             return Source(rows, rows.c.pk, (rows.c.res_type == res_type,
@@ -413,6 +430,11 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
     raise AssertionError(f"no SQL for {expr!r}")
 
 
+def _ids(values: tuple[str, ...], parameter: str | None
+         ) -> tuple[str, ...] | BindParameter[Any]:
+    return values if parameter is None else bindparam(parameter, expanding=True)
+
+
 def _probe(rows: FromClause, *where: Condition) -> Condition:
     """EXISTS, run for each candidate. `OFFSET 0` keeps PostgreSQL from turning it into a
     semi-join, which would read every row of the criterion (a whole year of dates) to
@@ -427,8 +449,8 @@ def _resource_condition(expr: Expression, rows: FromClause) -> Condition:
             return and_(true(), *(_resource_condition(c, rows) for c in children))
         case AnyOf(children):
             return or_(false(), *(_resource_condition(c, rows) for c in children))
-        case Ids(values):
-            return rows.c.res_id.in_(values)
+        case Ids(values, parameter):
+            return rows.c.res_id.in_(_ids(values, parameter))
         case LastUpdated(values):
             column = rows.c.last_updated
             return or_(*(range_prefix(column, column, v.prefix, v.low, v.high, date_slack(v))
