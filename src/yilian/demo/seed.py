@@ -21,7 +21,7 @@ from yilian.demo.network import Network, build_network
 from yilian.demo.people import Person, people
 from yilian.demo.population import coverage_resource, patient_resource
 from yilian.demo.stays import Resident, Simulation, Stay, diagnoses, simulate
-from yilian.domains.inpatient import records
+from yilian.domains.inpatient import census_days, records
 from yilian.domains.inpatient.codes import BED_RESERVATION, BedStatus
 from yilian.domains.inpatient.repository import BedStay, Place
 from yilian.domains.inpatient.setup import write_hooks
@@ -79,6 +79,12 @@ def seed(engine: Engine, *, patients: int = 20_000, days: int = 365, scale: floa
                     for (h, y), n in stays.counters.items()]
         if counters:
             conn.execute(insert(inpatient_counter), counters)
+        # The history just written: the census's closed days are counted again from it (a
+        # year's in a second or two), here rather than on the first census someone asks for.
+        if simulation.stays:
+            first = min(s.admitted for s in simulation.stays)
+            census_days.reopen_from(conn, first.astimezone(DISPLAY_ZONE).date(), utcnow())
+        census_days.close_days(conn, utcnow())
     open_stays = sum(1 for s in simulation.stays if s.discharged is None)
     return Seeded(writer.count, len(residents), len(network.beds), len(simulation.stays),
                   open_stays)

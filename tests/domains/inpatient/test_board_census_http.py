@@ -9,12 +9,20 @@ from typing import Any
 import pytest
 from fhir_helpers import FHIR_JSON, put_all
 from inpatient_network import HEART_FAILURE, admit_parameters, network, parameters, ref
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, select, update
 from starlette.testclient import TestClient
 
 from yilian.auth.tokens import issue
 from yilian.demo.seed import seed
-from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
+from yilian.domains.inpatient.census import CensusQuery, GroupBy, census
+from yilian.domains.inpatient.census_days import closed_through
+from yilian.domains.inpatient.repository import end_stay
+from yilian.domains.inpatient.tables import (
+    inpatient_bed,
+    inpatient_bed_stay,
+    inpatient_census_day,
+    inpatient_census_state,
+)
 from yilian.kit.clock import DISPLAY_ZONE, to_instant
 
 JsonObject = dict[str, Any]
@@ -174,16 +182,22 @@ def _brute_force(rows: list[Any], beds: list[Any], first: date, last: date,
     return figures
 
 
-def test_the_census_agrees_with_counting_by_hand(client: TestClient, engine: Engine) -> None:
+@pytest.mark.parametrize("by", ["campus", "ward", "department", "hospital"])
+def test_the_census_agrees_with_counting_by_hand(client: TestClient, engine: Engine,
+                                                 by: str) -> None:
     seed(engine, patients=500, days=20, scale=0.03, now=NOW)
     with engine.connect() as conn:
         rows = conn.execute(select(inpatient_bed_stay)).all()
         beds = conn.execute(select(inpatient_bed).where(
             inpatient_bed.c.ward_id.is_not(None))).all()
+        closed = closed_through(conn)
     first, last = date(2026, 11, 10), date(2026, 11, 23)  # a past fortnight
-    expected = _brute_force(rows, beds, first, last, "campus_id")
+    # Seeding closed the days up to two days ago: most of the fortnight is read from the
+    # closed days, the rest counted from the movement record.
+    assert closed is not None and first <= closed < last
+    expected = _brute_force(rows, beds, first, last, f"{by}_id")
     counted = ok(client.get("/api/inpatient/census", params={
-        "from": first.isoformat(), "to": last.isoformat(), "by": "campus"}))
+        "from": first.isoformat(), "to": last.isoformat(), "by": by}))
     assert len(counted["days"]) == 14
     for group in counted["groups"]:
         mine = expected[group["id"]]
@@ -194,7 +208,65 @@ def test_the_census_agrees_with_counting_by_hand(client: TestClient, engine: Eng
         if mine["discharges"]:
             assert group["averageLengthOfStay"] == round(mine["los"] / mine["discharges"], 2)
     assert sum(g["admissions"] for g in counted["groups"]) == counted["totals"]["admissions"]
+    assert sum(d["admissions"] for d in counted["days"]) == counted["totals"]["admissions"]
+    assert sum(d["inHospital"] for d in counted["days"]) == counted["totals"]["patientDays"]
     assert counted["totals"]["admissions"] > 20
+
+
+def test_closed_days_count_as_the_movement_record_does(client: TestClient,
+                                                       engine: Engine) -> None:
+    """The same census read from closed days and counted afresh; a change to a closed day
+    (a stay ended in the past) reopens it, and the next census closes it again."""
+    seed(engine, patients=500, days=20, scale=0.03, now=NOW)
+    queries = [{"from": "2026-11-05", "to": "2026-11-24", "by": by, **where}
+               for by in ("ward", "department") for where in ({}, {"hospital": "h1"})]
+
+    def asked() -> list[JsonObject]:
+        return [{k: v for k, v in ok(client.get("/api/inpatient/census", params=q)).items()
+                 if k != "asOf"} for q in queries]
+
+    from_closed = asked()
+    with engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(inpatient_census_day)).scalar()
+        conn.execute(delete(inpatient_census_day))
+        conn.execute(update(inpatient_census_state).values(through=None))
+    with engine.connect() as conn:
+        counted_afresh = [census(conn, CensusQuery(date.fromisoformat(q["from"]),
+                                                   date.fromisoformat(q["to"]),
+                                                   GroupBy(q["by"]), q.get("hospital")),
+                                 datetime.now(UTC)) for q in queries]
+    assert from_closed == [{k: v for k, v in c.items() if k != "asOf"}
+                           for c in counted_afresh]
+    assert asked() == from_closed  # and closed again on the way
+
+    # A stay ended a week ago, written now: the week's closed days are forgotten.
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    with engine.begin() as conn:
+        open_stay = conn.execute(select(inpatient_bed_stay).where(
+            inpatient_bed_stay.c.ended.is_(None),
+            inpatient_bed_stay.c.began < week_ago - timedelta(days=1))).first()
+        assert open_stay is not None
+        end_stay(conn, open_stay.pk, week_ago, "discharge")
+        assert closed_through(conn) == week_ago.astimezone(DISPLAY_ZONE).date() - \
+            timedelta(days=1)
+    after = asked()
+    assert after != from_closed
+    with engine.connect() as conn:
+        assert closed_through(conn) == datetime.now(DISPLAY_ZONE).date() - timedelta(days=2)
+        again = [census(conn, CensusQuery(date.fromisoformat(q["from"]),
+                                          date.fromisoformat(q["to"]), GroupBy(q["by"]),
+                                          q.get("hospital")), datetime.now(UTC))
+                 for q in queries]
+        conn.execute(delete(inpatient_census_day))
+        conn.execute(update(inpatient_census_state).values(through=None))
+        afresh = [census(conn, CensusQuery(date.fromisoformat(q["from"]),
+                                           date.fromisoformat(q["to"]), GroupBy(q["by"]),
+                                           q.get("hospital")), datetime.now(UTC))
+                  for q in queries]
+        conn.rollback()
+    strip = [[{k: v for k, v in c.items() if k != "asOf"} for c in found]
+             for found in (again, afresh)]
+    assert strip[0] == strip[1] == after
 
 
 def test_the_board_hides_whom_a_consent_withholds_and_masks_reasons(ward: TestClient) -> None:

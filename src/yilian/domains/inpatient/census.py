@@ -21,15 +21,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Integer, cast, func, select
+from sqlalchemy import Connection, func, select
 
+from yilian.domains.inpatient.census_days import (
+    closed_through,
+    day_number,
+    day_of,
+    epoch_of,
+    settled_stays,
+    stays_between,
+)
 from yilian.domains.inpatient.codes import BedStatus
 from yilian.domains.inpatient.repository import read_many
-from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay
+from yilian.domains.inpatient.tables import inpatient_bed, inpatient_bed_stay, inpatient_census_day
 from yilian.kit.clock import DISPLAY_ZONE
 
 JsonObject = dict[str, Any]
@@ -78,11 +87,14 @@ class _Figures:
     transfers: int = 0
     los_days: int = 0
     daily: list[int] = field(default_factory=list)  # the difference array of the census
+    patient_days: int = 0  # of the closed days (census_days), besides `daily`
     # Events by day (index: days after the first), kept for the totals only.
     by_day: dict[str, list[int]] | None = None
 
 
 def census(conn: Connection, query: CensusQuery, now: datetime) -> JsonObject:
+    """The figures; the days closed already (census_days) are read from their table, the
+    others counted from the movement record."""
     today = now.astimezone(DISPLAY_ZONE).date()
     last = min(query.end, today)
     days = [query.start + timedelta(days=n) for n in range((query.end - query.start).days + 1)]
@@ -103,32 +115,22 @@ def census(conn: Connection, query: CensusQuery, now: datetime) -> JsonObject:
             if status == BedStatus.CLOSED.value:
                 figures.closed += count
 
-    stay = inpatient_bed_stay.c
-    stay_filters = [stay[name] == value for name, value in query.filters().items()]
-    # Moments as epoch seconds from the database, days as integers: a year of a group's
-    # stays is counted in milliseconds, not in a million datetime conversions.
-    began, ended, admitted = (_epoch(conn, c) for c in (stay.began, stay.ended, stay.admitted))
-    span = _Span(_day_number(query.start), _day_number(last),
-                 _epoch_of(query.start), _epoch_of(query.end + timedelta(days=1)))
-    window = [stay.began < _midnight(query.end + timedelta(days=1)), *stay_filters]
-    columns = (stay[query.by.column], began, ended, stay.came_by, stay.left_by, admitted,
-               stay.encounter_id)
-    # Two indexed lookups (stays still open; stays ended since the start) rather than one OR.
-    rows = [*conn.execute(select(*columns).where(stay.ended.is_(None), *window)).all(),
-            *conn.execute(select(*columns).where(stay.ended >= _midnight(query.start),
-                                                 *window)).all()]
-    # Where each moved patient came from: the group of the bed they left at that moment.
-    left = {(row[6], row[2]): row[0] for row in rows if row[4] == "transfer"}
-    for key, start_s, end_s, came_by, left_by, admitted_s, encounter in rows:
-        moved_in = came_by == "transfer" and left.get((encounter, start_s)) != key
-        span.count(groups[key], int(start_s), None if end_s is None else int(end_s), came_by,
-                   left_by, int(admitted_s), moved_in)
-        span.count(totals, int(start_s), None if end_s is None else int(end_s), came_by,
-                   left_by, int(admitted_s), came_by == "transfer")
+    through = closed_through(conn)
+    live_from = query.start
+    if through is not None and through >= query.start and counted:
+        closed_last = min(through, last)
+        _add_closed_days(conn, query, closed_last, groups, totals)
+        live_from = closed_last + timedelta(days=1)
+    if live_from <= query.end:
+        _count_live(conn, query, live_from, last, groups, totals)
+
     if query.end >= today:
+        stay = inpatient_bed_stay.c
         for key, count in conn.execute(
                 select(stay[query.by.column], func.count())
-                .where(stay.ended.is_(None), *stay_filters).group_by(stay[query.by.column])):
+                .where(stay.ended.is_(None), *(stay[name] == value for name, value
+                                               in query.filters().items()))
+                .group_by(stay[query.by.column])):
             groups[key].in_hospital_now += count
             totals.in_hospital_now += count
 
@@ -144,18 +146,73 @@ def census(conn: Connection, query: CensusQuery, now: datetime) -> JsonObject:
     }
 
 
-_DAY = 86_400
-# Asia/Shanghai keeps UTC+8 all year (no daylight saving since 1991): a local day is a whole
-# number of seconds after the epoch, shifted by eight hours.
-_SHIFT = 8 * 3_600
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+def _add_closed_days(conn: Connection, query: CensusQuery, closed_last: date,
+                     groups: dict[str, _Figures], totals: _Figures) -> None:
+    """The days from the query's first to `closed_last`, from their closed figures: sums by
+    group, then by day for the totals."""
+    day = inpatient_census_day.c
+    where = (day.day >= query.start, day.day <= closed_last,
+             *(day[name] == value for name, value in query.filters().items()))
+    moved_in = day[f"from_other_{query.by.value}"]
+    for key, patient_days, admissions, discharges, los_days, transfers in conn.execute(
+            select(day[query.by.column], func.sum(day.in_hospital), func.sum(day.admissions),
+                   func.sum(day.discharges), func.sum(day.los_days), func.sum(moved_in))
+            .where(*where).group_by(day[query.by.column])):
+        figures = groups[key]
+        figures.patient_days += int(patient_days)
+        figures.admissions += int(admissions)
+        figures.discharges += int(discharges)
+        figures.los_days += int(los_days)
+        figures.transfers += int(transfers)
+    events = totals.by_day or {}
+    for when, in_hospital, admissions, discharges, los_days, moves in conn.execute(
+            select(day.day, func.sum(day.in_hospital), func.sum(day.admissions),
+                   func.sum(day.discharges), func.sum(day.los_days), func.sum(day.moves))
+            .where(*where).group_by(day.day)):
+        n = (when - query.start).days
+        totals.daily[n] += int(in_hospital)
+        totals.daily[n + 1] -= int(in_hospital)
+        totals.admissions += int(admissions)
+        totals.discharges += int(discharges)
+        totals.los_days += int(los_days)
+        totals.transfers += int(moves)
+        for kind, count in (("admissions", admissions), ("discharges", discharges),
+                            ("transfers", moves)):
+            events[kind][n] += int(count)
+
+
+def _count_live(conn: Connection, query: CensusQuery, live_from: date, last: date,
+                groups: dict[str, _Figures], totals: _Figures) -> None:
+    """The days from `live_from` on, counted from the movement record."""
+    stay = inpatient_bed_stay.c
+    span = _Span(day_number(query.start), day_number(live_from), day_number(last),
+                 epoch_of(live_from), epoch_of(query.end + timedelta(days=1)))
+    if span.first <= span.last:
+        for key, count in settled_stays(conn, live_from, query.filters(),
+                                        stay[query.by.column]):
+            for figures in (groups[key], totals):
+                figures.daily[span.first - span.base] += count
+                figures.daily[span.last - span.base + 1] -= count
+    rows = stays_between(conn, live_from, query.end + timedelta(days=1), query.filters(),
+                         stay[query.by.column], settled_apart=True)
+    # Where each moved patient came from: the group of the bed they left at that moment.
+    left = {(row[6], row[2]): row[0] for row in rows if row[5] == "transfer"}
+    for key, start_s, end_s, admitted_s, came_by, left_by, encounter in rows:
+        moved_in = came_by == "transfer" and left.get((encounter, start_s)) != key
+        ended = None if end_s is None else int(end_s)
+        span.count(groups[key], int(start_s), ended, came_by, left_by, int(admitted_s),
+                   moved_in)
+        span.count(totals, int(start_s), ended, came_by, left_by, int(admitted_s),
+                   came_by == "transfer")
 
 
 @dataclass(frozen=True, slots=True)
 class _Span:
-    """The period counted: its first and last counted day numbers, and its bounds in epoch
-    seconds (events happen from the first day's midnight up to the day after the last)."""
+    """The days counted live: the query's first day number (where the figures' day arrays
+    begin), the first and last day numbers counted, and the bounds in epoch seconds (events
+    happen from the first counted day's midnight up to the day after the query's last)."""
 
+    base: int
     first: int
     last: int
     start: int
@@ -163,7 +220,7 @@ class _Span:
 
     def count(self, figures: _Figures, began: int, ended: int | None, came_by: str,
               left_by: str | None, admitted: int, moved_in: bool) -> None:
-        first = self.first
+        base = self.base
         if self.start <= began < self.end and (came_by == "admit" or moved_in):
             kind = "admissions" if came_by == "admit" else "transfers"
             if came_by == "admit":
@@ -171,40 +228,23 @@ class _Span:
             else:
                 figures.transfers += 1
             if figures.by_day is not None:
-                figures.by_day[kind][(began + _SHIFT) // _DAY - first] += 1
+                figures.by_day[kind][day_of(began) - base] += 1
         if ended is not None and self.start <= ended < self.end and left_by == "discharge":
             figures.discharges += 1
-            figures.los_days += max(1, (ended + _SHIFT) // _DAY - (admitted + _SHIFT) // _DAY)
+            figures.los_days += max(1, day_of(ended) - day_of(admitted))
             if figures.by_day is not None:
-                figures.by_day["discharges"][(ended + _SHIFT) // _DAY - first] += 1
+                figures.by_day["discharges"][day_of(ended) - base] += 1
         # In a bed at the midnight ending each day, from the day it came to the day before
         # it left.
-        from_day = max((began + _SHIFT) // _DAY, first)
-        to_day = min((ended + _SHIFT) // _DAY - 1, self.last) if ended is not None \
-            else self.last
+        from_day = max(day_of(began), self.first)
+        to_day = min(day_of(ended) - 1, self.last) if ended is not None else self.last
         if from_day <= to_day:
-            figures.daily[from_day - first] += 1
-            figures.daily[to_day - first + 1] -= 1
-
-
-def _day_number(day: date) -> int:
-    return day.toordinal() - _EPOCH_ORDINAL
-
-
-def _epoch_of(day: date) -> int:
-    """The epoch second of the day's local midnight."""
-    return _day_number(day) * _DAY - _SHIFT
-
-
-def _epoch(conn: Connection, column: Any) -> Any:
-    if conn.dialect.name == "sqlite":  # stored as UTC text: 2026-11-24 02:00:00.123456
-        return cast(func.strftime("%s", column), Integer)
-    return cast(func.floor(func.extract("epoch", column)), BigInteger)
+            figures.daily[from_day - base] += 1
+            figures.daily[to_day - base + 1] -= 1
 
 
 def _summary(figures: _Figures, counted: int) -> JsonObject:
-    census_days = _running(figures.daily)[:counted]
-    patient_days = sum(census_days)
+    patient_days = sum(accumulate(figures.daily[:counted])) + figures.patient_days
     open_beds = figures.beds - figures.closed
     return {
         "beds": figures.beds, "closedBeds": figures.closed,
@@ -238,8 +278,3 @@ def _running(diff: list[int]) -> list[int]:
 def _names(conn: Connection, by: GroupBy, ids: list[str]) -> dict[str, str]:
     return {res_id: str(found.get("name", res_id))
             for res_id, found in read_many(conn, by.resource_type, ids).items()}
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), DISPLAY_ZONE)
-

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from yilian.domains.inpatient.board import BoardQuery, board, check_board_access
 from yilian.domains.inpatient.census import MAX_DAYS, CensusQuery, GroupBy, census
+from yilian.domains.inpatient.census_days import bring_up_to_date
 from yilian.domains.inpatient.codes import BedStatus
 from yilian.errors import BadRequest, Forbidden
 from yilian.fhir.access import Access, Interaction
@@ -72,6 +73,7 @@ def router(engine: Engine, authenticate: Authenticate, audit: Audit) -> APIRoute
             raise BadRequest("YL-6181", f"A census covers at most {MAX_DAYS} days",
                              expression=("from",))
         query = CensusQuery(first, last, by, hospital, campus, department, ward)
+        bring_up_to_date(engine, now)
         with read_transaction(engine) as conn:
             check_census_access(conn, caller, query)
             counted = census(conn, query, now)

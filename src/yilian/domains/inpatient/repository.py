@@ -14,12 +14,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Row, insert, select, update
 
+from yilian.domains.inpatient import census_days
 from yilian.domains.inpatient.tables import inpatient_bed_stay, inpatient_counter
 from yilian.domains.network.codes import LOCATION_PHYSICAL_TYPE as _PHYSICAL
 from yilian.domains.network.codes import PhysicalType, code_in
 from yilian.fhir.interactions import Context
 from yilian.fhir.store import sql as store
 from yilian.kit import jsonfmt
+from yilian.kit.clock import DISPLAY_ZONE, utcnow
 
 JsonObject = dict[str, Any]
 _MAX_DEPTH = 6  # bed → room → ward → building → site: never deeper in a sane tree
@@ -160,11 +162,17 @@ class BedStay:
 
 def begin_stay(conn: Connection, stay: BedStay) -> None:
     conn.execute(insert(inpatient_bed_stay), [stay.row()])
+    census_days.reopen_from(conn, _day(stay.began), utcnow())
 
 
 def end_stay(conn: Connection, pk: int, at: datetime, left_by: str) -> None:
     conn.execute(update(inpatient_bed_stay).where(inpatient_bed_stay.c.pk == pk)
                  .values(ended=at, left_by=left_by))
+    census_days.reopen_from(conn, _day(at), utcnow())
+
+
+def _day(moment: datetime) -> date:
+    return moment.astimezone(DISPLAY_ZONE).date()
 
 
 def next_inpatient_number(conn: Connection, hospital_id: str, year: int) -> int:

@@ -10,7 +10,7 @@ itself, whatever the code above does.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, Index, Integer, String, Table, text
+from sqlalchemy import Column, Date, Index, Integer, PrimaryKeyConstraint, String, Table, text
 
 from yilian.fhir.store.tables import BigId, Stamp, metadata
 
@@ -70,4 +70,33 @@ inpatient_bed = Table(
     Index("ix_inpatient_bed_campus", "campus_id"),
     Index("ix_inpatient_bed_ward", "ward_id"),
     Index("ix_inpatient_bed_parent", "parent_id"),
+)
+
+# The census of closed days (census_days.py): per day and per hospital, campus, department
+# and ward, the figures counted once from the movement record, so that a year's census adds up
+# a few thousand rows instead of recounting hundreds of thousands of stays.
+_COUNTS = ("in_hospital", "admissions", "discharges", "los_days", "moves",
+           "from_other_ward", "from_other_department", "from_other_campus",
+           "from_other_hospital")
+inpatient_census_day = Table(
+    "inpatient_census_day",
+    metadata,
+    Column("hospital_id", String(64), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("campus_id", String(64), nullable=False),
+    Column("department_id", String(64), nullable=False),
+    Column("ward_id", String(64), nullable=False),
+    *(Column(name, Integer, nullable=False) for name in _COUNTS),
+    PrimaryKeyConstraint("hospital_id", "day", "campus_id", "department_id", "ward_id"),
+    Index("ix_inpatient_census_day_campus", "campus_id", "day"),
+    Index("ix_inpatient_census_day_day", "day"),
+    sqlite_with_rowid=False,  # the rows stored in key order: a hospital's year is one range
+)
+
+# One row: the last day whose figures inpatient_census_day holds (None: none yet).
+inpatient_census_state = Table(
+    "inpatient_census_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("through", Date, nullable=True),
 )

@@ -26,6 +26,7 @@ from yilian.domains.inpatient import records
 from yilian.domains.inpatient import repository as repo
 from yilian.domains.inpatient.board import BoardQuery, board
 from yilian.domains.inpatient.census import MAX_DAYS, CensusQuery, GroupBy, census
+from yilian.domains.inpatient.census_days import bring_up_to_date
 from yilian.domains.inpatient.codes import ICD10, AdmitSource, BedStatus, Disposition
 from yilian.domains.inpatient.endpoints import check_census_access, check_census_day
 from yilian.domains.inpatient.tables import inpatient_bed
@@ -313,9 +314,11 @@ class InpatientViews:
             "groupings": [g.value for g in GroupBy]})
 
     def _census(self, access: Access, query: CensusQuery) -> JsonObject:
+        now = utcnow()
+        bring_up_to_date(self.engine, now)
         with read_transaction(self.engine) as conn:
             check_census_access(conn, access, query)
-            return census(conn, query, utcnow())
+            return census(conn, query, now)
 
 
 # --- helpers ----------------------------------------------------------------------------------
