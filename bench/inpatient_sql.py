@@ -10,8 +10,10 @@ write it:
 - the board: one statement for the campus's beds, each joined to its open stay (the partial
   unique index on open stays by bed) and that stay's Patient JSON; then one statement for the
   JSON of the wards, the departments, the campus and the reserved or closed beds;
-- the census: the stays that overlap the period selected once (a materialised CTE; SQLite
-  finds those of a short period by the `ended` index, reads the table for a long one) and
+- the census: the closed days (yilian.domains.inpatient.census_days) summed from
+  `inpatient_census_day` by group and by day, as the server reads them; for the days after
+  them, the stays that overlap those days selected once (a materialised CTE; SQLite finds
+  those of a short period by the `ended` index, reads the table for a long one) and
   aggregated in SQL, per group (admissions, transfers, discharges, days of stay of the
   discharged, patient-days) and per day (events, and the in-hospital count as a difference
   array of first and last census days); the beds counted by group and state; the groups'
@@ -254,8 +256,20 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=DISPLAY_ZONE).astimezone(UTC)
 
 
+_CLOSED_STATE = "SELECT through FROM inpatient_census_state WHERE id = 1"
+_CLOSED_GROUPS = (
+    "SELECT {column}, sum(in_hospital), sum(admissions), sum(discharges), sum(los_days), "
+    "sum(from_other_{by}) FROM inpatient_census_day WHERE day >= :closed_first "
+    "AND day <= :closed_last{filters} GROUP BY {column}")
+_CLOSED_DAYS = (
+    "SELECT day, sum(in_hospital), sum(admissions), sum(discharges), sum(moves) "
+    "FROM inpatient_census_day WHERE day >= :closed_first AND day <= :closed_last{filters} "
+    "GROUP BY day")
+
+
 def census_sql(db: Driver, query: CensusQuery, now: datetime) -> JsonObject:
-    """The census's figures as the server answers them (without `asOf`)."""
+    """The census's figures as the server answers them (without `asOf`): the closed days
+    summed from `inpatient_census_day`, the days after them counted from the stays."""
     today = now.astimezone(DISPLAY_ZONE).date()
     last = min(query.last, today)
     counted = max(0, (last - query.first).days + 1)
@@ -270,11 +284,6 @@ def census_sql(db: Driver, query: CensusQuery, now: datetime) -> JsonObject:
     def iso(key: Any) -> str:
         return date.fromordinal(int(key) - offset).isoformat()
 
-    params: dict[str, Any] = {
-        **query.filters, "first": day(query.first), "last": day(last),
-        "start_at": db.instant(_midnight(query.first)),
-        "end_at": db.instant(_midnight(query.last + timedelta(days=1))),
-    }
     groups: dict[Any, _Figures] = {}
     for key, status, count in db.rows(_beds_sql(column, query.filters), query.filters):
         figures = groups.setdefault(key, _Figures())
@@ -282,21 +291,53 @@ def census_sql(db: Driver, query: CensusQuery, now: datetime) -> JsonObject:
         if status == "C":
             figures.closed += count
     days = [query.first + timedelta(days=n) for n in range(counted)]
-    events: dict[str, dict[str, int]] = {"a": {}, "t": {}, "d": {}, "in": {}, "out": {}}
-    for kind, key, n1, n2, n3, n4, n5 in db.rows(
-            _census_sql(db.kind, column, query.filters, query.last >= today,
-                        (query.last - query.first).days > SCAN_AFTER_DAYS), params):
-        if kind == "g":
+    events: dict[str, dict[str, int]] = {"a": {}, "t": {}, "d": {}, "in": {}, "out": {},
+                                         "census": {}}
+    state = db.rows(_CLOSED_STATE, {})
+    through = _as_date(state[0][0]) if state and state[0][0] is not None else None
+    live_first = query.first
+    if through is not None and through >= query.first and counted:
+        closed_last = min(through, last)
+        live_first = closed_last + timedelta(days=1)
+        where = "".join(f" AND {name} = :{name}" for name in query.filters)
+        params: dict[str, Any] = {
+            **query.filters, "closed_first": query.first if not sqlite else
+            query.first.isoformat(), "closed_last": closed_last if not sqlite else
+            closed_last.isoformat()}
+        for key, patient_days, admissions, discharges, los, moved in db.rows(
+                _CLOSED_GROUPS.format(column=column, by=query.by, filters=where), params):
             figures = groups.setdefault(key, _Figures())
-            figures.admissions += int(n1)
-            figures.transfers += int(n2)
-            figures.discharges += int(n3)
-            figures.los += int(n4)
-            figures.patient_days += int(n5)
-        elif kind == "now":
-            groups.setdefault(key, _Figures()).now += int(n1)
-        else:
-            events[kind][iso(key)] = int(n1)
+            figures.patient_days += int(patient_days)
+            figures.admissions += int(admissions)
+            figures.discharges += int(discharges)
+            figures.los += int(los)
+            figures.transfers += int(moved)
+        for when, in_hospital, admissions, discharges, moves in db.rows(
+                _CLOSED_DAYS.format(filters=where), params):
+            stamp = _as_date(when).isoformat()
+            for kind, count in (("census", in_hospital), ("a", admissions),
+                                ("d", discharges), ("t", moves)):
+                events[kind][stamp] = int(count)
+    if live_first <= query.last:
+        params = {
+            **query.filters, "first": day(live_first), "last": day(last),
+            "start_at": db.instant(_midnight(live_first)),
+            "end_at": db.instant(_midnight(query.last + timedelta(days=1))),
+        }
+        for kind, key, n1, n2, n3, n4, n5 in db.rows(
+                _census_sql(db.kind, column, query.filters, query.last >= today,
+                            (query.last - live_first).days > SCAN_AFTER_DAYS), params):
+            if kind == "g":  # SQLite's sum of only NULLs (no left_by in the days) is NULL
+                figures = groups.setdefault(key, _Figures())
+                figures.admissions += int(n1 or 0)
+                figures.transfers += int(n2 or 0)
+                figures.discharges += int(n3 or 0)
+                figures.los += int(n4 or 0)
+                figures.patient_days += int(n5 or 0)
+            elif kind == "now":
+                groups.setdefault(key, _Figures()).now += int(n1)
+            else:
+                events[kind][iso(key)] = int(n1)
     totals = _Figures()
     for figures in groups.values():
         totals.add(figures)
@@ -306,7 +347,8 @@ def census_sql(db: Driver, query: CensusQuery, now: datetime) -> JsonObject:
     for moment in days:
         stamp = moment.isoformat()
         level += events["in"].get(stamp, 0)
-        series.append({"date": stamp, "inHospital": level,
+        series.append({"date": stamp,
+                       "inHospital": level + events["census"].get(stamp, 0),
                        "admissions": events["a"].get(stamp, 0),
                        "discharges": events["d"].get(stamp, 0),
                        "transfers": events["t"].get(stamp, 0)})
@@ -319,6 +361,10 @@ def census_sql(db: Driver, query: CensusQuery, now: datetime) -> JsonObject:
                          key=lambda g: str(g["name"])),
         "days": series,
     }
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def _names(db: Driver, res_type: str, ids: list[str]) -> dict[str, str]:
