@@ -149,12 +149,13 @@ class FhirEndpoint:
     async def _access(self, method: str, path: str, authorization: str | None) -> Access:
         """The caller's Access; the CapabilityStatement is public, as SMART requires. The
         token is checked on the event loop (remembered, ~1 µs); staff's emergencies take a
-        database read, in a worker thread."""
+        database read, in a worker thread (not for `system/` grants, which no emergency
+        widens)."""
         if self.authenticate is None or (method in ("GET", "HEAD")
                                          and path.strip("/") == "metadata"):
             return UNRESTRICTED
         access = self.authenticate.verify(authorization)
-        if access.organizations:
+        if access.staff_bound_anywhere:
             access = await run_in_threadpool(self.authenticate.with_emergencies, access)
         return access
 

@@ -59,7 +59,7 @@ class Authenticator:
 
     def with_emergencies(self, access: Access) -> Access:
         """The patients opened to this staff member now, read from the database."""
-        if not access.organizations:
+        if not access.staff_bound_anywhere:
             return access
         with read_transaction(self.engine) as conn:
             rows = conn.execute(select(auth_emergency.c.patient, auth_emergency.c.reason)

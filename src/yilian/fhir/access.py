@@ -122,6 +122,14 @@ class Access:
         return not any(grant.covers(interaction, res_type) and grant.context != "patient"
                        for grant in self.grants)
 
+    @property
+    def staff_bound_anywhere(self) -> bool:
+        """Whether some grant may reach records only as staff of the organizations (then the
+        patients opened to the caller for an emergency matter); False for a caller whose
+        grants are all `system/` ones, whatever its organizations."""
+        return bool(self.organizations) and any(grant.context != "system"
+                                                for grant in self.grants)
+
     def staff_bound(self, interaction: Interaction, res_type: str) -> bool:
         """Whether the caller reaches `res_type` only as staff of its organizations: then
         only the records of those organizations' patients (fhir.guard)."""

@@ -518,18 +518,6 @@ def _local(moment: datetime) -> datetime:
     return moment.astimezone(DISPLAY_ZONE)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def _diagnosis_condition(ctx: Context, diagnosis: Diagnosis, patient_id: str,
                          encounter_id: str, at: datetime, *, verification: str) -> str:
     """The Condition id for a diagnosis: an existing one of this patient, or a new one."""
@@ -546,7 +534,3 @@ def _diagnosis_condition(ctx: Context, diagnosis: Diagnosis, patient_id: str,
     _create(ctx, records.diagnosis_condition(condition_id, diagnosis.coding, patient_id,
                                              encounter_id, at, verification=verification))
     return condition_id
-
-
-
-
