@@ -76,7 +76,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         answer = router.handle(request, fhir_base)
         return masked_response(answer) if request.access.masked else answer  # as /fhir does
 
-    pages = Pages(engine, keys, authenticator.verify if authenticator else _unrestricted,
+    pages = Pages(engine, keys,
+                  authenticator.verify_with_emergencies if authenticator else _unrestricted,
                   auditor, fhir_for_pages, secure_cookies=fhir_base.startswith("https://"))
 
     async def home(_: Request) -> Response:

@@ -25,7 +25,10 @@ def domain_api(engine: Engine, authenticator: Any | None, auditor: Auditor) -> F
     def authenticate(request: Request) -> Access:
         if authenticator is None:
             return UNRESTRICTED
-        access: Access = authenticator.verify(request.headers.get("authorization"))
+        # A sync dependency: FastAPI runs it in a worker thread, where the read of the
+        # caller's emergencies may block.
+        access: Access = authenticator.verify_with_emergencies(
+            request.headers.get("authorization"))
         return access
 
     def audit(request: Request, caller: Access, entities: tuple[str, ...]) -> None:

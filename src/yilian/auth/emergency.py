@@ -57,6 +57,10 @@ class Authenticator:
     def verify(self, authorization: str | None) -> Access:
         return self.verifier(authorization)
 
+    def verify_with_emergencies(self, authorization: str | None) -> Access:
+        """`verify`, then `with_emergencies` (a database read: not on the event loop)."""
+        return self.with_emergencies(self.verify(authorization))
+
     def with_emergencies(self, access: Access) -> Access:
         """The patients opened to this staff member now, read from the database."""
         if not access.staff_bound_anywhere:

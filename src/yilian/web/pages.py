@@ -76,7 +76,7 @@ class Pages:
                  *, secure_cookies: bool = False) -> None:
         self.engine = engine
         self.keys = keys
-        self.verify = verify
+        self.verify = verify  # a token to its Access (may read the database: in a thread)
         self.auditor = auditor
         self.fhir = fhir
         self.secure = secure_cookies
@@ -129,8 +129,8 @@ class Pages:
         async def page(request: Request) -> Response:
             i18n.current_locale.set(self._locale(request))
             try:
-                request.state.access = self.verify(
-                    f"Bearer {request.cookies.get(SESSION_COOKIE, '')}")
+                request.state.access = await run_in_threadpool(
+                    self.verify, f"Bearer {request.cookies.get(SESSION_COOKIE, '')}")
             except Unauthorized:
                 if request.headers.get("hx-request"):
                     return Response(status_code=401, headers={"HX-Redirect": "/ui/login"})

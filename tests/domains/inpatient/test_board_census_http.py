@@ -288,6 +288,13 @@ def test_the_board_hides_whom_a_consent_withholds_and_masks_reasons(ward: TestCl
                                headers=nurse)))
     assert beds["b1"]["status"] == "O" and "name" not in beds["b1"]["stay"]
     assert beds["b2"]["reason"] == "等待家属 13812345678 回电"
+    # Broken glass opens the patient to that nurse whatever the consent, on the board too.
+    assert ward.post("/auth/break-glass", headers=nurse, data={
+        "patient": "man", "reason": "collapsed on the ward, family unreachable"}
+        ).status_code == 200
+    beds = beds_of(ok(ward.get("/api/inpatient/board", params={"campus": "c1"},
+                               headers=nurse)))
+    assert beds["b1"]["stay"]["name"]
     manager = _headers(ward, subject="manager", scope=scope, organizations=("hosp",),
                        masked=True)
     beds = beds_of(ok(ward.get("/api/inpatient/board", params={"campus": "c1"},
