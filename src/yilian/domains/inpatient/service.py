@@ -112,6 +112,14 @@ def do_admit(ctx: Context, admission: Admission, *, at: datetime | None = None) 
     conditions = [_diagnosis_condition(ctx, d, admission.patient_id, encounter_id, at,
                                        verification="provisional")
                   for d in admission.diagnoses]
+    _set_bed(ctx, bed, bed_row, BedStatus.OCCUPIED)
+    repo.begin_stay(ctx.conn, BedStay(
+        encounter_id, admission.patient_id, place.hospital_id, place.campus_id,
+        admission.department_id, place.ward_id, place.bed_id, admitted=at, began=at,
+        came_by="admit", expected_discharge=admission.expected_discharge))
+    # The hospital's number counter stays locked until commit, and every admission of the
+    # hospital waits for it: the other writes go out first, the number is taken last.
+    ctx.writer.flush()
     number = repo.next_inpatient_number(ctx.conn, place.hospital_id, _local(at).year)
     encounter = records.admission_encounter(
         encounter_id, number=f"ZY{_local(at).year}{number:06d}", place=place,
@@ -119,11 +127,6 @@ def do_admit(ctx: Context, admission: Admission, *, at: datetime | None = None) 
         conditions=conditions, at=at, admit_source=admission.admit_source,
         expected_discharge=admission.expected_discharge)
     stored = _create(ctx, encounter)
-    _set_bed(ctx, bed, bed_row, BedStatus.OCCUPIED)
-    repo.begin_stay(ctx.conn, BedStay(
-        encounter_id, admission.patient_id, place.hospital_id, place.campus_id,
-        admission.department_id, place.ward_id, place.bed_id, admitted=at, began=at,
-        came_by="admit", expected_discharge=admission.expected_discharge))
     return Done(stored, (f"Encounter/{encounter_id}", f"Patient/{admission.patient_id}",
                          f"Location/{place.bed_id}"))
 
