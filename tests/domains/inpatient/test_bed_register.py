@@ -67,3 +67,28 @@ def test_a_suspended_bed_counts_as_closed(client: TestClient, engine: Engine) ->
     bed = client.get("/fhir/Location/b2").json() | {"status": "suspended"}
     assert client.put("/fhir/Location/b2", json=bed, headers=FHIR_JSON).status_code == 200
     assert register(engine)["b2"]["status"] == "C"
+
+
+def test_a_bed_changed_in_place_keeps_its_place_and_a_ward_changed_replaces_its_beds(
+        client: TestClient, engine: Engine) -> None:
+    put_all(client, network())
+    bed = client.get("/fhir/Location/b2").json() | {"name": "02床（加床）"}
+    assert client.put("/fhir/Location/b2", json=bed, headers=FHIR_JSON).status_code == 200
+    assert register(engine)["b2"] | {"name": "02床（加床）"} == register(engine)["b2"]
+    assert register(engine)["b2"]["ward_id"] == "w-card"
+    # The ward now serves obstetrics: its beds say so, though they were not written.
+    ward = client.get("/fhir/Location/w-card").json()
+    for rule in ward["extension"]:
+        for detail in rule["extension"]:
+            if detail["url"] == "department":
+                detail["valueReference"] = {"reference": f"HealthcareService/{OBSTETRICS}"}
+    assert client.put("/fhir/Location/w-card", json=ward, headers=FHIR_JSON).status_code == 200
+    assert {register(engine)[b]["department_id"] for b in ("b1", "b2", "b3")} == {OBSTETRICS}
+    # The room is deleted: its beds are in no ward any more (and take no one).
+    assert client.delete("/fhir/Location/r1").status_code in (200, 204)
+    beds = register(engine)
+    assert {beds[b]["ward_id"] for b in ("b1", "b2", "b3")} == {None}
+    assert "r1" not in beds
+    refused = client.post("/fhir/Encounter/$admit", json=admit_parameters(),
+                          headers=FHIR_JSON)
+    assert refused.status_code == 422, refused.text

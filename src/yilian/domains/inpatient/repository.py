@@ -177,12 +177,14 @@ def _day(moment: datetime) -> date:
 
 def next_inpatient_number(conn: Connection, hospital_id: str, year: int) -> int:
     """The next number of the hospital's year; the counter row is locked until commit (on
-    SQLite the write transaction holds the database's only write lock already)."""
+    SQLite the write transaction holds the database's only write lock already). One
+    statement: the row is incremented where it is."""
     key = (inpatient_counter.c.hospital_id == hospital_id) & (inpatient_counter.c.year == year)
-    last = conn.execute(select(inpatient_counter.c.last).where(key).with_for_update()).scalar()
-    if last is None:
+    last = conn.execute(update(inpatient_counter).where(key)
+                        .values(last=inpatient_counter.c.last + 1)
+                        .returning(inpatient_counter.c.last)).scalar()
+    if last is None:  # the hospital's first of the year (a race for it: one insert wins)
         conn.execute(insert(inpatient_counter), [{"hospital_id": hospital_id, "year": year,
                                                   "last": 1}])
         return 1
-    conn.execute(update(inpatient_counter).where(key).values(last=last + 1))
-    return int(last) + 1
+    return int(last)

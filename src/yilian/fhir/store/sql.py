@@ -703,8 +703,7 @@ class UnitOfWork:
             self.conn.execute(_UPDATE_RESOURCE, updates)
         if self._stale_index_pks:
             stale, self._stale_index_pks = self._stale_index_pks, []
-            for table in INDEX_TABLES.values():
-                self.conn.execute(delete(table).where(table.c.resource_pk.in_(stale)))
+            delete_index_rows(self.conn, stale)
         if self._versions:
             versions, self._versions = self._versions, []
             _INSERT_VERSIONS.run(self.conn, [((_pk(key),), (row,)) for key, row in versions])
@@ -784,12 +783,31 @@ def live_after(conn: Connection, types: Sequence[str] | None, after_pk: int, lim
     return [(row[0], row[1], bytes(row[2])) for row in conn.execute(query)]
 
 
+_DELETE_INDEX = [delete(table).where(table.c.resource_pk.in_(bindparam("pks", expanding=True)))
+                 for table in INDEX_TABLES.values()]
+# PostgreSQL: the seven deletions in one statement (data-modifying CTEs all run), one round
+# trip instead of seven for every resource updated.
+_DELETE_INDEX_AT_ONCE = text(
+    "WITH " + ", ".join(f"d_{table.name} AS (DELETE FROM {table.name} "
+                        "WHERE resource_pk = ANY(:pks))" for table in INDEX_TABLES.values())
+    + " SELECT 1")
+
+
+def delete_index_rows(conn: Connection, pks: Sequence[int]) -> None:
+    """The index rows of these resources, gone from every index table."""
+    if not pks:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(_DELETE_INDEX_AT_ONCE, {"pks": list(pks)})
+        return
+    for statement in _DELETE_INDEX:
+        conn.execute(statement, {"pks": list(pks)})
+
+
 def replace_index_rows(conn: Connection, rows: Sequence[tuple[int, str, Mapping[str, Any]]]
                        ) -> None:
     """Swap the index rows of the given resources, (pk, type, rows by table), for new ones."""
-    pks = [pk for pk, _, _ in rows]
-    for table in INDEX_TABLES.values():
-        conn.execute(delete(table).where(table.c.resource_pk.in_(pks)))
+    delete_index_rows(conn, [pk for pk, _, _ in rows])
     by_table: dict[str, list[Group]] = {}
     for pk, res_type, tables in rows:
         for name, table_rows in tables.items():
