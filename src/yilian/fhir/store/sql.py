@@ -452,6 +452,9 @@ _UPDATE_RESOURCE = (
 Group = tuple[tuple[Any, ...], Sequence[Mapping[str, Any]]]  # (leading values, rows)
 
 
+FEW_ROWS = 100  # PostgreSQL: up to this many rows go as one INSERT, more by COPY
+
+
 class BulkInsert:
     """Many rows into one table, straight through the driver.
 
@@ -467,6 +470,8 @@ class BulkInsert:
         self.rest = [c.name for c in table.columns if c.name not in lead
                      and not (c.name == "id" and c.primary_key)]
         names = [*lead, *self.rest]
+        self.table, self.columns = table.name, names
+        self._values: dict[int, str] = {}  # row count → INSERT statement
         columns = [table.c[name] for name in names]
         joined = ", ".join(names)
         marks = ", ".join("?" for _ in names)
@@ -478,6 +483,16 @@ class BulkInsert:
             if (convert := _sqlite_converter(column.type)) is not None
         ]
 
+    def _values_sql(self, count: int) -> str:
+        """PostgreSQL: an INSERT of `count` rows, as psycopg's placeholders."""
+        found = self._values.get(count)
+        if found is None:
+            row = "(" + ", ".join("%s" for _ in range(len(self.columns))) + ")"
+            found = self._values[count] = (
+                f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
+                + ", ".join(row for _ in range(count)))
+        return found
+
     def _tuples(self, groups: Sequence[Group]) -> list[tuple[Any, ...]]:
         rest = self.rest
         return [lead + tuple([row.get(name) for name in rest])
@@ -487,9 +502,15 @@ class BulkInsert:
         if conn.dialect.name == "postgresql":
             driver = conn.connection.driver_connection
             assert driver is not None
-            with driver.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
-                for values in self._tuples(groups):
-                    copy.write_row(values)
+            rows = self._tuples(groups)
+            with driver.cursor() as cursor:
+                if len(rows) <= FEW_ROWS:  # one round trip, where COPY takes two
+                    cursor.execute(self._values_sql(len(rows)),
+                                   [value for row in rows for value in row])
+                    return
+                with cursor.copy(self.copy_sql) as copy:
+                    for values in rows:
+                        copy.write_row(values)
             return
         params = self._tuples(groups)
         if self.sqlite_conversions:
