@@ -132,6 +132,31 @@ def test_languages_and_signing_out(pages: TestClient) -> None:
     assert pages.get("/ui/inpatient/board", follow_redirects=False).status_code == 303
 
 
+def test_signing_out_ends_the_session_token_itself(pages: TestClient) -> None:
+    """A copy of the session cookie (or the token in it, sent as a bearer token) is refused
+    once its owner signed out, and the sign-out is on the audit trail."""
+    sign_in(pages)
+    token = str(pages.cookies.get("yl_session"))
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert pages.get("/fhir/Patient/man", headers=bearer).status_code == 200
+    pages.post("/ui/logout", data={"csrf": csrf_of(pages)})
+    pages.cookies.set("yl_session", token)  # the copy, put back
+    copied = pages.get("/ui/inpatient/board", follow_redirects=False)
+    assert copied.status_code == 303 and copied.headers["location"].startswith("/ui/login")
+    refused = pages.get("/fhir/Patient/man", headers=bearer)
+    assert refused.status_code == 401 and "signed out" in refused.text
+    # Signing out again with the old token changes nothing; a new sign-in works.
+    pages.post("/ui/logout", data={"csrf": csrf_of(pages)})
+    pages.cookies.clear()
+    sign_in(pages)
+    assert pages.get("/ui/inpatient/board").status_code == 200
+    pages.app.state.audit.flush()  # type: ignore[attr-defined]
+    officer = {"Authorization": f"Bearer {admin_token(pages.app.state.keys)}"}  # type: ignore[attr-defined]
+    trail = pages.get("/fhir/$audit-trail?agent-name=user nurse.li", headers=officer).json()
+    subtypes = [e["resource"]["subtype"][0]["code"] for e in trail["entry"]]
+    assert subtypes.count("110123") == 1 and subtypes.count("110122") == 2  # DICOM: logout, login
+
+
 def test_every_board_shown_is_audited_with_its_patients(pages: TestClient) -> None:
     sign_in(pages)
     data = {"campus": "c1", "department": CARDIOLOGY, "patient": "man",

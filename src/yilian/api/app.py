@@ -78,7 +78,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     pages = Pages(engine, keys,
                   authenticator.verify_with_emergencies if authenticator else _unrestricted,
-                  auditor, fhir_for_pages, secure_cookies=fhir_base.startswith("https://"))
+                  auditor, fhir_for_pages, secure_cookies=fhir_base.startswith("https://"),
+                  sign_out=authenticator.sign_out if authenticator else None)
 
     async def home(_: Request) -> Response:
         return RedirectResponse("/ui/")

@@ -5,16 +5,17 @@ opening itself, and every interaction while it lasts)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
-from yilian.auth.tables import auth_emergency
+from yilian.auth.tables import auth_emergency, auth_ended_session
 from yilian.auth.tokens import Verifier
-from yilian.errors import BadRequest, Forbidden
+from yilian.errors import BadRequest, Forbidden, Unauthorized
 from yilian.fhir.access import Access
+from yilian.fhir.audit import Entry, append
 from yilian.kit.clock import utcnow
-from yilian.kit.db import read_transaction
+from yilian.kit.db import read_transaction, write_transaction
 from yilian.kit.ids import is_valid_id
 
 MAX_MINUTES = 240
@@ -48,7 +49,8 @@ def _username(access: Access) -> str:
 
 
 class Authenticator:
-    """A request's Access: its token's, and for staff, the patients opened to them now."""
+    """A request's Access: its token's, and for staff, the patients opened to them now; and
+    the end of a page session."""
 
     def __init__(self, engine: Engine, verifier: Verifier) -> None:
         self.engine = engine
@@ -56,6 +58,30 @@ class Authenticator:
 
     def verify(self, authorization: str | None) -> Access:
         return self.verifier(authorization)
+
+    def sign_out(self, authorization: str, source: str) -> bool:
+        """End a page session: its token is refused from now on (by the other server
+        processes within `Verifier.SESSION_RECHECK` seconds), on the audit trail. False when
+        the token is no live session's."""
+        try:
+            claims = self.verifier.claims(authorization)
+        except Unauthorized:
+            return False
+        if claims.get("ses") is not True or not claims.get("jti"):
+            return False
+        expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
+        with write_transaction(self.engine) as conn:
+            conn.execute(delete(auth_ended_session).where(
+                auth_ended_session.c.expires < utcnow()))  # past their token's life
+            found = conn.execute(select(auth_ended_session.c.jti).where(
+                auth_ended_session.c.jti == str(claims["jti"]))).first()
+            if found is None:
+                conn.execute(insert(auth_ended_session).values(jti=str(claims["jti"]),
+                                                               expires=expires))
+                append(conn, [Entry("logout", f"user {claims['sub']}", 0, source=source,
+                                    path="sign-out of the pages")])
+        self.verifier.forget(authorization)
+        return found is None
 
     def verify_with_emergencies(self, authorization: str | None) -> Access:
         """`verify`, then `with_emergencies` (a database read: not on the event loop)."""

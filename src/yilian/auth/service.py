@@ -149,7 +149,7 @@ def patient_context(conn: Connection, user: User) -> str | None:
 
 
 def token_for(keys: Keys, user: User, scope: str, *, minutes: int = 60,
-              patient: str | None = None) -> Issued:
+              patient: str | None = None, session: bool = False) -> Issued:
     """An access token with the requested scopes narrowed to what the user's roles allow;
     Forbidden if nothing is left. A patient's token reaches their own compartment (or, for a
     relative, `patient`: `patient_context`), a relative's for reading only."""
@@ -165,7 +165,7 @@ def token_for(keys: Keys, user: User, scope: str, *, minutes: int = 60,
     return issue(keys, subject=user.username, scope=" ".join(g.text() for g in granted),
                  fhir_user=user.fhir_user, organizations=organizations_of(user.roles),
                  masked=masks_identifiers(user.roles),
-                 patient=patient or user.patient_id, minutes=minutes)
+                 patient=patient or user.patient_id, minutes=minutes, session=session)
 
 
 def reading_only(grants: tuple[Grant, ...]) -> tuple[Grant, ...]:

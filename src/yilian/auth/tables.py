@@ -111,3 +111,12 @@ auth_emergency = Table(
     Column("expires", Stamp, nullable=False),
     Column("reason", Text, nullable=False),
 )
+
+# Page sessions signed out before their token expired (auth.tokens.Verifier refuses them):
+# kept until the token would have expired anyway.
+auth_ended_session = Table(
+    "auth_ended_session",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires", Stamp, nullable=False),
+)

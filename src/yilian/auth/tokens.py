@@ -3,7 +3,8 @@
 Only this server reads its tokens, so a shared secret serves: every process finds the keys
 in the database (`auth_key`, made on first use), and a request's token is checked in
 memory, without a database round trip (~15 µs). Claims: `sub` (the username), `scope`,
-`fhirUser` and `patient` (SMART's launch context), `iat`, `exp`, `jti`, `iss`.
+`fhirUser` and `patient` (SMART's launch context), `iat`, `exp`, `jti`, `iss`; `orgs` and
+`masked` (staff); `ses` (a page session's, which signing out ends).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy import Engine, insert, select
 
-from yilian.auth.tables import auth_key
+from yilian.auth.tables import auth_ended_session, auth_key
 from yilian.errors import Unauthorized
 from yilian.fhir.access import Access, parse_scopes
 from yilian.kit.clock import utcnow
@@ -86,7 +87,7 @@ class Issued:
 
 def issue(keys: Keys, *, subject: str, scope: str, fhir_user: str | None = None,
           patient: str | None = None, organizations: Sequence[str] = (), masked: bool = False,
-          minutes: int = 60, now: datetime | None = None) -> Issued:
+          minutes: int = 60, now: datetime | None = None, session: bool = False) -> Issued:
     now = now or utcnow()
     expires = now + timedelta(minutes=minutes)
     claims: dict[str, object] = {"iss": ISSUER, "sub": subject, "scope": scope,
@@ -100,6 +101,8 @@ def issue(keys: Keys, *, subject: str, scope: str, fhir_user: str | None = None,
         claims["orgs"] = list(organizations)  # staff: whose patients `user/` grants reach
     if masked:
         claims["masked"] = True  # ID and phone numbers masked in what it reads
+    if session:
+        claims["ses"] = True  # a page session's: refused once signed out (Verifier)
     kid, key = keys.signing()
     return Issued(jwt.encode({"alg": ALGORITHM, "kid": kid}, claims, key), expires)
 
@@ -110,9 +113,13 @@ class Verifier:
 
     A token is the same string on every request of a session, and checking its signature and
     claims costs ~40 µs (more than a read by id): what it grants is kept, by the exact
-    string, until it expires (at most `CACHED` tokens)."""
+    string, until it expires (at most `CACHED` tokens). A page session's token (claim `ses`)
+    is also looked up among the ended sessions, again every `SESSION_RECHECK` seconds: signed
+    out, it is refused at once by the process that signed it out, within that time by the
+    others."""
 
     CACHED = 10_000
+    SESSION_RECHECK = 30.0
 
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
@@ -125,6 +132,11 @@ class Verifier:
         if found is not None and found[1] > time.time():
             return found[0]
         claims = self.claims(authorization)
+        trusted_until = float(claims["exp"])
+        if claims.get("ses") is True:
+            if self._ended(str(claims.get("jti", ""))):
+                raise Unauthorized("YL-4013", "This session has been signed out: sign in again")
+            trusted_until = min(trusted_until, time.time() + self.SESSION_RECHECK)
         subject = str(claims["sub"])
         orgs = claims.get("orgs")
         access = Access(parse_scopes(str(claims.get("scope", ""))),
@@ -134,10 +146,19 @@ class Verifier:
                         if isinstance(orgs, list) else (),
                         masked=claims.get("masked") is True)
         with self._lock:
-            self._checked[authorization] = (access, float(claims["exp"]))
+            self._checked[authorization] = (access, trusted_until)
             while len(self._checked) > self.CACHED:
                 self._checked.popitem(last=False)
         return access
+
+    def forget(self, authorization: str) -> None:
+        with self._lock:
+            self._checked.pop(authorization, None)
+
+    def _ended(self, jti: str) -> bool:
+        with read_transaction(self.keys.engine) as conn:
+            return conn.execute(select(auth_ended_session.c.jti)
+                                .where(auth_ended_session.c.jti == jti)).first() is not None
 
     def claims(self, authorization: str | None) -> dict[str, Any]:
         """The checked claims of the bearer token."""

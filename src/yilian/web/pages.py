@@ -73,10 +73,12 @@ class Pages:
 
     def __init__(self, engine: Engine, keys: Keys, verify: Callable[[str | None], Access],
                  auditor: Auditor, fhir: Callable[[FhirRequest], FhirResponse],
-                 *, secure_cookies: bool = False) -> None:
+                 *, secure_cookies: bool = False,
+                 sign_out: Callable[[str, str], bool] | None = None) -> None:
         self.engine = engine
         self.keys = keys
         self.verify = verify  # a token to its Access (may read the database: in a thread)
+        self.sign_out = sign_out  # ends a session's token (None: access control is off)
         self.auditor = auditor
         self.fhir = fhir
         self.secure = secure_cookies
@@ -198,7 +200,7 @@ class Pages:
             return None
         # After the commit: the signing key may be created in a write of its own.
         return token_for(self.keys, user, "user/*.cruds patient/*.rs",
-                         minutes=SESSION_MINUTES).token
+                         minutes=SESSION_MINUTES, session=True).token
 
     def _login_page(self, request: Request, target: str, error: str | None, username: str,
                     status: int = 200) -> Response:
@@ -209,6 +211,10 @@ class Pages:
         form = await form_of(request)
         if not self._csrf_ok(request, str(form.get("csrf", ""))):
             return RedirectResponse("/ui/", status_code=303)
+        token = request.cookies.get(SESSION_COOKIE)
+        if token and self.sign_out is not None:
+            # The token itself ends, not only the cookie: a copy of it is refused too.
+            await run_in_threadpool(self.sign_out, f"Bearer {token}", _address(request))
         response = RedirectResponse("/ui/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/ui")
         return response
