@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ),
     )
     keys = Keys(engine)
-    authenticator = Authenticator(engine, Verifier(keys)) if settings.auth else None
+    authenticator = Authenticator(engine, Verifier(keys), reads=reads) if settings.auth \
+        else None
     endpoint = FhirEndpoint(
         router, max_body_bytes=settings.max_body_bytes, base_url=settings.base_url,
         authenticate=authenticator,

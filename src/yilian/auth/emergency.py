@@ -15,7 +15,7 @@ from yilian.errors import BadRequest, Forbidden, Unauthorized
 from yilian.fhir.access import Access
 from yilian.fhir.audit import Entry, append
 from yilian.kit.clock import utcnow
-from yilian.kit.db import read_transaction, write_transaction
+from yilian.kit.db import write_transaction
 from yilian.kit.ids import is_valid_id
 
 MAX_MINUTES = 240
@@ -52,9 +52,13 @@ class Authenticator:
     """A request's Access: its token's, and for staff, the patients opened to them now; and
     the end of a page session."""
 
-    def __init__(self, engine: Engine, verifier: Verifier) -> None:
+    def __init__(self, engine: Engine, verifier: Verifier, *, reads: Engine | None = None
+                 ) -> None:
         self.engine = engine
         self.verifier = verifier
+        # Every staff request reads its emergencies: on an autocommit engine (kit.db) that is
+        # one round trip to PostgreSQL, not BEGIN, SELECT and ROLLBACK.
+        self.reads = reads or engine
 
     def verify(self, authorization: str | None) -> Access:
         return self.verifier(authorization)
@@ -91,7 +95,7 @@ class Authenticator:
         """The patients opened to this staff member now, read from the database."""
         if not access.staff_bound_anywhere:
             return access
-        with read_transaction(self.engine) as conn:
+        with self.reads.connect() as conn:
             rows = conn.execute(select(auth_emergency.c.patient, auth_emergency.c.reason)
                                 .where(auth_emergency.c.username == _username(access),
                                        auth_emergency.c.expires > utcnow())).all()
