@@ -461,7 +461,8 @@ class BulkInsert:
     The bulk of a write is version and index rows, and SQLAlchemy's per-row parameter
     processing cost more than the database's own work. SQLite gets one executemany with the
     values converted as SQLAlchemy itself stores them (UTC text, REAL, 0/1); PostgreSQL gets
-    COPY, several times faster than executemany, psycopg adapting the values natively.
+    COPY, several times faster than executemany, psycopg adapting the values natively (or,
+    for up to `FEW_ROWS` rows, one multi-row INSERT: one round trip where COPY takes two).
     Rows come in groups that share their leading columns (a resource's pk and type), so no
     row is copied just to add them.
     """
