@@ -34,8 +34,8 @@ class Settings(BaseSettings):
         "YILIAN_AUTH=off turns it off, for local experiments only",
     )
     workers: int = 1
-    threads: int = Field(
-        default=8,
-        description="Worker threads per process for database work; more only fight over "
-        "the GIL",
+    threads: int | None = Field(
+        default=None,
+        description="Worker threads per process for database work (default: 2 on SQLite, "
+        "8 on PostgreSQL); more only fight over the GIL",
     )
