@@ -73,9 +73,10 @@ def router(engine: Engine, authenticate: Authenticate, audit: Audit) -> APIRoute
             raise BadRequest("YL-6181", f"A census covers at most {MAX_DAYS} days",
                              expression=("from",))
         query = CensusQuery(first, last, by, hospital, campus, department, ward)
-        bring_up_to_date(engine, now)
         with read_transaction(engine) as conn:
             check_census_access(conn, caller, query)
+        bring_up_to_date(engine, now)  # for a caller who may see the census only
+        with read_transaction(engine) as conn:
             counted = census(conn, query, now)
         audit(request, caller, ())
         return counted

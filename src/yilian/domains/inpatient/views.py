@@ -315,9 +315,10 @@ class InpatientViews:
 
     def _census(self, access: Access, query: CensusQuery) -> JsonObject:
         now = utcnow()
-        bring_up_to_date(self.engine, now)
         with read_transaction(self.engine) as conn:
             check_census_access(conn, access, query)
+        bring_up_to_date(self.engine, now)  # for a caller who may see the census only
+        with read_transaction(self.engine) as conn:
             return census(conn, query, now)
 
 
