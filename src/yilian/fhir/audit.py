@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from yilian.fhir.messages import FhirRequest, FhirResponse
-from yilian.fhir.store.sql import BulkInsert
+from yilian.fhir.store.bulk import BulkInsert
 from yilian.fhir.store.tables import audit_entity, audit_head, audit_log
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant, utcnow

@@ -12,16 +12,11 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Connection,
     Engine,
-    Numeric,
-    Table,
     and_,
     bindparam,
     delete,
@@ -35,10 +30,10 @@ from sqlalchemy import (
 )
 
 from yilian.errors import Unprocessable
+from yilian.fhir.store.bulk import BulkInsert, Group
 from yilian.fhir.store.tables import INDEX_TABLES, resource, resource_version
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant
-from yilian.kit.dbtypes import UtcDateTime
 from yilian.kit.hashing import hash64
 
 JsonObject = dict[str, Any]
@@ -447,105 +442,6 @@ _UPDATE_RESOURCE = (
         deleted=bindparam("b_deleted"),
     )
 )
-
-
-Group = tuple[tuple[Any, ...], Sequence[Mapping[str, Any]]]  # (leading values, rows)
-
-
-FEW_ROWS = 100  # PostgreSQL: up to this many rows go as one INSERT, more by COPY
-
-
-class BulkInsert:
-    """Many rows into one table, straight through the driver.
-
-    The bulk of a write is version and index rows, and SQLAlchemy's per-row parameter
-    processing cost more than the database's own work. SQLite gets one executemany with the
-    values converted as SQLAlchemy itself stores them (UTC text, REAL, 0/1); PostgreSQL gets
-    COPY, several times faster than executemany, psycopg adapting the values natively (or,
-    for up to `FEW_ROWS` rows, one multi-row INSERT: one round trip where COPY takes two).
-    Rows come in groups that share their leading columns (a resource's pk and type), so no
-    row is copied just to add them.
-    """
-
-    def __init__(self, table: Table, lead: tuple[str, ...]) -> None:
-        self.rest = [c.name for c in table.columns if c.name not in lead
-                     and not (c.name == "id" and c.primary_key)]
-        names = [*lead, *self.rest]
-        self.table, self.columns = table.name, names
-        self._values: dict[int, str] = {}  # row count → INSERT statement
-        columns = [table.c[name] for name in names]
-        joined = ", ".join(names)
-        marks = ", ".join("?" for _ in names)
-        self.insert_sql = f"INSERT INTO {table.name} ({joined}) VALUES ({marks})"
-        self.copy_sql = f"COPY {table.name} ({joined}) FROM STDIN"
-        self.sqlite_conversions = [
-            (index, convert)
-            for index, column in enumerate(columns)
-            if (convert := _sqlite_converter(column.type)) is not None
-        ]
-
-    def _values_sql(self, count: int) -> str:
-        """PostgreSQL: an INSERT of `count` rows, as psycopg's placeholders."""
-        found = self._values.get(count)
-        if found is None:
-            row = "(" + ", ".join("%s" for _ in range(len(self.columns))) + ")"
-            found = self._values[count] = (
-                f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
-                + ", ".join(row for _ in range(count)))
-        return found
-
-    def _tuples(self, groups: Sequence[Group]) -> list[tuple[Any, ...]]:
-        rest = self.rest
-        return [lead + tuple([row.get(name) for name in rest])
-                for lead, rows in groups for row in rows]
-
-    def run(self, conn: Connection, groups: Sequence[Group]) -> None:
-        if conn.dialect.name == "postgresql":
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            rows = self._tuples(groups)
-            with driver.cursor() as cursor:
-                if len(rows) <= FEW_ROWS:  # one round trip, where COPY takes two
-                    cursor.execute(self._values_sql(len(rows)),
-                                   [value for row in rows for value in row])
-                    return
-                with cursor.copy(self.copy_sql) as copy:
-                    for values in rows:
-                        copy.write_row(values)
-            return
-        params = self._tuples(groups)
-        if self.sqlite_conversions:
-            for position, values in enumerate(params):
-                converted = list(values)
-                for index, convert in self.sqlite_conversions:
-                    converted[index] = convert(converted[index])
-                params[position] = tuple(converted)
-        conn.exec_driver_sql(self.insert_sql, params)
-
-
-@lru_cache(maxsize=1 << 16)  # index rows repeat instants (a transaction's, a period's ends)
-def _sqlite_datetime(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _sqlite_decimal(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def _sqlite_bool(value: bool | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _sqlite_converter(column_type: Any) -> Callable[[Any], Any] | None:
-    if isinstance(column_type, UtcDateTime):
-        return _sqlite_datetime
-    if isinstance(column_type, Numeric):
-        return _sqlite_decimal
-    if isinstance(column_type, Boolean):
-        return _sqlite_bool
-    return None
 
 
 _INSERT_VERSIONS = BulkInsert(resource_version, ("resource_pk",))
