@@ -14,8 +14,8 @@ from typing import Any
 from bench.databases import KINDS, postgres_problem
 from bench.machine import QuietLog
 from bench.procs import install_signal_handlers, stop_all
-from bench.report import Line, append_json, render
-from bench.run import Options, run_database, say
+from bench.report import Line, append_json, render, say
+from bench.run import Options, run_database
 from bench.synthea import DEFAULT_DIR, load_bundles
 
 QUICK_BUNDLES = 8

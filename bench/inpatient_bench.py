@@ -24,7 +24,6 @@ For each database:
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -62,7 +61,7 @@ from bench.inpatient_sql import (
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
 from bench.procs import Server, ceiling_argv, start_server, yilian_argv
-from bench.report import Line
+from bench.report import Half, Line, say
 from bench.search_bench import Driver, Timed, database_size
 from yilian.kit.clock import DISPLAY_ZONE, utcnow
 
@@ -80,10 +79,6 @@ NURSE_PASSWORD = "bench-nurse-password-1"
 NURSE_SCOPE = "user/*.cruds"
 
 
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 @dataclass(frozen=True)
 class InpatientOptions:
     days: int
@@ -91,12 +86,6 @@ class InpatientOptions:
     duration: float
     quiet: QuietLog
     clerks: int = CLERKS
-
-
-@dataclass
-class Half:
-    lines: list[Line]
-    notes: list[str]
 
 
 @dataclass

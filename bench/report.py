@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,3 +133,16 @@ def append_json(lines: list[Line], context: dict[str, Any]) -> Path:
                       for k, v in record.items()}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path
+
+
+@dataclass
+class Half:
+    """One database's lines and notes."""
+
+    lines: list[Line]
+    notes: list[str]
+
+
+def say(message: str) -> None:
+    """Progress, on stderr (the table goes to stdout)."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from bench.ingest import Ingestion, ingest_in_parallel, ingest_over_http
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
 from bench.procs import ceiling_argv, start_server, yilian_argv
-from bench.report import Line
+from bench.report import Half, Line, say
 from bench.rows import BundleRows, ReadBack, read_back, time_driver_inserts, time_inserts
 from bench.synthea import BundleFile
 
@@ -33,16 +32,6 @@ class Options:
     processes: int
     connections: int
     quiet: QuietLog
-
-
-@dataclass
-class Half:
-    lines: list[Line]
-    notes: list[str]
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def _plan(

@@ -24,7 +24,6 @@ import os
 import queue
 import random
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,7 +41,7 @@ from bench.databases import drop_database, fresh_database
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
 from bench.procs import ceiling_argv, start_server, yilian_argv
-from bench.report import Line
+from bench.report import Half, Line, say
 from bench.search_data import (
     CST,
     ICD10,
@@ -76,22 +75,12 @@ RATIO_GOAL = 1 / 3
 KEEP_ENV = "BENCH_SEARCH_KEEP"  # a folder: keep (and reuse) the loaded database
 
 
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
 @dataclass(frozen=True)
 class SearchOptions:
     patients: int
     warmup: float
     duration: float
     quiet: QuietLog
-
-
-@dataclass
-class Half:
-    lines: list[Line]
-    notes: list[str]
 
 
 # --- loading -----------------------------------------------------------------------------------
