@@ -42,6 +42,10 @@ log = logging.getLogger("yilian.audit")
 GENESIS = "0" * 64
 _INSERT_LOG = BulkInsert(audit_log, ())
 _INSERT_ENTITY = BulkInsert(audit_entity, ())
+# `append` builds its rows as tuples in this order.
+assert _INSERT_LOG.columns == ["seq", "recorded", "actor", "subtype", "outcome", "entry",
+                               "prev_hash", "hash"]
+assert _INSERT_ENTITY.columns == ["seq", "reference"]
 FLUSH_SECONDS = 0.5
 MAX_PENDING = 20_000  # entries waiting at most; beyond, the caller appends them itself
 
@@ -92,23 +96,25 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
         seq, prev = 0, GENESIS
     else:
         seq, prev = head.seq, head.hash
-    rows, refs = [], []
+    rows: list[tuple[Any, ...]] = []
+    refs: list[tuple[Any, ...]] = []
     for entry in entries:
         seq += 1
         text = entry.canonical()
         digest = link(prev, seq, text)
-        rows.append({"seq": seq, "recorded": entry.recorded,
-                     "actor": _plain(entry.actor)[:200], "subtype": _plain(entry.subtype)[:40],
-                     "outcome": entry.outcome, "entry": text, "prev_hash": prev,
-                     "hash": digest})
-        refs += [{"seq": seq, "reference": ref}
-                 for ref in dict.fromkeys(_plain(ref)[:200] for ref in entry.entities)]
+        # In the tables' column order (BulkInsert.insert): every read appends an entry.
+        rows.append((seq, entry.recorded, _plain(entry.actor)[:200],
+                     _plain(entry.subtype)[:40], entry.outcome, text, prev, digest))
+        if len(entry.entities) == 1:
+            refs.append((seq, _plain(entry.entities[0])[:200]))
+        else:
+            refs += [(seq, ref) for ref in dict.fromkeys(_plain(ref)[:200]
+                                                         for ref in entry.entities)]
         prev = digest
-    # The driver's own multi-row insert (COPY on PostgreSQL): every read appends an entry,
-    # and SQLAlchemy's per-row work would cost more than the entry itself.
-    _INSERT_LOG.run(conn, [((), rows)])
-    if refs:
-        _INSERT_ENTITY.run(conn, [((), refs)])
+    # The driver's own multi-row insert (COPY on PostgreSQL): SQLAlchemy's per-row work
+    # would cost more than the entry itself.
+    _INSERT_LOG.insert(conn, rows)
+    _INSERT_ENTITY.insert(conn, refs)
     conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
 
 
