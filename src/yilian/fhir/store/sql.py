@@ -331,14 +331,19 @@ def read_current_many(conn: Connection, pks: Sequence[int]) -> list[StoredVersio
     return [by_pk[pk] for pk in pks if pk in by_pk]
 
 
+# Built once: every search page reads its resources with it.
+_READ_CURRENT_BY_PK = (
+    select(resource.c.pk, *_VERSION_COLUMNS)
+    .select_from(_JOIN)
+    .where(resource.c.pk.in_(bindparam("pks", expanding=True)),
+           resource_version.c.version == resource.c.version)
+)
+
+
 def read_current_by_pk(conn: Connection, pks: Sequence[int]) -> dict[int, StoredVersion]:
     if not pks:
         return {}
-    rows = conn.execute(
-        select(resource.c.pk, *_VERSION_COLUMNS)
-        .select_from(_JOIN)
-        .where(resource.c.pk.in_(pks), resource_version.c.version == resource.c.version)
-    ).all()
+    rows = conn.execute(_READ_CURRENT_BY_PK, {"pks": list(pks)}).all()
     return {row[0]: _stored(row[1:]) for row in rows}
 
 
