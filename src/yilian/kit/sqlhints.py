@@ -52,6 +52,8 @@ class Columns(Protocol):
     @property
     def c(self) -> ColumnAccess: ...
 
+    def __hash__(self) -> int: ...  # by identity: conditions on them are cached
+
 
 class UnindexedView:
     """The columns of `rows`, those named in `hidden` wrapped in `Unindexed`: conditions

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, not_, or_
@@ -42,7 +43,13 @@ def index_table(param: SearchParam) -> Table:
 def of_param(rows: Columns, res_type: str, param: SearchParam) -> Condition:
     """The rows of the parameter's values: its own, or those of the parameters it unites
     (search/unions.py)."""
-    codes = stored_codes(param)
+    return _of_codes(rows, res_type, stored_codes(param))
+
+
+# Made once per (alias, type, codes): aliases are made once per process (plan.Names),
+# SQLAlchemy's expressions are immutable, and building these was a tenth of a search.
+@lru_cache(maxsize=8192)
+def _of_codes(rows: Columns, res_type: str, codes: tuple[str, ...]) -> Condition:
     return and_(rows.c.res_type == res_type,
                 rows.c.param == codes[0] if len(codes) == 1 else rows.c.param.in_(codes))
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -92,10 +93,14 @@ def sort_value(key: SortKey, res_type: str, pk: ColumnElement[Any],
     pick = func.max if key.descending else func.min
     return (
         select(pick(column))
-        .where(rows.c.resource_pk == pk, of_param(UnindexedView(rows, ("res_type",)), res_type,
-                                                  key.param))
+        .where(rows.c.resource_pk == pk, of_param(_unindexed_type(rows), res_type, key.param))
         .scalar_subquery()
     )
+
+
+@lru_cache(maxsize=256)  # one per alias (plan.Names makes them once): of_param's cache key
+def _unindexed_type(rows: FromClause) -> UnindexedView:
+    return UnindexedView(rows, ("res_type",))
 
 
 def _col(name: str) -> Any:
