@@ -19,8 +19,10 @@ Group = tuple[tuple[Any, ...], Sequence[Mapping[str, Any]]]  # (leading values, 
 
 FEW_ROWS = 100  # PostgreSQL: up to this many rows go as one INSERT, more by COPY
 # SQLite: rows go in multi-row INSERTs of these sizes (largest first), so a connection's
-# statement cache holds a few statements, whatever the count.
+# statement cache holds a few statements, whatever the count; a statement stays within
+# SQLite's bound-variable limit (999 before SQLite 3.32).
 SQLITE_CHUNKS = (256, 64, 16, 4, 1)
+SQLITE_MAX_VARIABLES = 999
 
 
 class BulkInsert:
@@ -28,7 +30,7 @@ class BulkInsert:
 
     The bulk of a write is version and index rows, and SQLAlchemy's per-row parameter
     processing cost more than the database's own work. SQLite gets multi-row INSERTs of up
-    to 256 rows, the values converted as SQLAlchemy itself stores them (UTC text, REAL,
+    to 64 rows, the values converted as SQLAlchemy itself stores them (UTC text, REAL,
     0/1): the driver's executemany steps each row alone and lets go of the GIL for each
     (~20% more time alone, several times more beside a busy event loop); PostgreSQL gets
     COPY, several times faster than executemany, psycopg adapting the values natively (or,
@@ -49,7 +51,7 @@ class BulkInsert:
         self._sqlite_sql = {
             size: f"INSERT INTO {table.name} ({joined}) VALUES "
             + ", ".join(f"({marks})" for _ in range(size))
-            for size in SQLITE_CHUNKS
+            for size in SQLITE_CHUNKS if size == 1 or size * len(names) <= SQLITE_MAX_VARIABLES
         }
         self.copy_sql = f"COPY {table.name} ({joined}) FROM STDIN"
         self.sqlite_conversions = [
@@ -116,8 +118,7 @@ class BulkInsert:
         cursor = driver.cursor()
         try:
             start, count = 0, len(rows)
-            for size in SQLITE_CHUNKS:
-                sql = self._sqlite_sql[size]
+            for size, sql in self._sqlite_sql.items():
                 while count - start >= size:
                     cursor.execute(sql, [v for row in rows[start:start + size] for v in row])
                     start += size
