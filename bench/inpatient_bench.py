@@ -62,7 +62,7 @@ from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
 from bench.procs import Server, ceiling_argv, start_server, yilian_argv
 from bench.report import Half, Line, say
-from bench.search_bench import Driver, Timed, database_size
+from bench.search_bench import Driver, Timed, database_size, vacuum_analyze
 from yilian.kit.clock import DISPLAY_ZONE, utcnow
 
 KEEP_ENV = "BENCH_INPATIENT_KEEP"  # a folder: keep (and reuse) the seeded database
@@ -157,20 +157,6 @@ def _upgrade(url: str) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
-
-
-def _vacuum_analyze(kind: str, url: str) -> None:
-    """PostgreSQL after seeding: what autovacuum would do after a bulk load, done now so that
-    plans do not change halfway. SQLite: nothing (Yilian runs no ANALYZE)."""
-    if kind != "postgresql":
-        return
-    from yilian.fhir.store.tables import metadata
-
-    db = Driver(kind, url)
-    try:
-        db.conn.execute(f"VACUUM ANALYZE {', '.join(t.name for t in metadata.sorted_tables)}")
-    finally:
-        db.close()
 
 
 def nurse_authorization(url: str) -> str:
@@ -437,7 +423,7 @@ def run_inpatient_database(kind: str, options: InpatientOptions, workdir: Path) 
         if not reuse:
             seeding = _seed(kind, url, options.days, options.quiet)
             started = time.perf_counter()
-            _vacuum_analyze(kind, url)
+            vacuum_analyze(kind, url)
             seeding.analyze_seconds = time.perf_counter() - started
             if marker is not None:
                 marker.write_bytes(orjson.dumps({"url": url, **asdict(seeding)}))

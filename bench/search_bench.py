@@ -688,7 +688,7 @@ def database_size(kind: str, url: str) -> float:
         db.close()
 
 
-def _vacuum_analyze(kind: str, url: str) -> None:
+def vacuum_analyze(kind: str, url: str) -> None:
     """PostgreSQL: what autovacuum does after a bulk load (statistics, visibility map), done
     now so that plans do not change halfway through. SQLite: nothing (Yilian runs no ANALYZE,
     so neither does the bench)."""
@@ -894,7 +894,7 @@ def run_search_database(kind: str, options: SearchOptions, workdir: Path) -> Hal
             loaded = _load(kind, options, workdir, url, sample, authorization)
             if marker is not None:
                 marker.write_bytes(orjson.dumps({"url": url, **asdict(loaded)}))
-        _vacuum_analyze(kind, url)
+        vacuum_analyze(kind, url)
         size = database_size(kind, url)
         kinds = build_kinds(sample)
         ours, checks, notes = _ours(kind, options, workdir, url, kinds, sample, authorization)
