@@ -40,6 +40,7 @@ from yilian.fhir.access import Access, Interaction
 from yilian.fhir.interactions import Context
 from yilian.fhir.masking import IDENTIFYING_PARAMETERS, carries_masks
 from yilian.fhir.messages import FhirResponse
+from yilian.fhir.search.binding import Binding
 from yilian.fhir.search.expressions import (
     All,
     AnyOf,
@@ -306,7 +307,8 @@ def _members_statement(res_type: str, rule: Expression, base_url: str | None) ->
     """The ids, among those bound to `_IDS`, of the resources matching `rule`: built once per
     rule (per caller's organizations and minute), as building a rule's SQL costs
     milliseconds of Python, several times what running it does."""
-    inside = matching_pks(All((Ids((), _IDS), rule)), res_type, base_url, Names())
+    # The rule's values go into the statement (bind parameters with their values).
+    inside = matching_pks(All((Ids((), _IDS), rule)), res_type, Names(Binding(base_url)))
     return select(resource.c.res_id).where(resource.c.pk.in_(inside))
 
 

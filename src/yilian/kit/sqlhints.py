@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, FromClause, and_
+from sqlalchemy import ColumnElement, FromClause
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -76,16 +76,12 @@ class _ViewColumns:
         return column
 
 
-def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
-    """`column` begins with `prefix`, case-sensitively: a range of its index. The column must
-    compare by code point (store.tables.Prefixed): SQLite's LIKE ignores ASCII case and reads
-    no index, PostgreSQL's reads none unless the column's collation is "C"."""
-    above = _after_prefix(prefix)
-    return column >= prefix if above is None else and_(column >= prefix, column < above)
-
-
-def _after_prefix(prefix: str) -> str | None:
-    """The least string greater than every string that starts with `prefix` (None: no bound)."""
+def after_prefix(prefix: str) -> str | None:
+    """The least string greater than every string that starts with `prefix` (None: no bound):
+    `column` begins with `prefix` when `prefix <= column < after_prefix(prefix)`, a range of
+    its index. The column must compare by code point (store.tables.Prefixed): SQLite's LIKE
+    ignores ASCII case and reads no index, PostgreSQL's reads none unless the column's
+    collation is "C"."""
     stem = prefix.rstrip(chr(0x10FFFF))
     if not stem:
         return None

@@ -19,11 +19,12 @@ from starlette.testclient import TestClient
 
 from yilian.api.app import create_app
 from yilian.config import Settings
+from yilian.fhir.search.binding import Binding
 from yilian.fhir.search.expressions import All, Ids
-from yilian.fhir.search.plan import Names, Plan, matching_pks, plan
-from yilian.fhir.search.query import parse_query
+from yilian.fhir.search.plan import Names, Plan, matching_pks
+from yilian.fhir.search.query import parse_query, search_plan
 from yilian.fhir.store.tables import resource
-from yilian.kit.sqlhints import _after_prefix
+from yilian.kit.sqlhints import after_prefix
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -66,7 +67,7 @@ def sqlite_client(tmp_path: Path, sqlite_template: Path) -> Iterator[TestClient]
 def _plan(conn: Connection, query: str) -> Plan:
     res_type, _, text = query.partition("?")
     parsed = parse_query(res_type, parse_qsl(text), strict=True)
-    return plan(parsed.expression(), res_type, None, conn)
+    return search_plan(conn, res_type, parsed.expression(), None)
 
 
 def _source_table(found: Plan) -> str:
@@ -107,9 +108,10 @@ def test_one_statement_with_ids_bound_at_run_time_serves_any_ids(
         sqlite_client: TestClient) -> None:
     """The access checks build a rule's SQL once and bind the ids each time they run it."""
     rule = parse_query("Observation", [("code", HEART_RATE)], strict=True).expression()
-    statement = matching_pks(All((Ids((), "ids"), rule)), "Observation", None, Names())
+    statement = matching_pks(All((Ids((), "ids"), rule)), "Observation", Names(Binding(None)))
     with _engine(sqlite_client).connect() as conn:
-        started = _source_table(plan(All((Ids((), "ids"), rule)), "Observation", None, conn))
+        started = _source_table(search_plan(conn, "Observation", All((Ids((), "ids"), rule)),
+                                            None))
         found = {ids: set(conn.scalars(select(resource.c.res_id).where(
             resource.c.pk.in_(statement)), {"ids": list(ids)}))
             for ids in (("o1", "o2"), ("o3", "o100"), ("o100",), ())}
@@ -191,12 +193,12 @@ def test_a_type_without_criteria_is_paged_by_its_pk_index(sqlite_client: TestCli
 
 
 def test_the_bound_after_a_prefix() -> None:
-    assert _after_prefix("zha") == "zhb"
-    assert _after_prefix("张") == chr(ord("张") + 1)
-    assert _after_prefix("a" + chr(0x10FFFF)) == "b"
-    assert _after_prefix(chr(0x10FFFF)) is None
-    assert _after_prefix("") is None
-    assert _after_prefix("a" + chr(0xD7FF)) == "a" + chr(0xE000)  # past the surrogates
+    assert after_prefix("zha") == "zhb"
+    assert after_prefix("张") == chr(ord("张") + 1)
+    assert after_prefix("a" + chr(0x10FFFF)) == "b"
+    assert after_prefix(chr(0x10FFFF)) is None
+    assert after_prefix("") is None
+    assert after_prefix("a" + chr(0xD7FF)) == "a" + chr(0xE000)  # past the surrogates
 
 
 def test_prefixes_are_ranges_that_keep_case_and_script(client: TestClient) -> None:

@@ -24,7 +24,7 @@ from yilian.fhir.interactions import Context
 from yilian.fhir.messages import FhirResponse
 from yilian.fhir.operations import Invocation, Operation
 from yilian.fhir.search import values as parse_values
-from yilian.fhir.search.predicates import date_slack, range_prefix
+from yilian.fhir.search.predicates import date_bounds, range_prefix
 from yilian.fhir.store.tables import audit_entity, audit_log
 from yilian.kit.clock import to_instant, utcnow
 from yilian.kit.ids import new_id
@@ -81,7 +81,7 @@ def _search(ctx: Context, pairs: list[tuple[str, str]], page_size: int,
         elif name == "date":
             day = parse_values.parse_date(name, value)
             conditions.append(range_prefix(audit_log.c.recorded, audit_log.c.recorded,
-                                           day.prefix, day.low, day.high, date_slack(day)))
+                                           day.prefix, *date_bounds(day)))
         elif name == "outcome":
             if not all(v in ("0", "4", "8", "12") for v in value.split(",")):
                 raise BadRequest("YL-4054", "outcome is 0, 4, 8 or 12", expression=(name,))

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, or_, select
 
 from yilian.errors import BadRequest
 from yilian.fhir.search.registry import ParamType, get_registry
+from yilian.fhir.search.statements import STATEMENTS
 from yilian.fhir.store import sql as store
 from yilian.fhir.store.sql import StoredVersion
 from yilian.fhir.store.tables import idx_reference, resource
@@ -83,10 +84,10 @@ def included(conn: Connection, page: Sequence[StoredVersion], pks: Sequence[int]
             break
         new_pks: list[int] = []
         for include in active:
-            query = _reverse(include, frontier) if include.reverse else _forward(include,
-                                                                                 frontier)
-            if query is not None:
-                new_pks += [row[0] for row in conn.execute(query)]
+            found_query = (_reverse if include.reverse else _forward)(include, frontier)
+            if found_query is not None:
+                statement, values = found_query
+                new_pks += [row[0] for row in conn.execute(statement, values)]
         fresh: list[tuple[StoredVersion, int]] = []
         for pk, version in sorted(store.read_current_by_pk(conn, _unique(new_pks)).items()):
             key = (version.res_type, version.res_id)
@@ -111,13 +112,19 @@ def _unique(pks: Iterable[int]) -> list[int]:
 
 
 def _forward(include: Include, frontier: Sequence[tuple[StoredVersion, int]]
-             ) -> Select[Any] | None:
+             ) -> tuple[Select[Any], dict[str, Any]] | None:
     sources = [pk for version, pk in frontier
                if include.source_type is None or version.res_type == include.source_type]
     if not sources:
         return None
+    key = ("_include", include.source_type, include.param, include.target_type)
+    return STATEMENTS.get(key, lambda: _forward_statement(include)), {"sources": sources}
+
+
+def _forward_statement(include: Include) -> Select[Any]:
+    """The targets of the references of the resources bound as `sources`."""
     rows = select(idx_reference.c.target_type, idx_reference.c.target_id).where(
-        idx_reference.c.resource_pk.in_(sources),
+        idx_reference.c.resource_pk.in_(bindparam("sources", expanding=True)),
         idx_reference.c.target_id.is_not(None),
     )
     if include.param is not None:
@@ -135,16 +142,25 @@ def _forward(include: Include, frontier: Sequence[tuple[StoredVersion, int]]
 
 
 def _reverse(include: Include, frontier: Sequence[tuple[StoredVersion, int]]
-             ) -> Select[Any] | None:
+             ) -> tuple[Select[Any], dict[str, Any]] | None:
     by_type: dict[str, list[str]] = {}
     for version, _ in frontier:
         if include.target_type is None or version.res_type == include.target_type:
             by_type.setdefault(version.res_type, []).append(version.res_id)
     if not by_type:
         return None
+    types = tuple(by_type)
+    key = ("_revinclude", include.source_type, include.param, types)
+    statement = STATEMENTS.get(key, lambda: _reverse_statement(include, types))
+    return statement, {f"targets_{n}": res_ids for n, res_ids in enumerate(by_type.values())}
+
+
+def _reverse_statement(include: Include, types: Sequence[str]) -> Select[Any]:
+    """The resources pointing at those of each type bound as `targets_0`... by id."""
     pointing = or_(*(and_(idx_reference.c.target_type == res_type,
-                          idx_reference.c.target_id.in_(res_ids))
-                     for res_type, res_ids in by_type.items()))
+                          idx_reference.c.target_id.in_(bindparam(f"targets_{n}",
+                                                                  expanding=True)))
+                     for n, res_type in enumerate(types)))
     query = select(idx_reference.c.resource_pk).where(pointing)
     if include.param is not None:
         query = query.where(idx_reference.c.res_type == include.source_type,

@@ -11,7 +11,9 @@ Which criterion is the source: by a static rank (an id before a reference before
 before a date...) and by counting the first rows of each index lookup (`PROBE_CAP`, stopping
 at the fewest so far): `code=heart-rate&date=2019-03-15` starts from the day's hundred
 Observations, not the code's hundred thousand. SQLite keeps no statistics to know that;
-PostgreSQL's, an average per column, do not know it of one code either.
+PostgreSQL's, an average per column, do not know it of one code either. The choice is made
+from the criteria's kinds and those counts alone, before any SQL is built: a search's
+statement is built once per shape and choice (search.binding, search.statements).
 
 Index rows exist only for current, live versions, so a source of index rows needs no
 version or deletion check; a source or chain target on the resource table does.
@@ -27,7 +29,6 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Connection,
     FromClause,
     Select,
     Table,
@@ -44,6 +45,7 @@ from sqlalchemy import (
     union,
 )
 
+from yilian.fhir.search.binding import FEW_ENOUGH, Binding
 from yilian.fhir.search.expressions import (
     All,
     AnyOf,
@@ -59,7 +61,6 @@ from yilian.fhir.search.expressions import (
 )
 from yilian.fhir.search.predicates import (
     Condition,
-    date_slack,
     index_table,
     matching_rows,
     of_param,
@@ -71,17 +72,17 @@ from yilian.fhir.store.tables import idx_reference, resource
 from yilian.kit.sqlhints import UnindexedView
 
 PROBE_CAP = 1000  # index rows counted per candidate source, at most
-FEW_ENOUGH = 50  # a source with no more rows than this is not worth looking past
 
 
 class Names:
     """Aliases of the store's tables for one statement, each use its own (t0, t1... of a
-    table). They are made once per process: making an alias and its columns costs more
-    than the rest of a plan."""
+    table), and the statement's bound values (search.binding). Aliases are made once per
+    process: making an alias and its columns costs more than the rest of a plan."""
 
     _made: ClassVar[dict[tuple[str, int], tuple[FromClause, UnindexedView]]] = {}
 
-    def __init__(self) -> None:
+    def __init__(self, binding: Binding) -> None:
+        self.binding = binding
         self._used: Counter[str] = Counter()
 
     def __call__(self, table: Table) -> FromClause:
@@ -119,10 +120,6 @@ class Source:
     rows: FromClause
     pk: ColumnElement[Any]
     where: tuple[Condition, ...]
-    rank: int  # lower: likely fewer rows
-    # Rows expected, where counting would cost too much or tell little; None: count them
-    # (up to PROBE_CAP), an index lookup being cheap to count.
-    guess: int | None = PROBE_CAP
     unique: bool = False  # each resource once (rows of the resource table)
 
     def pks(self) -> Select[Any]:
@@ -146,37 +143,41 @@ class Plan:
         return query if self.source.unique else query.distinct()
 
 
-def plan(expr: Expression, res_type: str, base_url: str | None,
-         conn: Connection | None = None, names: Names | None = None) -> Plan:
-    """The source and filters of a search on `res_type`; with a connection, the
-    candidate sources are counted before one is chosen."""
-    names = names or Names()
-    conjuncts = _conjuncts(expr)
-    chosen = _by_ids(conjuncts, res_type, base_url, names)
+# Counts the first rows of a conjunct's source, up to a limit: (conjunct's number, limit).
+Count = Callable[[int, int], int]
+
+
+FROM_RESOURCES = -1  # `choose`: no conjunct can be the source; the resource table is
+
+
+def plan(expr: Expression, res_type: str, names: Names, *, chosen: int | None = None
+         ) -> Plan:
+    """The source and filters of a search on `res_type`: the source is the conjunct
+    numbered `chosen` (`choose`'s answer; None: the one it ranks first)."""
+    parts = conjuncts(expr)
     if chosen is None:
-        candidates = [_Candidate(n, c, res_type, base_url, names)
-                      for n, c in enumerate(conjuncts) if not _sourceless(c)]
-        chosen = _choose(candidates, conn)
-    if chosen is None:
+        chosen = choose(parts)
+    if chosen == FROM_RESOURCES:
         rows = names(resource)
         start = Source(rows, rows.c.pk, (rows.c.res_type == res_type,
-                                         rows.c.deleted == false()), rank=100, unique=True)
-        rest = conjuncts
+                                         rows.c.deleted == false()), unique=True)
+        rest = parts
     else:
-        index, start = chosen
-        rest = conjuncts[:index] + conjuncts[index + 1:]
-    filters = tuple(filter_condition(c, start.pk, res_type, base_url, names) for c in rest)
+        found = source(parts[chosen], res_type, names)
+        assert found is not None, "a sourceless conjunct was chosen"
+        start = found
+        rest = parts[:chosen] + parts[chosen + 1:]
+    filters = tuple(filter_condition(c, start.pk, res_type, names) for c in rest)
     return Plan(start, filters, names)
 
 
-def type_free_plan(expr: Expression, types: Sequence[str]) -> Plan:
+def type_free_plan(expr: Expression, types: Sequence[str], names: Names) -> Plan:
     """A search across types whose criteria only look at the resource row (ids, update
     times): one pass over the resource table, not one query per type."""
-    names = Names()
     rows = names(resource)
     return Plan(Source(rows, rows.c.pk, (rows.c.res_type.in_(types), rows.c.deleted == false(),
-                                         _resource_condition(expr, rows)),
-                       rank=0, unique=True), (), names)
+                                         _resource_condition(expr, types[0], rows, names)),
+                       unique=True), (), names)
 
 
 def is_type_free(expr: Expression) -> bool:
@@ -187,136 +188,106 @@ def is_type_free(expr: Expression) -> bool:
     return isinstance(expr, Ids | LastUpdated)
 
 
-def matching_pks(expr: Expression, res_type: str, base_url: str | None, names: Names
-                 ) -> Select[Any]:
+def matching_pks(expr: Expression, res_type: str, names: Names) -> Select[Any]:
     """The pks of live resources of `res_type` that match (inside chains and _has)."""
-    inner = plan(expr, res_type, base_url, names=names)
+    inner = plan(expr, res_type, names)
     return select(inner.pk).select_from(inner.source.rows).where(*inner.source.where,
                                                                    *inner.filters)
 
 
-def _conjuncts(expr: Expression) -> list[Expression]:
+def conjuncts(expr: Expression) -> list[Expression]:
+    """The criteria ANDed at the top of `expr`: those `choose` picks a source among."""
     if isinstance(expr, All):
-        return [part for child in expr.children for part in _conjuncts(child)]
+        return [part for child in expr.children for part in conjuncts(child)]
     return [expr]
 
 
-def _by_ids(conjuncts: Sequence[Expression], res_type: str, base_url: str | None,
-            names: Names) -> tuple[int, Source] | None:
-    """A few ids to start from: nothing finds fewer rows sooner, so the other criteria's
-    sources are not even built (the access checks' rules are large)."""
-    for n, conjunct in enumerate(conjuncts):
+def choose(parts: Sequence[Expression], count: Count | None = None) -> int:
+    """Which conjunct the search starts from (FROM_RESOURCES: none can). A few
+    ids first: nothing finds fewer rows sooner. Then by rank and, with `count`, by counting
+    the first rows of each candidate's index lookup. Known from the conjuncts' shape (and the
+    counts): the SQL of sources not chosen is never built."""
+    for number, conjunct in enumerate(parts):
         if isinstance(conjunct, Ids) and (conjunct.parameter is not None
                                           or len(conjunct.values) <= FEW_ENOUGH):
-            found = source(conjunct, res_type, base_url, names)
-            assert found is not None
-            return n, found
-    return None
-
-
-class _Candidate:
-    """A criterion that could be the source, its rank known before its SQL is built: the
-    SQL of sources not chosen would be built for nothing (a third of a search's time)."""
-
-    def __init__(self, number: int, expr: Expression, res_type: str, base_url: str | None,
-                 names: Names) -> None:
-        self.number, self.expr = number, expr
-        self._args = (res_type, base_url, names)
-        self._built: Source | None = None
-        known = _rank_and_guess(expr)
-        if known is None:  # known only once built (a nested All)
-            self.rank, self.guess = self.source.rank, self.source.guess
-        else:
-            self.rank, self.guess = known
-
-    @property
-    def source(self) -> Source:
-        if self._built is None:
-            self._built = source(self.expr, *self._args)
-            assert self._built is not None
-        return self._built
-
-
-def _choose(candidates: Sequence[_Candidate], conn: Connection | None
-            ) -> tuple[int, Source] | None:
+            return number
+    candidates = [(number, *_rank_and_guess(c)) for number, c in enumerate(parts)
+                  if not _sourceless(c)]
     if not candidates:
-        return None
-    if len(candidates) == 1 or conn is None:
-        best = min(candidates, key=lambda c: c.rank)
-        return best.number, best.source
+        return FROM_RESOURCES
+    if len(candidates) == 1 or count is None:
+        return min(candidates, key=lambda c: c[1])[0]
     # In rank order, each count stops at the fewest rows found so far: after a patient's
     # dozen Observations, a code's hundred thousand cost a dozen index entries to rule out.
-    chosen: _Candidate | None = None
+    chosen = FROM_RESOURCES
     fewest = PROBE_CAP + 1000
-    for candidate in sorted(candidates, key=lambda c: (c.guess is None, c.rank)):
-        if candidate.guess is not None:
-            rows = candidate.guess
+    for number, _rank, guess in sorted(candidates, key=lambda c: (c[2] is None, c[1])):
+        if guess is not None:
+            rows = guess
         elif fewest <= FEW_ENOUGH:
             break  # counting more would cost more than it could save
         else:
-            found = candidate.source
             limit = min(PROBE_CAP, fewest)
-            sample = select(literal(1)).select_from(found.rows).where(*found.where).limit(limit)
-            rows = conn.execute(select(func.count()).select_from(sample.subquery())).scalar_one()
+            rows = count(number, limit)
             if rows >= limit:  # as many as the best so far, or capped: not fewer
                 rows = PROBE_CAP if limit == PROBE_CAP else fewest
-        if rows < fewest or chosen is None:
-            chosen, fewest = candidate, rows
-    assert chosen is not None
-    return chosen.number, chosen.source
+        if rows < fewest or chosen == FROM_RESOURCES:
+            chosen, fewest = number, rows
+    return chosen
+
+
+def probe(expr: Expression, res_type: str, names: Names, limit: Any) -> Select[Any]:
+    """How many of the first `limit` rows of the conjunct's source there are."""
+    found = source(expr, res_type, names)
+    assert found is not None
+    sample = select(literal(1)).select_from(found.rows).where(*found.where).limit(limit)
+    return select(func.count()).select_from(sample.subquery())
 
 
 # --- sources -----------------------------------------------------------------------------------
 
 
-def source(expr: Expression, res_type: str, base_url: str | None, names: Names
-           ) -> Source | None:
+def source(expr: Expression, res_type: str, names: Names) -> Source | None:
     """Where a search could start from to find the resources matching `expr`; None when
     only checking a candidate makes sense (`:not`, `:missing=true`, `ne`)."""
     if _sourceless(expr):
         return None
-    rank, guess = _rank_and_guess(expr) or (0, None)  # All and AnyOf: from their parts
     match expr:
-        case Ids(values, parameter):
+        case Ids():
             rows = names(resource)
             return Source(rows, rows.c.pk, (rows.c.res_type == res_type,
-                                            rows.c.res_id.in_(_ids(values, parameter)),
-                                            rows.c.deleted == false()),
-                          rank=rank, guess=guess, unique=True)
-        case LastUpdated(values):
+                                            rows.c.res_id.in_(_ids(expr, res_type, names)),
+                                            rows.c.deleted == false()), unique=True)
+        case LastUpdated():
             rows = names(resource)
             return Source(rows, rows.c.pk, (rows.c.res_type == res_type,
                                             rows.c.deleted == false(),
-                                            _resource_condition(expr, rows)),
-                          rank=rank, guess=guess, unique=True)
+                                            _resource_condition(expr, res_type, rows, names)),
+                          unique=True)
         case Missing(param, _):
             rows = names(index_table(param))
-            return Source(rows, rows.c.resource_pk, (of_param(rows, res_type, param),),
-                          rank=rank, guess=guess)
-        case Match(param, modifier, values):
+            return Source(rows, rows.c.resource_pk, (of_param(rows, res_type, param),))
+        case Match(param):
             rows = names(index_table(param))
             return Source(rows, rows.c.resource_pk,
-                          (matching_rows(rows, param, modifier, values, res_type, base_url),),
-                          rank=rank, guess=guess)
+                          (matching_rows(rows, names.binding.bound(expr, res_type), res_type),))
         case Chain():
-            return _chain_source(expr, res_type, base_url, names, rank, guess)
+            return _chain_source(expr, res_type, names)
         case Together(matches):
-            rows, joined, where = _components(matches, res_type, base_url, names)
-            return Source(joined, rows.c.resource_pk, where, rank=rank, guess=guess)
+            rows, joined, where = _components(matches, res_type, names)
+            return Source(joined, rows.c.resource_pk, where)
         case Has():
-            return _has_source(expr, res_type, base_url, names, rank, guess)
+            return _has_source(expr, res_type, names)
         case AnyOf(children):
-            found = [p for c in children if (p := source(c, res_type, base_url, names))]
+            found = [p for c in children if (p := source(c, res_type, names))]
             if len(found) == 1:
                 return found[0]
             either = union(*(p.pks().with_only_columns(p.pk.label("pk")) for p in found))
             union_rows = either.subquery()
-            return Source(union_rows, union_rows.c.pk, (), rank=max(p.rank for p in found) + 1,
-                          guess=PROBE_CAP * len(found), unique=True)
+            return Source(union_rows, union_rows.c.pk, (), unique=True)
         case All():
-            inner = plan(expr, res_type, base_url, names=names)
+            inner = plan(expr, res_type, names)
             return Source(inner.source.rows, inner.pk, (*inner.source.where, *inner.filters),
-                          rank=inner.source.rank, guess=inner.source.guess,
                           unique=inner.source.unique)
     raise AssertionError(f"no source for {expr!r}")
 
@@ -335,10 +306,10 @@ def _sourceless(expr: Expression) -> bool:
     return False
 
 
-def _rank_and_guess(expr: Expression) -> tuple[int, int | None] | None:
+def _rank_and_guess(expr: Expression) -> tuple[int, int | None]:
     """A source's rank (lower: likely fewer rows) and the rows it is expected to find
     (None: count them, up to PROBE_CAP, an index lookup being cheap to count), known
-    without building it; None for All and AnyOf, known from their parts' sources."""
+    without building it: from the criterion's kind and the kinds of its values."""
     match expr:
         case Ids(values, parameter):
             return 0, len(values) if parameter is None else 1
@@ -355,7 +326,16 @@ def _rank_and_guess(expr: Expression) -> tuple[int, int | None] | None:
             return 32, None
         case Has():
             return 50, PROBE_CAP - 1  # fewer than a capped count
-    return None
+        case AnyOf(children):  # the union of its children's sources (all have one)
+            if len(children) == 1:
+                return _rank_and_guess(children[0])
+            return max(_rank_and_guess(c)[0] for c in children) + 1, PROBE_CAP * len(children)
+        case All():  # the source its own plan starts from
+            parts = conjuncts(expr)
+            chosen = choose(parts)
+            return (100, PROBE_CAP) if chosen == FROM_RESOURCES else _rank_and_guess(
+                parts[chosen])
+    raise AssertionError(f"no source for {expr!r}")
 
 
 def _prefix(value: Any) -> Prefix | None:
@@ -380,8 +360,7 @@ def _match_rank(match: Match) -> tuple[int, bool]:
     return _RANKS[param.type], True
 
 
-def _chain_source(chain: Chain, res_type: str, base_url: str | None, names: Names,
-                  rank: int, guess: int | None) -> Source:
+def _chain_source(chain: Chain, res_type: str, names: Names) -> Source:
     """Resources whose reference points at a live target matching the inner expression: the
     targets first, then the reference rows to them by (type, id)."""
     rows = names(idx_reference)
@@ -389,80 +368,72 @@ def _chain_source(chain: Chain, res_type: str, base_url: str | None, names: Name
     for target_type, inner in chain.targets:
         target = names(resource)
         ids = select(target.c.res_id).where(
-            target.c.pk.in_(matching_pks(inner, target_type, base_url, names)))
+            target.c.pk.in_(matching_pks(inner, target_type, names)))
         pointing.append(and_(rows.c.target_type == target_type, rows.c.target_id.in_(ids)))
-    return Source(rows, rows.c.resource_pk,
-                  (of_param(rows, res_type, chain.param), or_(*pointing)),
-                  rank=rank, guess=guess)
+    return Source(rows, rows.c.resource_pk, (of_param(rows, res_type, chain.param), or_(*pointing)))
 
 
-def _components(matches: Sequence[Match], res_type: str, base_url: str | None, names: Names,
-                *, probing: bool = False) -> tuple[FromClause, FromClause, tuple[Condition, ...]]:
+def _components(matches: Sequence[Match], res_type: str, names: Names, *, probing: bool = False
+                ) -> tuple[FromClause, FromClause, tuple[Condition, ...]]:
     """A composite's component rows, joined by element: the first component's rows (looked
     up by its own index, or by resource_pk when `probing`), the join, and the conditions on
     each component's rows."""
     first, *others = matches
     rows, view = names.probing(index_table(first.param))
     joined: FromClause = rows
-    where = [matching_rows(view if probing else rows, first.param, None, first.values,
-                           res_type, base_url)]
+    binding = names.binding
+    where = [matching_rows(view if probing else rows, binding.bound(first, res_type), res_type)]
     for match in others:
         other, probed = names.probing(index_table(match.param))
         joined = joined.join(other, and_(other.c.resource_pk == rows.c.resource_pk,
                                          other.c.grp == rows.c.grp))
-        where.append(matching_rows(probed, match.param, None, match.values, res_type,
-                                   base_url))
+        where.append(matching_rows(probed, binding.bound(match, res_type), res_type))
     return rows, joined, tuple(where)
 
 
-def _has_source(has: Has, res_type: str, base_url: str | None, names: Names,
-                rank: int, guess: int | None) -> Source:
+def _has_source(has: Has, res_type: str, names: Names) -> Source:
     """Resources that a matching resource of the source type points at: the sources first,
     then their reference rows by resource_pk, then the targets by (type, id)."""
     refs, probed = names.probing(idx_reference)
     targets = select(refs.c.target_id).where(
-        refs.c.resource_pk.in_(matching_pks(has.inner, has.source_type, base_url, names)),
+        refs.c.resource_pk.in_(matching_pks(has.inner, has.source_type, names)),
         of_param(probed, has.source_type, has.param), probed.c.target_type == res_type,
     )
     rows = names(resource)
     return Source(rows, rows.c.pk, (rows.c.res_type == res_type, rows.c.res_id.in_(targets),
-                                    rows.c.deleted == false()),
-                  rank=rank, guess=guess, unique=True)
+                                    rows.c.deleted == false()), unique=True)
 
 
 # --- filters -----------------------------------------------------------------------------------
 
 
-def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
-                     base_url: str | None, names: Names) -> Condition:
+def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str, names: Names
+                     ) -> Condition:
     """Whether the live resource of `res_type` with primary key `pk` matches: each
     criterion probes that resource's own index rows."""
     match expr:
         case All(children):
-            return and_(true(), *(filter_condition(c, pk, res_type, base_url, names)
-                                  for c in children))
+            return and_(true(), *(filter_condition(c, pk, res_type, names) for c in children))
         case AnyOf(children):
-            return or_(false(), *(filter_condition(c, pk, res_type, base_url, names)
-                                  for c in children))
+            return or_(false(), *(filter_condition(c, pk, res_type, names) for c in children))
         case Ids() | LastUpdated():
             rows = names(resource)
-            return _probe(rows, rows.c.pk == pk, _resource_condition(expr, rows))
+            return _probe(rows, rows.c.pk == pk, _resource_condition(expr, res_type, rows, names))
         case Missing(param, missing):
             rows, probed = names.probing(index_table(param))
             having = _probe(rows, rows.c.resource_pk == pk,
                             of_param(probed, res_type, param))
             return not_(having) if missing else having
-        case Match(param, modifier, values):
+        case Match(param, modifier):
             rows, probed = names.probing(index_table(param))
             found = _probe(rows, rows.c.resource_pk == pk, matching_rows(
-                probed, param, modifier, values, res_type, base_url))
+                probed, names.binding.bound(expr, res_type), res_type))
             return not_(found) if modifier == "not" else found
         case Together(matches):
-            rows, joined, where = _components(matches, res_type, base_url, names,
-                                              probing=True)
+            rows, joined, where = _components(matches, res_type, names, probing=True)
             return _probe(joined, rows.c.resource_pk == pk, *where)
         case Not(inner):
-            return not_(filter_condition(inner, pk, res_type, base_url, names))
+            return not_(filter_condition(inner, pk, res_type, names))
         case Chain(param, targets):
             alternatives = []
             for target_type, inner in targets:
@@ -473,7 +444,7 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
                                            target.c.res_id == refs.c.target_id)),
                     refs.c.resource_pk == pk, of_param(probed, res_type, param),
                     probed.c.target_type == target_type, target.c.deleted == false(),
-                    filter_condition(inner, target.c.pk, target_type, base_url, names)))
+                    filter_condition(inner, target.c.pk, target_type, names)))
             return or_(false(), *alternatives)
         case Has(source_type, param, inner):
             subject = names(resource)
@@ -482,13 +453,15 @@ def filter_condition(expr: Expression, pk: ColumnElement[Any], res_type: str,
                 subject.join(refs, and_(refs.c.target_type == res_type,
                                         refs.c.target_id == subject.c.res_id)),
                 subject.c.pk == pk, of_param(refs, source_type, param),
-                filter_condition(inner, refs.c.resource_pk, source_type, base_url, names))
+                filter_condition(inner, refs.c.resource_pk, source_type, names))
     raise AssertionError(f"no SQL for {expr!r}")
 
 
-def _ids(values: tuple[str, ...], parameter: str | None
-         ) -> tuple[str, ...] | BindParameter[Any]:
-    return values if parameter is None else bindparam(parameter, expanding=True)
+def _ids(ids: Ids, res_type: str, names: Names) -> BindParameter[Any]:
+    """The ids, bound: by the caller under the parameter's name, or as the search's value."""
+    if ids.parameter is not None:
+        return bindparam(ids.parameter, expanding=True)
+    return names.binding.bound(ids, res_type).params[0]
 
 
 def _probe(rows: FromClause, *where: Condition) -> Condition:
@@ -498,17 +471,21 @@ def _probe(rows: FromClause, *where: Condition) -> Condition:
     return select(literal_column("1")).select_from(rows).where(*where).offset(0).exists()
 
 
-def _resource_condition(expr: Expression, rows: FromClause) -> Condition:
+def _resource_condition(expr: Expression, res_type: str, rows: FromClause, names: Names
+                        ) -> Condition:
     """Ids and update times, on the resource row itself."""
     match expr:
         case All(children):
-            return and_(true(), *(_resource_condition(c, rows) for c in children))
+            return and_(true(), *(_resource_condition(c, res_type, rows, names)
+                                  for c in children))
         case AnyOf(children):
-            return or_(false(), *(_resource_condition(c, rows) for c in children))
-        case Ids(values, parameter):
-            return rows.c.res_id.in_(_ids(values, parameter))
-        case LastUpdated(values):
+            return or_(false(), *(_resource_condition(c, res_type, rows, names)
+                                  for c in children))
+        case Ids():
+            return rows.c.res_id.in_(_ids(expr, res_type, names))
+        case LastUpdated():
             column = rows.c.last_updated
-            return or_(*(range_prefix(column, column, v.prefix, v.low, v.high, date_slack(v))
-                         for v in values))
+            bound = iter(names.binding.bound(expr, res_type).params)
+            return or_(*(range_prefix(column, column, value.prefix, next(bound), next(bound))
+                         for value in expr.values))
     raise AssertionError(f"{expr!r} is not about the resource row")

@@ -17,23 +17,25 @@ ap within 10% of it (at least the precision range).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Table, and_, not_, or_
+from sqlalchemy import BindParameter, ColumnElement, Table, and_, not_, or_
 
+from yilian.fhir.search.expressions import Match
 from yilian.fhir.search.registry import ParamType, SearchParam
 from yilian.fhir.search.unions import stored_codes
 from yilian.fhir.search.values import DateValue, NumberValue, Prefix, QuantityValue
 from yilian.fhir.store.tables import INDEX_TABLES
 from yilian.kit.clock import utcnow
 from yilian.kit.hashing import hash64
-from yilian.kit.sqlhints import Columns, starts_with
+from yilian.kit.sqlhints import Columns, after_prefix
 from yilian.kit.text import normalize_for_search
 
 Condition = ColumnElement[bool]
+Binds = Iterator[BindParameter[Any]]  # a criterion's bind parameters, taken in order
 
 
 def index_table(param: SearchParam) -> Table:
@@ -54,51 +56,100 @@ def _of_codes(rows: Columns, res_type: str, codes: tuple[str, ...]) -> Condition
                 rows.c.param == codes[0] if len(codes) == 1 else rows.c.param.in_(codes))
 
 
-def matching_rows(rows: Columns, param: SearchParam, modifier: str | None,
-                  values: Sequence[Any], res_type: str, base_url: str | None) -> Condition:
-    """The index rows (an alias of `index_table(param)`) of a resource of `res_type` that
-    match any of the values. For `:not` the rows of the code itself: the caller negates."""
+# --- a criterion's values, apart from its SQL ----------------------------------------------------
+#
+# A search's SQL is made once per *shape* (search.binding): what a criterion's values are
+# bound as and how they combine (its `form`) is part of the shape; the values themselves are
+# bound parameters. `prepare` turns a Match's values into (form, bound values) in the order
+# the SQL below takes them; the SQL builders get the form and the bind parameters.
+
+
+class Bound(Protocol):
+    """A criterion's form and its values' bind parameters, in `prepare`'s order."""
+
+    @property
+    def form(self) -> tuple[Any, ...]: ...
+
+    @property
+    def params(self) -> Sequence[BindParameter[Any]]: ...
+
+
+def prepare(match: Match, res_type: str, base_url: str | None
+            ) -> tuple[tuple[Any, ...], list[Any]]:
+    """(form, values to bind) of a criterion on a resource of `res_type`."""
+    param, modifier, values = match.param, match.modifier, match.values
+    form: list[Any] = []
+    bound: list[Any] = []
     match param.type:
         case ParamType.TOKEN:
-            return _token(rows, res_type, param, modifier, values)
+            _prepare_token(res_type, param, modifier, values, form, bound)
         case ParamType.STRING:
-            return and_(of_param(rows, res_type, param),
-                        or_(*(_string(rows, modifier, v) for v in values)))
+            for value in values:
+                if modifier == "exact":
+                    form.append("exact")
+                    bound.append(value)
+                elif modifier == "contains":
+                    form.append("contains")
+                    bound.append(f"%{_escape_like(normalize_for_search(value))}%")
+                else:
+                    form.append(_prefix_range(normalize_for_search(value), bound))
         case ParamType.REFERENCE:
-            return and_(of_param(rows, res_type, param),
-                        or_(*(_reference(rows, param, modifier, v, base_url) for v in values)))
+            for value in values:
+                form.append(_prepare_reference(param, modifier, value, base_url, bound))
         case ParamType.URI:
-            return and_(of_param(rows, res_type, param),
-                        or_(*(_uri(rows, modifier, v) for v in values)))
+            for value in values:
+                if modifier == "below":
+                    form.append(_prefix_range(value, bound))
+                elif modifier == "above":
+                    # The stored URI is the value or one of its parents, cut at a '/'.
+                    form.append("above")
+                    bound.append([value, *(value[:i] for i, char in enumerate(value)
+                                           if char == "/" and i > 0)])
+                else:
+                    form.append("eq")
+                    bound.append(value)
         case ParamType.DATE:
-            return and_(of_param(rows, res_type, param), or_(*(
-                range_prefix(rows.c.low, rows.c.high, v.prefix, v.low, v.high, date_slack(v))
-                for v in values)))
+            for value in values:
+                form.append(value.prefix)
+                bound.extend(date_bounds(value))
         case ParamType.NUMBER:
-            return and_(of_param(rows, res_type, param),
-                        or_(*(_number(rows.c.value, v) for v in values)))
+            for value in values:
+                form.append(_prepare_number(value, bound))
         case ParamType.QUANTITY:
-            return and_(of_param(rows, res_type, param),
-                        or_(*(_quantity(rows, v) for v in values)))
-    raise AssertionError(f"no SQL for {param.type} parameters")
+            for value in values:
+                form.append(_prepare_quantity(value, bound))
+        case _:
+            raise AssertionError(f"no SQL for {param.type} parameters")
+    return (param, modifier, *form), bound
 
 
-# --- token, string, reference, uri -------------------------------------------------------------
+def _prefix_range(prefix: str, bound: list[Any]) -> str:
+    """Binds the range of strings that start with `prefix` (kit.sqlhints.after_prefix)."""
+    bound.append(prefix)
+    above = after_prefix(prefix)
+    if above is None:
+        return "from"
+    bound.append(above)
+    return "range"
 
 
-def _token(rows: Columns, res_type: str, param: SearchParam, modifier: str | None,
-           values: Sequence[str]) -> Condition:
+def _escape_like(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
+                   values: Sequence[str], form: list[Any], bound: list[Any]) -> None:
     if modifier == "text":
-        return and_(of_param(rows, res_type, param), or_(*(
-            starts_with(rows.c.text, normalize_for_search(v)) for v in values)))
+        for value in values:
+            form.append(_prefix_range(normalize_for_search(value), bound))
+        return
     if modifier == "of-type":
-        clauses = []
         for value in values:
             type_system, type_code, ident = value.split("|")
-            clauses.append(and_(rows.c.type_system == (type_system or None),
-                                rows.c.type_code == type_code,
-                                rows.c.code == ident))
-        return and_(of_param(rows, res_type, param), or_(*clauses))
+            form.append(bool(type_system))
+            bound.extend([type_system, type_code, ident] if type_system
+                         else [type_code, ident])
+        return
     by_code: list[int] = []
     by_system_code: list[int] = []
     by_system: list[int] = []
@@ -111,50 +162,129 @@ def _token(rows: Columns, res_type: str, param: SearchParam, modifier: str | Non
             by_system.append(hash64(res_type, code, system))
         else:
             by_system_code.append(hash64(res_type, code, system or None, token_code))
-    alternatives = []
-    if by_code:
-        alternatives.append(rows.c.hash_code.in_(by_code))
-    if by_system_code:
-        alternatives.append(rows.c.hash_sys_code.in_(by_system_code))
-    if by_system:
-        alternatives.append(rows.c.hash_sys.in_(by_system))
-    # The hashes carry type and parameter: no need to filter on them again.
-    return or_(*alternatives)
+    for hashes in (by_code, by_system_code, by_system):
+        form.append(bool(hashes))
+        if hashes:
+            bound.append(hashes)
 
 
-def _string(rows: Columns, modifier: str | None, value: str) -> Condition:
-    if modifier == "exact":
-        return rows.c.value_exact == value
-    if modifier == "contains":
-        return rows.c.value_norm.contains(normalize_for_search(value), autoescape=True)
-    return starts_with(rows.c.value_norm, normalize_for_search(value))
-
-
-def _reference(rows: Columns, param: SearchParam, modifier: str | None, value: str,
-               base_url: str | None) -> Condition:
+def _prepare_reference(param: SearchParam, modifier: str | None, value: str,
+                       base_url: str | None, bound: list[Any]) -> str:
     local = value
     if base_url and value.startswith(base_url + "/"):
         local = value[len(base_url) + 1:]
     if "://" in local or local.startswith("urn:"):
-        return rows.c.url == value
+        bound.append(value)
+        return "url"
     parts = local.split("/")
     if len(parts) >= 2:
-        return and_(rows.c.target_type == parts[0], rows.c.target_id == parts[1])
+        bound.extend(parts[:2])
+        return "typed"
     if modifier:
-        return and_(rows.c.target_type == modifier, rows.c.target_id == local)
+        bound.extend([modifier, local])
+        return "typed"
     if len(param.targets) == 1:
-        return and_(rows.c.target_type == param.targets[0], rows.c.target_id == local)
-    return rows.c.target_id == local
+        bound.extend([param.targets[0], local])
+        return "typed"
+    bound.append(local)
+    # A bare id of a many-typed reference: no index leads with target_id (plan ranks it).
+    return "id" if ":" not in value else "id:"
 
 
-def _uri(rows: Columns, modifier: str | None, value: str) -> Condition:
-    if modifier == "below":
-        return starts_with(rows.c.uri, value)
-    if modifier == "above":
-        # The stored URI is the value or one of its parents, cut at a '/'.
-        parents = [value[:i] for i, char in enumerate(value) if char == "/" and i > 0]
-        return rows.c.uri.in_([value, *parents])
-    return rows.c.uri == value
+def _prepare_number(value: NumberValue, bound: list[Any]) -> Prefix:
+    number = value.number
+    match value.prefix:
+        case Prefix.EQ | Prefix.NE:
+            bound.extend([value.low, value.high])
+        case Prefix.AP:
+            slack = max(abs(number) / 10, value.high - number)
+            bound.extend([number - slack, number + slack])
+        case _:
+            bound.append(number)
+    return value.prefix
+
+
+def _prepare_quantity(value: QuantityValue, bound: list[Any]) -> tuple[Prefix, str]:
+    prefix = _prepare_number(value.number, bound)
+    if value.system is not None:
+        bound.append(value.system)
+        if value.code is not None:
+            bound.append(value.code)
+            return prefix, "system+code"
+        return prefix, "system"
+    if value.code is not None:
+        bound.append(value.code)
+        return prefix, "code"
+    return prefix, "any"
+
+
+# --- the SQL of a criterion ---------------------------------------------------------------------
+
+
+def matching_rows(rows: Columns, bound: Bound, res_type: str) -> Condition:
+    """The index rows (an alias of `index_table(param)`) of a resource of `res_type` that
+    match any of the criterion's values. For `:not` the rows of the code itself: the caller
+    negates."""
+    param, modifier, *forms = bound.form
+    binds = iter(bound.params)
+    match param.type:
+        case ParamType.TOKEN:
+            return _token(rows, res_type, param, modifier, forms, binds)
+        case ParamType.STRING:
+            return and_(of_param(rows, res_type, param), or_(*(
+                rows.c.value_exact == next(binds) if form == "exact" else
+                rows.c.value_norm.like(next(binds), escape="/") if form == "contains" else
+                _starts_with(rows.c.value_norm, form, binds) for form in forms)))
+        case ParamType.REFERENCE:
+            return and_(of_param(rows, res_type, param),
+                        or_(*(_reference(rows, form, binds) for form in forms)))
+        case ParamType.URI:
+            return and_(of_param(rows, res_type, param), or_(*(
+                rows.c.uri.in_(next(binds)) if form == "above" else
+                rows.c.uri == next(binds) if form == "eq" else
+                _starts_with(rows.c.uri, form, binds) for form in forms)))
+        case ParamType.DATE:
+            return and_(of_param(rows, res_type, param), or_(*(
+                range_prefix(rows.c.low, rows.c.high, prefix, next(binds), next(binds))
+                for prefix in forms)))
+        case ParamType.NUMBER:
+            return and_(of_param(rows, res_type, param),
+                        or_(*(_number(rows.c.value, prefix, binds) for prefix in forms)))
+        case ParamType.QUANTITY:
+            return and_(of_param(rows, res_type, param),
+                        or_(*(_quantity(rows, form, binds) for form in forms)))
+    raise AssertionError(f"no SQL for {param.type} parameters")
+
+
+def _starts_with(column: ColumnElement[str], form: str, binds: Binds) -> Condition:
+    low = column >= next(binds)
+    return low if form == "from" else and_(low, column < next(binds))
+
+
+def _token(rows: Columns, res_type: str, param: SearchParam, modifier: str | None,
+           forms: Sequence[Any], binds: Binds) -> Condition:
+    if modifier == "text":
+        return and_(of_param(rows, res_type, param),
+                    or_(*(_starts_with(rows.c.text, form, binds) for form in forms)))
+    if modifier == "of-type":
+        return and_(of_param(rows, res_type, param), or_(*(
+            and_(rows.c.type_system == next(binds) if with_system
+                 else rows.c.type_system.is_(None),
+                 rows.c.type_code == next(binds), rows.c.code == next(binds))
+            for with_system in forms)))
+    alternatives = [column.in_(next(binds))
+                    for column, used in zip((rows.c.hash_code, rows.c.hash_sys_code,
+                                             rows.c.hash_sys), forms, strict=True) if used]
+    # The hashes carry type and parameter: no need to filter on them again.
+    return or_(*alternatives)
+
+
+def _reference(rows: Columns, form: str, binds: Binds) -> Condition:
+    if form == "url":
+        return rows.c.url == next(binds)
+    if form == "typed":
+        return and_(rows.c.target_type == next(binds), rows.c.target_id == next(binds))
+    return rows.c.target_id == next(binds)
 
 
 # --- ranges: date, number, quantity ------------------------------------------------------------
@@ -166,67 +296,73 @@ def date_slack(value: DateValue) -> timedelta:
     return max(distance / 10, timedelta(days=1))
 
 
+def date_bounds(value: DateValue) -> tuple[datetime, datetime]:
+    """The search range `range_prefix` compares with: the value's, widened for ap."""
+    if value.prefix is Prefix.AP:
+        slack = date_slack(value)
+        return value.low - slack, value.high + slack
+    return value.low, value.high
+
+
 def range_prefix(low: ColumnElement[Any], high: ColumnElement[Any], prefix: Prefix,
-                 s_low: datetime, s_high: datetime, slack: timedelta) -> Condition:
-    """A target [low, high] against a search range [s_low, s_high] (both ends inclusive).
-    `low <= s_high` in `contained` follows from low <= high; written out, it bounds the
-    range an index on low is read over (a day, not everything after it)."""
-    contained = and_(low >= s_low, low <= s_high, high <= s_high)
+                 s_low: object, s_high: object) -> Condition:
+    """A target [low, high] against a search range [s_low, s_high] (both ends inclusive;
+    for ap, already widened: `date_bounds`). `low <= s_high` in `contained` follows from
+    low <= high; written out, it bounds the range an index on low is read over (a day, not
+    everything after it)."""
     match prefix:
         case Prefix.EQ:
-            return contained
+            return and_(low >= s_low, low <= s_high, high <= s_high)
         case Prefix.NE:
-            return not_(contained)
+            return not_(and_(low >= s_low, low <= s_high, high <= s_high))
         case Prefix.GT:
             return high > s_high
         case Prefix.LT:
             return low < s_low
         case Prefix.GE:
-            return or_(high > s_high, contained)
+            return or_(high > s_high, and_(low >= s_low, low <= s_high, high <= s_high))
         case Prefix.LE:
-            return or_(low < s_low, contained)
+            return or_(low < s_low, and_(low >= s_low, low <= s_high, high <= s_high))
         case Prefix.SA:
             return low > s_high
         case Prefix.EB:
             return high < s_low
         case Prefix.AP:
-            return and_(low <= s_high + slack, high >= s_low - slack)
+            return and_(low <= s_high, high >= s_low)
     raise AssertionError(prefix)
 
 
-def _number(column: ColumnElement[Any], value: NumberValue) -> Condition:
-    number = value.number
-    match value.prefix:
+def _number(column: ColumnElement[Any], prefix: Prefix, binds: Binds) -> Condition:
+    match prefix:
         case Prefix.EQ:
-            return and_(column >= value.low, column < value.high)
+            return and_(column >= next(binds), column < next(binds))
         case Prefix.NE:
-            return or_(column < value.low, column >= value.high)
+            return or_(column < next(binds), column >= next(binds))
         case Prefix.GT | Prefix.SA:
-            return column > number
+            return column > next(binds)
         case Prefix.LT | Prefix.EB:
-            return column < number
+            return column < next(binds)
         case Prefix.GE:
-            return column >= number
+            return column >= next(binds)
         case Prefix.LE:
-            return column <= number
+            return column <= next(binds)
         case Prefix.AP:
-            slack = max(abs(number) / 10, value.high - number)
-            return and_(column >= number - slack, column <= number + slack)
-    raise AssertionError(value.prefix)
+            return and_(column >= next(binds), column <= next(binds))
+    raise AssertionError(prefix)
 
 
-def _quantity(rows: Columns, value: QuantityValue) -> Condition:
-    matches = _number(rows.c.value, value.number)
-    if value.code is None and value.system is None:
-        return matches
-    units: list[Condition] = [matches]
-    if value.system is not None:
-        units.append(rows.c.system == value.system)
-        if value.code is not None:
-            units.append(rows.c.code == value.code)
-    elif value.code is not None:
-        # `5.4||mg`: a unit code without a system, matched on the coded unit or the
-        # human-readable one (many records carry only `unit`).
-        units.append(or_(rows.c.code == value.code,
-                         and_(rows.c.code.is_(None), rows.c.unit == value.code)))
-    return and_(*units)
+def _quantity(rows: Columns, form: tuple[Prefix, str], binds: Binds) -> Condition:
+    prefix, units = form
+    matches = _number(rows.c.value, prefix, binds)
+    match units:
+        case "system+code":
+            return and_(matches, rows.c.system == next(binds), rows.c.code == next(binds))
+        case "system":
+            return and_(matches, rows.c.system == next(binds))
+        case "code":
+            # `5.4||mg`: a unit code without a system, matched on the coded unit or the
+            # human-readable one (many records carry only `unit`).
+            code = next(binds)
+            return and_(matches, or_(rows.c.code == code,
+                                     and_(rows.c.code.is_(None), rows.c.unit == code)))
+    return matches

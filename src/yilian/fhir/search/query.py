@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, union_all
+from sqlalchemy import Connection, Integer, Select, bindparam, func, select, union_all
+from sqlalchemy.types import NullType
 
 from yilian.errors import BadRequest, OutcomeIssue
 from yilian.fhir.search import values as parse_values
+from yilian.fhir.search.binding import Binding
 from yilian.fhir.search.composite import Branch, layout
 from yilian.fhir.search.expressions import (
     All,
@@ -29,9 +31,20 @@ from yilian.fhir.search.expressions import (
     Missing,
     Together,
 )
-from yilian.fhir.search.plan import Plan, is_type_free, plan, type_free_plan
+from yilian.fhir.search.plan import (
+    Count,
+    Names,
+    Plan,
+    choose,
+    conjuncts,
+    is_type_free,
+    plan,
+    probe,
+    type_free_plan,
+)
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
 from yilian.fhir.search.sorting import Cursor, SortKey, after, order_by, sort_value
+from yilian.fhir.search.statements import STATEMENTS
 from yilian.fhir.store.tables import resource
 
 # Parameters about the result, not the match (handled by the caller or ignored here).
@@ -306,29 +319,90 @@ def _split_components(value: str) -> list[str]:
     return _split_or(value, on="$")
 
 
-def search_ids(conn: Connection, res_type: str, expression: Expression, *, limit: int
-               ) -> list[str]:
-    """Ids of up to `limit` resources matching the expression."""
-    found = plan(expression, res_type, None, conn)
-    page = found.select().order_by(found.pk).limit(limit).subquery()
-    query = select(resource.c.res_id).join(page, page.c.pk == resource.c.pk).order_by(page.c.pk)
-    return list(conn.scalars(query))
-
-
 # What a search looks at: per resource type, the expression its resources must match (one
 # type for a type-level search, several for a system-level one with _type).
 Scope = Sequence[tuple[str, Expression]]
 
 
-def _plans(conn: Connection, scope: Scope, base_url: str | None) -> list[tuple[str, Plan]]:
+@dataclass(frozen=True, slots=True)
+class _BoundSearch:
+    """A search's values (`values`, by bind name) and what its statements are keyed by: the
+    shape of each type's expression and the conjunct each starts from."""
+
+    scope: Scope
+    bindings: tuple[Binding, ...]
+    key: tuple[Any, ...]
+    chosen: tuple[int, ...]  # per type; empty for a type-free search
+    values: dict[str, Any]
+
+    def plans(self) -> list[tuple[str, Plan]]:
+        """The plans of a statement being built (with this search's values as defaults)."""
+        if not self.chosen:
+            types = [res_type for res_type, _ in self.scope]
+            names = Names(self.bindings[0])
+            return [(types[0], type_free_plan(self.scope[0][1], types, names))]
+        return [(res_type, plan(expression, res_type, Names(binding), chosen=chosen))
+                for (res_type, expression), binding, chosen
+                in zip(self.scope, self.bindings, self.chosen, strict=True)]
+
+
+def _bind(conn: Connection, scope: Scope, base_url: str | None) -> _BoundSearch:
     first_type, first = scope[0]
     if len(scope) > 1 and all(e == first for _, e in scope) and is_type_free(first):
         # `?_id=a,b` or `?_lastUpdated=gt2024` across 146 types: one pass, not 146.
-        return [(first_type, type_free_plan(first, [t for t, _ in scope]))]
+        binding = Binding(base_url)
+        key = ("type-free", tuple(t for t, _ in scope), binding.shape(first, first_type))
+        return _BoundSearch(scope, (binding,), key, (), binding.values)
+    bindings = tuple(Binding(base_url, f"b{n}_" if len(scope) > 1 else "b")
+                     for n in range(len(scope)))
+    shapes = tuple((res_type, binding.shape(expression, res_type))
+                   for (res_type, expression), binding in zip(scope, bindings, strict=True))
+    values = bindings[0].values if len(scope) == 1 else {
+        name: value for binding in bindings for name, value in binding.values.items()}
     # Across types, counting each type's candidates would cost more than it saves.
-    counting = conn if len(scope) == 1 else None
-    return [(res_type, plan(expression, res_type, base_url, counting))
-            for res_type, expression in scope]
+    chosen = tuple(
+        choose(conjuncts(expression),
+               _counter(conn, shapes, res_type, expression, binding, values)
+               if len(scope) == 1 else None)
+        for (res_type, expression), binding in zip(scope, bindings, strict=True))
+    return _BoundSearch(scope, bindings, ("types", shapes, chosen), chosen, values)
+
+
+def _counter(conn: Connection, shapes: Any, res_type: str, expression: Expression,
+             binding: Binding, values: dict[str, Any]) -> Count:
+    parts = conjuncts(expression)
+
+    def count(number: int, limit: int) -> int:
+        statement = STATEMENTS.get(("probe", shapes, number), lambda: probe(
+            parts[number], res_type, Names(binding), bindparam("probe_limit", type_=Integer())))
+        found: int = conn.execute(statement, {**values, "probe_limit": limit}).scalar_one()
+        return found
+
+    return count
+
+
+_LIMIT = bindparam("page_limit", type_=Integer())
+
+
+def search_plan(conn: Connection, res_type: str, expression: Expression,
+                base_url: str | None) -> Plan:
+    """The plan of a search on `res_type`, its source chosen as a search's is."""
+    return _bind(conn, [(res_type, expression)], base_url).plans()[0][1]
+
+
+def search_ids(conn: Connection, res_type: str, expression: Expression, *, limit: int
+               ) -> list[str]:
+    """Ids of up to `limit` resources matching the expression."""
+    bound = _bind(conn, [(res_type, expression)], None)
+
+    def build() -> Select[Any]:
+        found = bound.plans()[0][1]
+        page = found.select().order_by(found.pk).limit(_LIMIT).subquery()
+        return (select(resource.c.res_id).join(page, page.c.pk == resource.c.pk)
+                .order_by(page.c.pk))
+
+    statement = STATEMENTS.get(("ids", bound.key), build)
+    return list(conn.scalars(statement, {**bound.values, "page_limit": limit}))
 
 
 def search_page(
@@ -342,15 +416,19 @@ def search_page(
 ) -> tuple[list[int], Cursor | None]:
     """Primary keys of one page in the sort's order (then pk order), and the cursor of the
     next page (None on the last)."""
-    plans = _plans(conn, scope, base_url)
-    if not sort and len(plans) == 1:
-        # pk order alone: read off the source in its index's order, stop at the page's end.
-        found = plans[0][1]
-        query = found.select()
-        if cursor is not None:
-            query = query.where(found.pk > cursor.pk)
-        rows = conn.execute(query.order_by(found.pk).limit(count + 1)).all()
-    else:
+    bound = _bind(conn, scope, base_url)
+    sort = tuple(sort)
+    missing = None if cursor is None else cursor.missing
+
+    def build() -> Select[Any]:
+        plans = bound.plans()
+        if not sort and len(plans) == 1:
+            # pk order alone: read off the source in its index's order, stop at the page's end.
+            found = plans[0][1]
+            query = found.select()
+            if missing is not None:
+                query = query.where(found.pk > bindparam("cursor_pk", type_=NullType()))
+            return query.order_by(found.pk).limit(_LIMIT)
         sort_type = scope[0][0]  # several types sort only by _id and _lastUpdated
         parts = [found.select(*(sort_value(key, sort_type, found.pk, found.alias)
                                 .label(f"sort_{i}")
@@ -359,10 +437,15 @@ def search_page(
         matches = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
         columns = [matches.c[f"sort_{i}"] for i in range(len(sort))]
         query = select(matches.c.pk, *columns)
-        if cursor is not None:
-            query = query.where(after(columns, sort, matches.c.pk, cursor))
-        query = query.order_by(*order_by(columns, sort, matches.c.pk)).limit(count + 1)
-        rows = conn.execute(query).all()
+        if missing is not None:
+            query = query.where(after(columns, sort, matches.c.pk, missing))
+        return query.order_by(*order_by(columns, sort, matches.c.pk)).limit(_LIMIT)
+
+    statement = STATEMENTS.get(("page", bound.key, sort, missing), build)
+    values = {**bound.values, "page_limit": count + 1}
+    if cursor is not None:
+        values.update(cursor.bind())
+    rows = conn.execute(statement, values).all()
     page = rows[:count]
     if len(rows) <= count or not page:
         return [row[0] for row in page], None
@@ -371,9 +454,15 @@ def search_page(
 
 
 def count_matches(conn: Connection, scope: Scope, *, base_url: str | None) -> int:
-    parts = [found.select() for _, found in _plans(conn, scope, base_url)]
-    matching = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
-    total: int = conn.execute(select(func.count()).select_from(matching)).scalar_one()
+    bound = _bind(conn, scope, base_url)
+
+    def build() -> Select[Any]:
+        parts = [found.select() for _, found in bound.plans()]
+        matching = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+        return select(func.count()).select_from(matching)
+
+    total: int = conn.execute(STATEMENTS.get(("count", bound.key), build),
+                              bound.values).scalar_one()
     return total
 
 

@@ -19,7 +19,19 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, FromClause, Table, and_, false, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    FromClause,
+    Table,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.types import NullType
 
 from yilian.errors import BadRequest
 from yilian.fhir.search.predicates import of_param
@@ -129,22 +141,30 @@ def order_by(columns: Sequence[ColumnElement[Any]], keys: Sequence[SortKey],
 
 
 def after(columns: Sequence[ColumnElement[Any]], keys: Sequence[SortKey],
-          pk: ColumnElement[Any], cursor: Cursor) -> ColumnElement[bool]:
-    """Rows that come after the cursor's row in `order_by`'s order (nulls last)."""
+          pk: ColumnElement[Any], missing: Sequence[bool]) -> ColumnElement[bool]:
+    """Rows that come after the cursor's row in `order_by`'s order (nulls last): its values
+    bound as `cursor_0`... (`Cursor.bind`), `missing` telling which it has none of."""
     alternatives: list[ColumnElement[bool]] = []
     equal: list[ColumnElement[bool]] = []
-    for column, key, value in zip(columns, keys, cursor.values, strict=True):
-        if value is None:
+    for number, (column, key, none) in enumerate(zip(columns, keys, missing, strict=True)):
+        same: ColumnElement[bool]
+        if none:
             later: ColumnElement[bool] = false()  # nothing sorts after a missing value
             same = column.is_(None)
         else:
+            value = _untyped(f"cursor_{number}")
             beyond = column < value if key.descending else column > value
             later = or_(beyond, column.is_(None))
             same = column == value
         alternatives.append(and_(*equal, later))
         equal.append(same)
-    alternatives.append(and_(*equal, pk > cursor.pk))
+    alternatives.append(and_(*equal, pk > _untyped("cursor_pk")))
     return or_(*alternatives)
+
+
+def _untyped(name: str) -> BindParameter[Any]:
+    # A comparison gives it the type of its column (UtcDateTime...).
+    return bindparam(name, type_=NullType())
 
 
 # --- the cursor ------------------------------------------------------------------------------
@@ -154,6 +174,18 @@ def after(columns: Sequence[ColumnElement[Any]], keys: Sequence[SortKey],
 class Cursor:
     values: tuple[Any, ...]  # the last row's sort values
     pk: int
+
+    @property
+    def missing(self) -> tuple[bool, ...]:
+        """Which sort values the row has none of (the shape of `after`'s condition)."""
+        return tuple(value is None for value in self.values)
+
+    def bind(self) -> dict[str, Any]:
+        """The values of `after`'s bind parameters."""
+        bound = {f"cursor_{n}": value for n, value in enumerate(self.values)
+                 if value is not None}
+        bound["cursor_pk"] = self.pk
+        return bound
 
     def encode(self) -> str:
         payload = orjson.dumps({"v": [_dump(v) for v in self.values], "p": self.pk})

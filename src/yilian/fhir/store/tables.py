@@ -46,7 +46,7 @@ Dec = Numeric(precision=38, scale=10, asdecimal=True)
 
 
 def Prefixed(length: int) -> String:
-    """Text searched by prefix as a range of its index (kit.sqlhints.starts_with): ordered
+    """Text searched by prefix as a range of its index (kit.sqlhints.after_prefix): ordered
     by code point on both databases. SQLite's BINARY collation is; PostgreSQL's needs "C"
     (a linguistic collation orders "z-a" between "za" and "zb", and LIKE 'za%' reads no
     index under any collation but "C" in PostgreSQL 15)."""
