@@ -5,7 +5,7 @@ built a statement into the next, and a different shape must get its own statemen
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 from fhir_helpers import put_all
@@ -17,6 +17,7 @@ from yilian.fhir.search import query
 from yilian.fhir.search.binding import Binding
 from yilian.fhir.search.expressions import All, AnyOf, Expression
 from yilian.fhir.search.query import parse_query
+from yilian.fhir.search.sorting import Cursor, decode_cursor
 from yilian.fhir.search.statements import Statements
 
 LOINC = "http://loinc.org"
@@ -172,3 +173,52 @@ def test_the_least_recently_used_statement_goes_first() -> None:
         kept.get(name, build(name))
     assert made == ["a", "b", "c", "b"]  # "b" was the least recently used when "c" came
     assert kept.built == 4
+
+
+def _pages(client: TestClient, url: str | None) -> tuple[list[list[str]], list[str]]:
+    """The ids of every page from `url` on, and the next links followed."""
+    pages: list[list[str]] = []
+    links: list[str] = []
+    while url is not None:
+        bundle = client.get(url).json()
+        pages.append([e["resource"]["id"] for e in bundle.get("entry", [])])
+        url = next((link["url"].removeprefix("http://testserver")
+                    for link in bundle["link"] if link["relation"] == "next"), None)
+        if url is not None:
+            links.append(url)
+    return pages, links
+
+
+def test_later_pages_start_from_the_first_pages_source_without_counting_again(
+        loaded: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = f"/fhir/Observation?code={q('2345-7,8867-4')}&date=ge2024-01-01&_count=2"
+    counts: list[int] = []
+    counter = query._counter
+
+    def counting(*args: Any) -> Any:
+        count = counter(*args)
+
+        def counted(number: int, limit: int) -> int:
+            counts.append(number)
+            return count(number, limit)
+        return counted
+
+    monkeypatch.setattr(query, "_counter", counting)
+    ids(loaded, first.removeprefix("/fhir/"))
+    assert counts == [0]  # the first page counted the codes' rows: few, no need to go on
+    pages, links = _pages(loaded, first)
+    assert pages == [["o1", "o2"], ["o3", "o4"], ["o5"]]
+    assert counts == [0, 0]  # once more for the first page, never for the next ones
+    forged = decode_cursor(parse_qs(urlsplit(links[0]).query)["_cursor"][0], 0)
+    # Any criterion that can be a source (or none: the resource table) finds the same page.
+    for source in ((1,), (-1,)):
+        counts.clear()
+        cursor = Cursor(forged.values, forged.pk, source).encode()
+        assert ids(loaded, first.removeprefix("/fhir/") + f"&_cursor={cursor}") == {"o3", "o4"}
+        assert counts == [], source
+    # One that cannot be, or a choice per type for one type: counted again, same page.
+    for source in ((5,), (-2,), (0, 1)):
+        counts.clear()
+        cursor = Cursor(forged.values, forged.pk, source).encode()
+        assert ids(loaded, first.removeprefix("/fhir/") + f"&_cursor={cursor}") == {"o3", "o4"}
+        assert counts == [0], source

@@ -236,6 +236,13 @@ def choose(parts: Sequence[Expression], count: Count | None = None) -> int:
     return chosen
 
 
+def can_start_from(parts: Sequence[Expression], chosen: int) -> bool:
+    """Whether a search may start from the conjunct numbered `chosen` (as a cursor says the
+    first page did): the results are the same from any, only the work differs."""
+    return chosen == FROM_RESOURCES or (0 <= chosen < len(parts)
+                                        and not _sourceless(parts[chosen]))
+
+
 def probe(expr: Expression, res_type: str, names: Names, limit: Any) -> Select[Any]:
     """How many of the first `limit` rows of the conjunct's source there are."""
     found = source(expr, res_type, names)

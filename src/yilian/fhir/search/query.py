@@ -35,6 +35,7 @@ from yilian.fhir.search.plan import (
     Count,
     Names,
     Plan,
+    can_start_from,
     choose,
     conjuncts,
     is_type_free,
@@ -346,7 +347,10 @@ class _BoundSearch:
                 in zip(self.scope, self.bindings, self.chosen, strict=True)]
 
 
-def _bind(conn: Connection, scope: Scope, base_url: str | None) -> _BoundSearch:
+def _bind(conn: Connection, scope: Scope, base_url: str | None,
+          chosen_before: Sequence[int] = ()) -> _BoundSearch:
+    """The search bound to its values, each type's source chosen (`chosen_before`: as the
+    first page's was, when it may be)."""
     first_type, first = scope[0]
     if len(scope) > 1 and all(e == first for _, e in scope) and is_type_free(first):
         # `?_id=a,b` or `?_lastUpdated=gt2024` across 146 types: one pass, not 146.
@@ -359,12 +363,17 @@ def _bind(conn: Connection, scope: Scope, base_url: str | None) -> _BoundSearch:
                    for (res_type, expression), binding in zip(scope, bindings, strict=True))
     values = bindings[0].values if len(scope) == 1 else {
         name: value for binding in bindings for name, value in binding.values.items()}
-    # Across types, counting each type's candidates would cost more than it saves.
-    chosen = tuple(
-        choose(conjuncts(expression),
-               _counter(conn, shapes, res_type, expression, binding, values)
-               if len(scope) == 1 else None)
-        for (res_type, expression), binding in zip(scope, bindings, strict=True))
+    if len(chosen_before) == len(scope) and all(
+            can_start_from(conjuncts(expression), number)
+            for (_, expression), number in zip(scope, chosen_before, strict=True)):
+        chosen = tuple(chosen_before)
+    else:
+        # Across types, counting each type's candidates would cost more than it saves.
+        chosen = tuple(
+            choose(conjuncts(expression),
+                   _counter(conn, shapes, res_type, expression, binding, values)
+                   if len(scope) == 1 else None)
+            for (res_type, expression), binding in zip(scope, bindings, strict=True))
     return _BoundSearch(scope, bindings, ("types", shapes, chosen), chosen, values)
 
 
@@ -416,7 +425,7 @@ def search_page(
 ) -> tuple[list[int], Cursor | None]:
     """Primary keys of one page in the sort's order (then pk order), and the cursor of the
     next page (None on the last)."""
-    bound = _bind(conn, scope, base_url)
+    bound = _bind(conn, scope, base_url, () if cursor is None else cursor.source)
     sort = tuple(sort)
     missing = None if cursor is None else cursor.missing
 
@@ -450,7 +459,7 @@ def search_page(
     if len(rows) <= count or not page:
         return [row[0] for row in page], None
     last = page[-1]
-    return [row[0] for row in page], Cursor(tuple(last[1:]), last[0])
+    return [row[0] for row in page], Cursor(tuple(last[1:]), last[0], bound.chosen)
 
 
 def count_matches(conn: Connection, scope: Scope, *, base_url: str | None) -> int:

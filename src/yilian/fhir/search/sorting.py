@@ -174,6 +174,9 @@ def _untyped(name: str) -> BindParameter[Any]:
 class Cursor:
     values: tuple[Any, ...]  # the last row's sort values
     pk: int
+    # Per type searched, the criterion the first page started from (search.plan.choose):
+    # the next pages start from it too, without counting the candidates again.
+    source: tuple[int, ...] = ()
 
     @property
     def missing(self) -> tuple[bool, ...]:
@@ -188,7 +191,10 @@ class Cursor:
         return bound
 
     def encode(self) -> str:
-        payload = orjson.dumps({"v": [_dump(v) for v in self.values], "p": self.pk})
+        data: dict[str, Any] = {"v": [_dump(v) for v in self.values], "p": self.pk}
+        if self.source:
+            data["s"] = list(self.source)
+        payload = orjson.dumps(data)
         return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
@@ -200,12 +206,13 @@ def decode_cursor(text: str, keys: int) -> Cursor:
         data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         values = tuple(_load(v) for v in data["v"])
         pk = data["p"]
-    except (ValueError, KeyError, TypeError, binascii.Error, InvalidOperation,
-            UnicodeEncodeError):
+        source = tuple(data.get("s", ()))
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error,
+            InvalidOperation, UnicodeEncodeError):
         raise problem from None
-    if type(pk) is not int or len(values) != keys:
+    if type(pk) is not int or len(values) != keys or any(type(n) is not int for n in source):
         raise problem
-    return Cursor(values, pk)
+    return Cursor(values, pk, source)
 
 
 def _dump(value: Any) -> Any:
