@@ -141,8 +141,11 @@ def test_the_shape_keeps_the_structure_and_leaves_out_the_values() -> None:
     other, other_values = _shape(f"Observation?code={LOINC}|9-9&date=ge2023-05")
     assert same == other
     assert values.keys() == other_values.keys() and values != other_values
-    # Codes are looked up in one list: two of them are the same shape as one.
-    assert _shape(f"Observation?code={LOINC}|1-8,{LOINC}|2-5&date=ge2024-01-01")[0] == same
+    # One code is compared, more are looked up in a list: two or three, the same shape.
+    two = _shape(f"Observation?code={LOINC}|1-8,{LOINC}|2-5&date=ge2024-01-01")[0]
+    assert two != same
+    assert two == _shape(f"Observation?code={LOINC}|1-8,{LOINC}|2-5,{LOINC}|3-3"
+                         "&date=ge2024-01-01")[0]
     for changed in ("Observation?code=1-8&date=ge2024-01-01",  # no system
                     f"Observation?code={LOINC}|1-8&date=lt2024-01-01",  # another prefix
                     f"Observation?code={LOINC}|1-8&date=ge2024-01-01,2024-02-01",

@@ -163,9 +163,11 @@ def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
         else:
             by_system_code.append(hash64(res_type, code, system or None, token_code))
     for hashes in (by_code, by_system_code, by_system):
-        form.append(bool(hashes))
+        # One hash (most searches) is compared, more are a list: SQLAlchemy rewrites the
+        # SQL of a list's IN at every run.
+        form.append(len(hashes) if len(hashes) < 2 else "list")
         if hashes:
-            bound.append(hashes)
+            bound.append(hashes[0] if len(hashes) == 1 else hashes)
 
 
 def _prepare_reference(param: SearchParam, modifier: str | None, value: str,
@@ -272,7 +274,7 @@ def _token(rows: Columns, res_type: str, param: SearchParam, modifier: str | Non
                  else rows.c.type_system.is_(None),
                  rows.c.type_code == next(binds), rows.c.code == next(binds))
             for with_system in forms)))
-    alternatives = [column.in_(next(binds))
+    alternatives = [column.in_(next(binds)) if used == "list" else column == next(binds)
                     for column, used in zip((rows.c.hash_code, rows.c.hash_sys_code,
                                              rows.c.hash_sys), forms, strict=True) if used]
     # The hashes carry type and parameter: no need to filter on them again.

@@ -297,6 +297,8 @@ _ESCAPED = ",$|\\"
 def _split_or(raw: str, *, keep: str = "", on: str = ",") -> list[str]:
     """Split on `on` where not escaped with a backslash; unescape \\, \\| \\$ \\\\ but
     keep the escapes of `keep` (a composite's values are split again, on `$`)."""
+    if "\\" not in raw:
+        return raw.split(on)
     values: list[str] = []
     current: list[str] = []
     escaped = False
