@@ -86,8 +86,8 @@ def included(conn: Connection, page: Sequence[StoredVersion], pks: Sequence[int]
         for include in active:
             found_query = (_reverse if include.reverse else _forward)(include, frontier)
             if found_query is not None:
-                statement, values = found_query
-                new_pks += [row[0] for row in conn.execute(statement, values)]
+                key, build, values = found_query
+                new_pks += [row[0] for row in STATEMENTS.rows(conn, key, build, values)]
         fresh: list[tuple[StoredVersion, int]] = []
         for pk, version in sorted(store.read_current_by_pk(conn, _unique(new_pks)).items()):
             key = (version.res_type, version.res_id)
@@ -111,14 +111,18 @@ def _unique(pks: Iterable[int]) -> list[int]:
     return sorted(set(pks))
 
 
+# What runs an include: the statement's key, how to build it, the values to bind.
+_Query = tuple[tuple[Any, ...], Callable[[], Select[Any]], dict[str, Any]]
+
+
 def _forward(include: Include, frontier: Sequence[tuple[StoredVersion, int]]
-             ) -> tuple[Select[Any], dict[str, Any]] | None:
+             ) -> _Query | None:
     sources = [pk for version, pk in frontier
                if include.source_type is None or version.res_type == include.source_type]
     if not sources:
         return None
     key = ("_include", include.source_type, include.param, include.target_type)
-    return STATEMENTS.get(key, lambda: _forward_statement(include)), {"sources": sources}
+    return key, lambda: _forward_statement(include), {"sources": sources}
 
 
 def _forward_statement(include: Include) -> Select[Any]:
@@ -142,7 +146,7 @@ def _forward_statement(include: Include) -> Select[Any]:
 
 
 def _reverse(include: Include, frontier: Sequence[tuple[StoredVersion, int]]
-             ) -> tuple[Select[Any], dict[str, Any]] | None:
+             ) -> _Query | None:
     by_type: dict[str, list[str]] = {}
     for version, _ in frontier:
         if include.target_type is None or version.res_type == include.target_type:
@@ -151,8 +155,8 @@ def _reverse(include: Include, frontier: Sequence[tuple[StoredVersion, int]]
         return None
     types = tuple(by_type)
     key = ("_revinclude", include.source_type, include.param, types)
-    statement = STATEMENTS.get(key, lambda: _reverse_statement(include, types))
-    return statement, {f"targets_{n}": res_ids for n, res_ids in enumerate(by_type.values())}
+    return key, lambda: _reverse_statement(include, types), {
+        f"targets_{n}": res_ids for n, res_ids in enumerate(by_type.values())}
 
 
 def _reverse_statement(include: Include, types: Sequence[str]) -> Select[Any]:

@@ -384,9 +384,10 @@ def _counter(conn: Connection, shapes: Any, res_type: str, expression: Expressio
     parts = conjuncts(expression)
 
     def count(number: int, limit: int) -> int:
-        statement = STATEMENTS.get(("probe", shapes, number), lambda: probe(
-            parts[number], res_type, Names(binding), bindparam("probe_limit", type_=Integer())))
-        found: int = conn.execute(statement, {**values, "probe_limit": limit}).scalar_one()
+        rows = STATEMENTS.rows(conn, ("probe", shapes, number), lambda: probe(
+            parts[number], res_type, Names(binding), bindparam("probe_limit", type_=Integer())),
+            {**values, "probe_limit": limit})
+        found: int = rows[0][0]
         return found
 
     return count
@@ -412,8 +413,9 @@ def search_ids(conn: Connection, res_type: str, expression: Expression, *, limit
         return (select(resource.c.res_id).join(page, page.c.pk == resource.c.pk)
                 .order_by(page.c.pk))
 
-    statement = STATEMENTS.get(("ids", bound.key), build)
-    return list(conn.scalars(statement, {**bound.values, "page_limit": limit}))
+    rows = STATEMENTS.rows(conn, ("ids", bound.key), build,
+                           {**bound.values, "page_limit": limit})
+    return [row[0] for row in rows]
 
 
 def search_page(
@@ -452,11 +454,10 @@ def search_page(
             query = query.where(after(columns, sort, matches.c.pk, missing))
         return query.order_by(*order_by(columns, sort, matches.c.pk)).limit(_LIMIT)
 
-    statement = STATEMENTS.get(("page", bound.key, sort, missing), build)
     values = {**bound.values, "page_limit": count + 1}
     if cursor is not None:
         values.update(cursor.bind())
-    rows = conn.execute(statement, values).all()
+    rows = STATEMENTS.rows(conn, ("page", bound.key, sort, missing), build, values)
     page = rows[:count]
     if len(rows) <= count or not page:
         return [row[0] for row in page], None
@@ -472,8 +473,7 @@ def count_matches(conn: Connection, scope: Scope, *, base_url: str | None) -> in
         matching = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
         return select(func.count()).select_from(matching)
 
-    total: int = conn.execute(STATEMENTS.get(("count", bound.key), build),
-                              bound.values).scalar_one()
+    total: int = STATEMENTS.rows(conn, ("count", bound.key), build, bound.values)[0][0]
     return total
 
 
