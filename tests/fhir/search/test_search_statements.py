@@ -4,13 +4,16 @@ built a statement into the next, and a different shape must get its own statemen
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 from fhir_helpers import put_all
 from search_client import check, ids, q
-from sqlalchemy import literal, select
+from sqlalchemy import bindparam, literal, select
+from sqlalchemy.types import NullType
 from starlette.testclient import TestClient
 
 from yilian.fhir.search import query
@@ -19,6 +22,7 @@ from yilian.fhir.search.expressions import All, AnyOf, Expression
 from yilian.fhir.search.query import parse_query
 from yilian.fhir.search.sorting import Cursor, decode_cursor
 from yilian.fhir.search.statements import Statements
+from yilian.fhir.store.tables import idx_date, idx_quantity
 
 LOINC = "http://loinc.org"
 MRN = "http://hospital.example.org/mrn"
@@ -225,3 +229,35 @@ def test_later_pages_start_from_the_first_pages_source_without_counting_again(
         cursor = Cursor(forged.values, forged.pk, source).encode()
         assert ids(loaded, first.removeprefix("/fhir/") + f"&_cursor={cursor}") == {"o3", "o4"}
         assert counts == [0], source
+
+
+def test_sqlites_driver_runs_a_statement_as_sqlalchemy_does(loaded: TestClient) -> None:
+    """Instants, decimals and lists bound, instants and decimals read back: the same rows
+    from the driver (SQLite; PostgreSQL's go through SQLAlchemy) as from SQLAlchemy."""
+    engine = loaded.app.state.engine  # type: ignore[attr-defined]
+    dates, quantities = idx_date.alias("d"), idx_quantity.alias("q")
+    statement = (
+        select(dates.c.resource_pk, dates.c.low, quantities.c.value)
+        .join(quantities, quantities.c.resource_pk == dates.c.resource_pk)
+        .where(dates.c.low >= bindparam("since", type_=NullType()),
+               quantities.c.value > bindparam("above", type_=NullType()),
+               dates.c.resource_pk.in_(bindparam("pks", expanding=True)))
+        .order_by(dates.c.low))
+    kept = Statements()
+    lengths = []
+    with engine.connect() as conn:
+        pks = list(conn.scalars(select(idx_date.c.resource_pk).order_by(idx_date.c.resource_pk)))
+        for values in ({"since": datetime(2024, 1, 15, tzinfo=UTC), "above": Decimal("6"),
+                        "pks": pks},
+                       {"since": datetime(2023, 1, 1, tzinfo=UTC), "above": Decimal("0"),
+                        "pks": pks[:2]},
+                       {"since": datetime(2023, 1, 1, tzinfo=UTC), "above": Decimal("0"),
+                        "pks": []}):
+            expected = [tuple(row) for row in conn.execute(statement, values)]
+            found = [tuple(row) for row in kept.rows(conn, "key", lambda: statement, values)]
+            assert found == expected
+            lengths.append(len(found))
+        assert lengths == [4, 2, 0]
+        assert isinstance(kept.rows(conn, "key", lambda: statement, {
+            "since": datetime(2023, 1, 1, tzinfo=UTC), "above": Decimal("0"), "pks": pks,
+        })[0][1], datetime)
