@@ -196,21 +196,35 @@ def _pages(client: TestClient, url: str | None) -> tuple[list[list[str]], list[s
     return pages, links
 
 
-def test_later_pages_start_from_the_first_pages_source_without_counting_again(
-        loaded: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = f"/fhir/Observation?code={q('2345-7,8867-4')}&date=ge2024-01-01&_count=2"
-    counts: list[int] = []
+@pytest.fixture
+def counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The criteria (by number) whose rows searches count to choose where they start."""
+    counted: list[int] = []
     counter = query._counter
 
     def counting(*args: Any) -> Any:
         count = counter(*args)
 
-        def counted(number: int, limit: int) -> int:
-            counts.append(number)
+        def counts_one(number: int, limit: int) -> int:
+            counted.append(number)
             return count(number, limit)
-        return counted
+        return counts_one
 
     monkeypatch.setattr(query, "_counter", counting)
+    return counted
+
+
+def test_a_days_rows_are_counted_before_a_codes(loaded: TestClient, counts: list[int]) -> None:
+    check(loaded, [("Observation?code=2345-7&date=2024-02-01", {"o2"})])
+    assert counts == [1]  # the day's two rows: few enough not to count the code's
+    counts.clear()
+    check(loaded, [("Observation?code=2345-7&date=2024-02", {"o2"})])
+    assert counts == [0]  # a month: the code first (three rows: enough)
+
+
+def test_later_pages_start_from_the_first_pages_source_without_counting_again(
+        loaded: TestClient, counts: list[int]) -> None:
+    first = f"/fhir/Observation?code={q('2345-7,8867-4')}&date=ge2024-01-01&_count=2"
     ids(loaded, first.removeprefix("/fhir/"))
     assert counts == [0]  # the first page counted the codes' rows: few, no need to go on
     pages, links = _pages(loaded, first)

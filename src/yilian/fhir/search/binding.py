@@ -33,8 +33,9 @@ from yilian.fhir.search.expressions import (
 )
 from yilian.fhir.search.predicates import date_bounds, prepare
 
-FEW_ENOUGH = 50  # ids few enough to start a search from; a source this small is not worth
-# looking past (search.plan)
+# Ids few enough to start a search from, and a source small enough not to look past
+# (search.plan); the ids' side of it is part of their shape.
+FEW_ENOUGH = 50
 
 Leaf = Match | Ids | LastUpdated
 

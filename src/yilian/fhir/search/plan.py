@@ -65,6 +65,7 @@ from yilian.fhir.search.predicates import (
     matching_rows,
     of_param,
     range_prefix,
+    within_a_day,
 )
 from yilian.fhir.search.registry import ParamType
 from yilian.fhir.search.values import Prefix
@@ -364,6 +365,8 @@ def _match_rank(match: Match) -> tuple[int, bool]:
     if param.type is ParamType.REFERENCE and len(param.targets) != 1 and not modifier and any(
             "/" not in v and ":" not in v for v in match.values):
         return 60, False  # target_id alone: no index leads with it
+    if param.type is ParamType.DATE and all(within_a_day(v) for v in match.values):
+        return 15, True  # a day's rows: counted first, a code's count stops at as many
     return _RANKS[param.type], True
 
 

@@ -110,7 +110,7 @@ def prepare(match: Match, res_type: str, base_url: str | None
                     bound.append(value)
         case ParamType.DATE:
             for value in values:
-                form.append(value.prefix)
+                form.append((value.prefix, within_a_day(value)))  # the plan ranks on both
                 bound.extend(date_bounds(value))
         case ParamType.NUMBER:
             for value in values:
@@ -248,7 +248,7 @@ def matching_rows(rows: Columns, bound: Bound, res_type: str) -> Condition:
         case ParamType.DATE:
             return and_(of_param(rows, res_type, param), or_(*(
                 range_prefix(rows.c.low, rows.c.high, prefix, next(binds), next(binds))
-                for prefix in forms)))
+                for prefix, _ in forms)))
         case ParamType.NUMBER:
             return and_(of_param(rows, res_type, param),
                         or_(*(_number(rows.c.value, prefix, binds) for prefix in forms)))
@@ -296,6 +296,11 @@ def date_slack(value: DateValue) -> timedelta:
     """ap's widening: 10% of the value's distance from now (as HAPI does), at least a day."""
     distance = abs(utcnow() - value.low)
     return max(distance / 10, timedelta(days=1))
+
+
+def within_a_day(value: DateValue) -> bool:
+    """An eq date of a day or less (`date=2019-03-01`): usually fewer rows than a code."""
+    return value.prefix is Prefix.EQ and value.high - value.low < timedelta(days=1)
 
 
 def date_bounds(value: DateValue) -> tuple[datetime, datetime]:
