@@ -25,7 +25,6 @@ from yilian.fhir.search.query import (
 )
 from yilian.fhir.search.sorting import decode_cursor, parse_sort
 from yilian.fhir.search.summary import parse_elements, parse_summary, summarised, with_elements
-from yilian.fhir.store import sql as store
 from yilian.fhir.store.sql import StoredVersion
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant, utcnow
@@ -94,12 +93,12 @@ def search(
     total: int | None = None
     if summary == "count" or total_mode in ("estimate", "accurate"):
         total = count_matches(ctx.conn, scope, base_url=ctx.base_url)
+    versions: list[StoredVersion] = []
     pks: list[int] = []
     next_cursor = None
     if summary != "count":
-        pks, next_cursor = search_page(ctx.conn, scope, count=count, sort=sort,
-                                       cursor=cursor, base_url=ctx.base_url)
-    versions = store.read_current_many(ctx.conn, pks)
+        versions, pks, next_cursor = search_page(ctx.conn, scope, count=count, sort=sort,
+                                                 cursor=cursor, base_url=ctx.base_url)
     extra = included(ctx.conn, versions, pks, includes,
                      readable=None if access is UNRESTRICTED else partial(visible, ctx))
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, bindparam, func, select, union_all
+from sqlalchemy import Connection, Integer, Select, and_, bindparam, func, select, union_all
 from sqlalchemy.types import NullType
 
 from yilian.errors import BadRequest, OutcomeIssue
@@ -46,7 +46,8 @@ from yilian.fhir.search.plan import (
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
 from yilian.fhir.search.sorting import Cursor, SortKey, after, order_by, sort_value
 from yilian.fhir.search.statements import STATEMENTS
-from yilian.fhir.store.tables import resource
+from yilian.fhir.store.sql import VERSION_COLUMNS, StoredVersion, stored_version
+from yilian.fhir.store.tables import resource, resource_version
 
 # Parameters about the result, not the match (handled by the caller or ignored here).
 RESULT_PARAMETERS = frozenset(
@@ -426,9 +427,9 @@ def search_page(
     sort: Sequence[SortKey] = (),
     cursor: Cursor | None = None,
     base_url: str | None,
-) -> tuple[list[int], Cursor | None]:
-    """Primary keys of one page in the sort's order (then pk order), and the cursor of the
-    next page (None on the last)."""
+) -> tuple[list[StoredVersion], list[int], Cursor | None]:
+    """One page in the sort's order (then pk order): the resources' current versions, their
+    primary keys, and the cursor of the next page (None on the last)."""
     bound = _bind(conn, scope, base_url, () if cursor is None else cursor.source)
     sort = tuple(sort)
     missing = None if cursor is None else cursor.missing
@@ -441,7 +442,7 @@ def search_page(
             query = found.select()
             if missing is not None:
                 query = query.where(found.pk > bindparam("cursor_pk", type_=NullType()))
-            return query.order_by(found.pk).limit(_LIMIT)
+            return _with_versions(query.order_by(found.pk).limit(_LIMIT), sort)
         sort_type = scope[0][0]  # several types sort only by _id and _lastUpdated
         parts = [found.select(*(sort_value(key, sort_type, found.pk, found.alias)
                                 .label(f"sort_{i}")
@@ -452,17 +453,33 @@ def search_page(
         query = select(matches.c.pk, *columns)
         if missing is not None:
             query = query.where(after(columns, sort, matches.c.pk, missing))
-        return query.order_by(*order_by(columns, sort, matches.c.pk)).limit(_LIMIT)
+        return _with_versions(
+            query.order_by(*order_by(columns, sort, matches.c.pk)).limit(_LIMIT), sort)
 
     values = {**bound.values, "page_limit": count + 1}
     if cursor is not None:
         values.update(cursor.bind())
     rows = STATEMENTS.rows(conn, ("page", bound.key, sort, missing), build, values)
     page = rows[:count]
+    keys = 1 + len(sort)  # pk and sort values, then the version's columns
+    found = ([stored_version(row[keys:]) for row in page], [row[0] for row in page])
     if len(rows) <= count or not page:
-        return [row[0] for row in page], None
+        return *found, None
     last = page[-1]
-    return [row[0] for row in page], Cursor(tuple(last[1:]), last[0], bound.chosen)
+    return *found, Cursor(tuple(last[1:keys]), last[0], bound.chosen)
+
+
+def _with_versions(page: Select[Any], sort: Sequence[SortKey]) -> Select[Any]:
+    """The page's rows (pk, sort values) with their resources' current versions, in the
+    page's order: one statement, not a second to read them."""
+    rows = page.subquery("page")
+    columns = [rows.c[f"sort_{i}"] for i in range(len(sort))]
+    versions = resource.join(resource_version, and_(
+        resource_version.c.resource_pk == resource.c.pk,
+        resource_version.c.version == resource.c.version))
+    return (select(rows.c.pk, *columns, *VERSION_COLUMNS)
+            .select_from(rows.join(versions, resource.c.pk == rows.c.pk))
+            .order_by(*order_by(columns, sort, rows.c.pk)))
 
 
 def count_matches(conn: Connection, scope: Scope, *, base_url: str | None) -> int:

@@ -66,7 +66,8 @@ class CurrentRow:
     last_updated: datetime
 
 
-_VERSION_COLUMNS = (
+# A version's columns in StoredVersion's order (`stored_version` makes one of a row of them).
+VERSION_COLUMNS = (
     resource.c.res_type,
     resource.c.res_id,
     resource_version.c.version,
@@ -78,13 +79,13 @@ _VERSION_COLUMNS = (
 _JOIN = resource.join(resource_version, resource_version.c.resource_pk == resource.c.pk)
 
 
-def _stored(row: Any) -> StoredVersion:
+def stored_version(row: Any) -> StoredVersion:
     return StoredVersion(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
 def _select_version(version: Any) -> Any:
     return (
-        select(*_VERSION_COLUMNS)
+        select(*VERSION_COLUMNS)
         .select_from(_JOIN)
         .where(
             resource.c.res_type == bindparam("res_type"),
@@ -101,7 +102,7 @@ _READ_VERSION = _select_version(bindparam("version"))
 def read_current(conn: Connection, res_type: str, res_id: str) -> StoredVersion | None:
     """The current version (a tombstone if deleted), or None if it never existed."""
     row = conn.execute(_READ_CURRENT, {"res_type": res_type, "res_id": res_id}).first()
-    return None if row is None else _stored(row)
+    return None if row is None else stored_version(row)
 
 
 class FastReader:
@@ -324,17 +325,11 @@ def read_version(
     row = conn.execute(
         _READ_VERSION, {"res_type": res_type, "res_id": res_id, "version": version}
     ).first()
-    return None if row is None else _stored(row)
+    return None if row is None else stored_version(row)
 
 
-def read_current_many(conn: Connection, pks: Sequence[int]) -> list[StoredVersion]:
-    """Current versions of the given resources, in the order of `pks`."""
-    by_pk = read_current_by_pk(conn, pks)
-    return [by_pk[pk] for pk in pks if pk in by_pk]
-
-
-# Every search page reads its resources with these, through the driver: SQLAlchemy's
-# execution and row processing cost more than SQLite's work for a page of twenty.
+# Includes read their resources with these, through the driver: SQLAlchemy's execution and
+# row processing cost more than SQLite's work for a page of twenty.
 _READ_CURRENT_BY_PK = (
     "SELECT r.pk, r.res_type, r.res_id, v.version, v.last_updated, v.deleted, v.method, "
     "v.content FROM resource r JOIN resource_version v "
@@ -392,11 +387,11 @@ def read_current_by_ids(conn: Connection, res_type: str, ids: Sequence[str]
     for start in range(0, len(unique), 500):  # within SQLite's bound-parameter limit
         batch = unique[start:start + 500]
         rows = conn.execute(
-            select(*_VERSION_COLUMNS).select_from(_JOIN)
+            select(*VERSION_COLUMNS).select_from(_JOIN)
             .where(resource.c.res_type == res_type, resource.c.res_id.in_(batch),
                    resource_version.c.version == resource.c.version)).all()
         for row in rows:
-            stored = _stored(row)
+            stored = stored_version(row)
             found[stored.res_id] = stored
     return found
 
@@ -423,7 +418,7 @@ def read_history(
     """One page of history, newest first, and the cursor of the next page (None at the end);
     across types, none of `without_types`."""
     rv = resource_version
-    query = select(rv.c.resource_pk, *_VERSION_COLUMNS).select_from(_JOIN)
+    query = select(rv.c.resource_pk, *VERSION_COLUMNS).select_from(_JOIN)
     if res_type is not None:
         query = query.where(rv.c.res_type == res_type)
     if without_types:
@@ -454,7 +449,7 @@ def read_history(
     if len(rows) > count and page:
         last = page[-1]
         cursor = HistoryCursor(last_updated=last[4], resource_pk=last[0], version=last[3])
-    return [_stored(row[1:]) for row in page], cursor
+    return [stored_version(row[1:]) for row in page], cursor
 
 
 class _NewResource:
