@@ -81,10 +81,12 @@ def seed(engine: Engine, *, patients: int = 20_000, days: int = 365, scale: floa
             conn.execute(insert(inpatient_counter), counters)
         # The history just written: the census's closed days are counted again from it (a
         # year's in a second or two), here rather than on the first census someone asks for.
+        # Closed as of the simulation's `now`, not the clock's: a seed of a past moment
+        # leaves the days after it to the census, which closes them as they fall due.
         if simulation.stays:
             first = min(s.admitted for s in simulation.stays)
-            census_days.reopen_from(conn, first.astimezone(DISPLAY_ZONE).date(), utcnow())
-        census_days.close_days(conn, utcnow())
+            census_days.reopen_from(conn, first.astimezone(DISPLAY_ZONE).date(), now)
+        census_days.close_days(conn, now)
     open_stays = sum(1 for s in simulation.stays if s.discharged is None)
     return Seeded(writer.count, len(residents), len(network.beds), len(simulation.stays),
                   open_stays)
