@@ -267,7 +267,8 @@ def _read(db: Driver, p: dict[str, Any]) -> Answer:
 
 
 _IDENTIFIER = _with_content(
-    "SELECT t.resource_pk AS pk FROM idx_token t WHERE t.hash_sys_code = :hash "
+    "SELECT t.resource_pk AS pk FROM idx_token t "
+    "WHERE t.hash_sys = :hash_sys AND t.hash_code = :hash "
     f"ORDER BY t.resource_pk LIMIT {_LIMIT}")
 
 
@@ -294,7 +295,8 @@ _PATIENT_CODE_DATES = _with_content(
     "AND f.res_type = 'Observation' AND f.param = 'patient' "
     "AND d.resource_pk = f.resource_pk AND d.res_type = 'Observation' AND d.param = 'date' "
     "AND +d.low >= :low AND +d.low < :high "
-    "AND EXISTS (SELECT 1 FROM idx_token t WHERE t.hash_sys_code = :code "
+    "AND EXISTS (SELECT 1 FROM idx_token t "
+    "WHERE t.hash_sys = :code_sys AND t.hash_code = :code "
     "AND t.resource_pk = f.resource_pk) "
     f"ORDER BY d.low, f.resource_pk LIMIT {_LIMIT}", order="p.low, p.pk")
 
@@ -320,7 +322,8 @@ def _location_status(db: Driver, p: dict[str, Any]) -> Answer:
 _CHAIN = _with_content(
     "SELECT f.resource_pk AS pk FROM idx_token t CROSS JOIN resource pt "
     "CROSS JOIN idx_reference f "
-    "WHERE t.hash_sys_code = :hash AND pt.pk = t.resource_pk AND NOT pt.deleted "
+    "WHERE t.hash_sys = :hash_sys AND t.hash_code = :hash "
+    "AND pt.pk = t.resource_pk AND NOT pt.deleted "
     "AND f.target_type = 'Patient' AND f.target_id = pt.res_id "
     "AND f.res_type = 'Encounter' AND f.param = 'patient' "
     f"ORDER BY f.resource_pk LIMIT {_LIMIT}")
@@ -334,7 +337,7 @@ def _chain(db: Driver, p: dict[str, Any]) -> Answer:
 _HAS = _with_content(
     "SELECT pt.pk AS pk FROM resource pt WHERE pt.res_type = 'Patient' AND pt.res_id IN ("
     "SELECT f.target_id FROM idx_token t CROSS JOIN idx_reference f "
-    "WHERE t.hash_sys_code = :code AND f.resource_pk = t.resource_pk "
+    "WHERE t.hash_sys = :code_sys AND t.hash_code = :code AND f.resource_pk = t.resource_pk "
     "AND f.res_type = 'Condition' AND f.param = 'patient' AND f.target_type = 'Patient') "
     f"AND NOT pt.deleted ORDER BY pt.pk LIMIT {_LIMIT}")
 
@@ -348,7 +351,8 @@ _INCLUDE_PAGE = _with_content(
     "SELECT d.resource_pk AS pk FROM idx_date d "
     "WHERE d.res_type = 'Observation' AND d.param = 'date' "
     "AND d.low >= :low AND d.low <= :high AND d.high <= :high "
-    "AND EXISTS (SELECT 1 FROM idx_token t WHERE t.hash_sys_code = :code "
+    "AND EXISTS (SELECT 1 FROM idx_token t "
+    "WHERE t.hash_sys = :code_sys AND t.hash_code = :code "
     "AND t.resource_pk = d.resource_pk) "
     f"ORDER BY d.resource_pk LIMIT {_LIMIT}")
 
@@ -371,12 +375,12 @@ def _include(db: Driver, p: dict[str, Any]) -> Answer:
 
 _PAGE_TEN = _with_content(
     "SELECT t.resource_pk AS pk FROM idx_token t "
-    "WHERE t.hash_sys_code = :code AND t.resource_pk > :after "
+    "WHERE t.hash_sys = :code_sys AND t.hash_code = :code AND t.resource_pk > :after "
     f"ORDER BY t.resource_pk LIMIT {_LIMIT}")
 # In a year: each row's date probed by resource_pk (`+`: not by a date index's range).
 _PAGE_TEN_DATED = _with_content(
     "SELECT t.resource_pk AS pk FROM idx_token t "
-    "WHERE t.hash_sys_code = :code AND t.resource_pk > :after "
+    "WHERE t.hash_sys = :code_sys AND t.hash_code = :code AND t.resource_pk > :after "
     "AND EXISTS (SELECT 1 FROM idx_date d WHERE d.resource_pk = t.resource_pk "
     "AND d.res_type = 'Observation' AND d.param = 'date' "
     "AND +d.low >= :low AND +d.high <= :high) "
@@ -442,7 +446,8 @@ def build_kinds(sample: Sample, seed: int = 7) -> list[Kind]:
                          else (facts.mrn_system, facts.mrn))
         by_id.queries.append(Query(
             _path("Patient", [("identifier", f"{system}|{value}")]),
-            {"hash": hash64("Patient", "identifier", system, value)}))
+            {"hash_sys": hash64("Patient", "identifier", system),
+             "hash": hash64("Patient", "identifier", value)}))
     kinds.append(by_id)
 
     family = Kind("patient by family name prefix", "Patient?family=Zh (or 张)", _family)
@@ -467,7 +472,8 @@ def build_kinds(sample: Sample, seed: int = 7) -> list[Kind]:
             _path("Observation", [("patient", f"Patient/{facts.id}"),
                                   ("code", f"{LOINC}|{code}"), ("date", f"ge{first}"),
                                   ("date", f"lt{last}"), ("_sort", "date")]),
-            {"patient": facts.id, "code": hash64("Observation", "code", LOINC, code),
+            {"patient": facts.id, "code_sys": hash64("Observation", "code", LOINC),
+             "code": hash64("Observation", "code", code),
              "low": _day_start(first), "high": _day_start(last)}))
     kinds.append(dated)
 
@@ -488,7 +494,8 @@ def build_kinds(sample: Sample, seed: int = 7) -> list[Kind]:
                          else (RESIDENT_ID_SYSTEM, facts.resident_id))
         chained.queries.append(Query(
             _path("Encounter", [("patient.identifier", f"{system}|{value}")]),
-            {"hash": hash64("Patient", "identifier", system, value)}))
+            {"hash_sys": hash64("Patient", "identifier", system),
+             "hash": hash64("Patient", "identifier", value)}))
     kinds.append(chained)
 
     has = Kind("_has: patients with a condition",
@@ -498,7 +505,8 @@ def build_kinds(sample: Sample, seed: int = 7) -> list[Kind]:
         code = codes[n % len(codes)]
         has.queries.append(Query(
             _path("Patient", [("_has:Condition:patient:code", f"{ICD10}|{code}")]),
-            {"code": hash64("Condition", "code", ICD10, code)}))
+            {"code_sys": hash64("Condition", "code", ICD10),
+             "code": hash64("Condition", "code", code)}))
     kinds.append(has)
 
     include = Kind("_include: a day's observations + patients",
@@ -508,7 +516,8 @@ def build_kinds(sample: Sample, seed: int = 7) -> list[Kind]:
         include.queries.append(Query(
             _path("Observation", [("code", f"{LOINC}|{code}"), ("date", day.isoformat()),
                                   ("_include", "Observation:subject")]),
-            {"code": hash64("Observation", "code", LOINC, code), "low": _day_start(day),
+            {"code_sys": hash64("Observation", "code", LOINC),
+             "code": hash64("Observation", "code", code), "low": _day_start(day),
              "high": _day_end(day)}))
     kinds.append(include)
 
@@ -546,7 +555,8 @@ def collect_page_ten(base: str, kind: Kind, sample: Sample, authorization: str) 
                                "Authorization": authorization}) as client:
         for code, year in page_ten_starts(sample):
             pairs = [("code", f"{LOINC}|{code}")]
-            params: dict[str, Any] = {"code": hash64("Observation", "code", LOINC, code)}
+            params: dict[str, Any] = {"code_sys": hash64("Observation", "code", LOINC),
+                                      "code": hash64("Observation", "code", code)}
             if year is not None:
                 pairs.append(("date", str(year)))
                 params["low"] = datetime(year, 1, 1, tzinfo=CST)

@@ -15,7 +15,7 @@ from yilian.errors import BadRequest, Forbidden, Unauthorized
 from yilian.fhir.access import Access
 from yilian.fhir.audit import Entry, append
 from yilian.kit.clock import utcnow
-from yilian.kit.db import write_transaction
+from yilian.kit.db import run_read, write_transaction
 from yilian.kit.ids import is_valid_id
 
 MAX_MINUTES = 240
@@ -58,7 +58,7 @@ class Authenticator:
         self.verifier = verifier
         # Every staff request reads its emergencies: on an autocommit engine (kit.db) that is
         # one round trip to PostgreSQL, not BEGIN, SELECT and ROLLBACK.
-        self.reads = reads or engine
+        self.reads = reads
 
     def verify(self, authorization: str | None) -> Access:
         return self.verifier(authorization)
@@ -95,10 +95,11 @@ class Authenticator:
         """The patients opened to this staff member now, read from the database."""
         if not access.staff_bound_anywhere:
             return access
-        with self.reads.connect() as conn:
-            rows = conn.execute(select(auth_emergency.c.patient, auth_emergency.c.reason)
-                                .where(auth_emergency.c.username == _username(access),
-                                       auth_emergency.c.expires > utcnow())).all()
+        query = (select(auth_emergency.c.patient, auth_emergency.c.reason)
+                 .where(auth_emergency.c.username == _username(access),
+                        auth_emergency.c.expires > utcnow()))
+        rows = run_read(self.engine, lambda conn: conn.execute(query).all(),
+                        autocommit=self.reads)
         if not rows:
             return access
         return replace(access, emergency=tuple(dict.fromkeys(row.patient for row in rows)),

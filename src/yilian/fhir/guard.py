@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, select
 
@@ -195,12 +195,14 @@ LINK_TYPES = frozenset({"Encounter", "EpisodeOfCare", "CareTeam", "ServiceReques
 def _patients_in(res_type: str, body: object) -> set[str]:
     """The Patient ids a resource's compartment parameters point at."""
     from yilian.fhir.search.extract import extract_index_rows
+    from yilian.fhir.search.rows import ReferenceRow
 
     params = set(_compartment_params().get(res_type, ()))
-    rows = extract_index_rows(body) if isinstance(body, dict) else {}
-    return {row["target_id"] for row in rows.get("reference", [])
-            if row["param"] in params and row.get("target_type") == "Patient"
-            and row.get("target_id")}
+    if not isinstance(body, dict):
+        return set()
+    references = cast(list[ReferenceRow], extract_index_rows(body)["reference"])
+    return {row.target_id for row in references
+            if row.param in params and row.target_type == "Patient" and row.target_id}
 
 
 def seen_versions(ctx: Context, res_type: str, versions: Sequence[StoredVersion]

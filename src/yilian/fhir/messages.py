@@ -25,7 +25,7 @@ class FhirRequest:
     resource: JsonObject | None = None  # a body already parsed (Bundle entries)
     content_type: str | None = None
     # The index rows of `resource`, validated and indexed before the write transaction.
-    prepared: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
+    prepared: Mapping[str, Sequence[tuple[Any, ...]]] | None = None
     access: Access = UNRESTRICTED  # what the caller may do: from its token (fhir.access)
     source: str = ""  # the caller's network address, for the audit trail
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from yilian.errors import (
     BadRequest,
@@ -47,7 +47,7 @@ from yilian.fhir.store.sql import (
 )
 from yilian.kit import jsonfmt
 from yilian.kit.clock import utcnow
-from yilian.kit.db import LostRace, read_transaction, run_write
+from yilian.kit.db import LostRace, run_read, run_write
 
 FHIR_JSON = ("application/fhir+json", "application/json", "application/json+fhir")
 JSON_PATCH = "application/json-patch+json"
@@ -398,10 +398,14 @@ class FhirRouter:
                 ready = self._prepare(request)
                 return self.write(lambda ctx: dispatch(ctx, ready, self.options), base_url,
                                   request.access, audited=request)
-            with read_transaction(self.engine) as conn:
+
+            def read(conn: Connection) -> FhirResponse:
                 ctx = Context(conn, base_url, validate=self.options.validate,
                               access=request.access)
                 return dispatch(ctx, request, self.options)
+
+            return run_read(self.engine, read,
+                            autocommit=self.reader.engine if self.reader else None)
         except YilianError as error:
             return FhirResponse(error.http_status, resource=error.to_outcome())
         except LostRace as error:

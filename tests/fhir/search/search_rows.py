@@ -40,7 +40,6 @@ def token(
         "type_system": type_system,
         "type_code": type_code,
         "hash_code": hash64(res_type, param, code),
-        "hash_sys_code": hash64(res_type, param, system, code),
         "hash_sys": hash64(res_type, param, system),
     }
 
@@ -61,8 +60,14 @@ def ref(
     }
 
 
+def as_dict(row: Any) -> dict[str, Any]:
+    """An index row (a named tuple) as a dict, without `grp` unless a composite's."""
+    return {key: value for key, value in row._asdict().items()
+            if key != "grp" or value is not None}
+
+
 def rows(resource: dict[str, Any], table: str, param: str) -> list[dict[str, Any]]:
-    return [row for row in extract_index_rows(resource)[table] if row["param"] == param]
+    return [as_dict(row) for row in extract_index_rows(resource)[table] if row.param == param]
 
 
 def _key(row: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from yilian.fhir.search.extract import (
     routing_summary,
 )
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
+from yilian.fhir.search.rows import ReferenceRow, StringRow
 from yilian.kit import jsonfmt
 
 
@@ -50,7 +51,7 @@ def test_routing_of_the_official_definitions() -> None:
 
 
 def _values(rows: list[Any]) -> list[str]:
-    return sorted(repr(sorted(row.items())) for row in rows)
+    return sorted(repr(sorted(row._asdict().items())) for row in rows)
 
 
 # Where the two legitimately differ:
@@ -113,7 +114,7 @@ def test_expressions_outside_the_walker_go_to_fhirpathpy() -> None:
     assert indexer is not None
     patient = example("Patient-example.json")
     assert indexer.rows(patient, "Patient") == [
-        {"param": "official-family", "value_norm": "chalmers", "value_exact": "Chalmers"}
+        StringRow("official-family", value_norm="chalmers", value_exact="Chalmers")
     ]
 
 
@@ -124,9 +125,9 @@ def test_fhirpathpy_resolves_reference_types() -> None:
     assert route is Route.FHIRPATH and indexer is not None
     encounter = {"resourceType": "Encounter", "id": "e", "subject": {"reference": "Patient/p"}}
     assert indexer.rows(encounter, "Encounter") == [
-        {"param": "patient", "target_type": "Patient", "target_id": "p", "target_version": None,
-         "url": None}
-    ]  # fmt: skip
+        ReferenceRow("patient", target_type="Patient", target_id="p", target_version=None,
+                     url=None)
+    ]
     group = {"resourceType": "Encounter", "id": "e", "subject": {"reference": "Group/g"}}
     assert indexer.rows(group, "Encounter") == []
 
@@ -151,5 +152,5 @@ def test_a_failing_fhirpath_evaluation_skips_the_parameter(
         assert indexer.rows(substance, "Substance") == []
     assert "Substance.code not indexed" in caplog.text
     # The walker casts each ingredient.
-    assert {row["code"] for row in extract_index_rows(substance)["token"]
-            if row["param"] == "code"} == {"c", "i1", "i2"}  # fmt: skip
+    assert {row.code for row in extract_index_rows(substance)["token"]
+            if row.param == "code"} == {"c", "i1", "i2"}  # fmt: skip

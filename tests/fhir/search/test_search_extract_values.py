@@ -208,7 +208,7 @@ def test_primitives_with_only_extensions_are_skipped() -> None:
         "telecom": [{"system": "phone", "_value": absent}],
     }
     tables = extract_index_rows(patient)
-    assert [r for r in tables["date"] if r["param"] == "birthdate"] == []
+    assert [r for r in tables["date"] if r.param == "birthdate"] == []
     assert rows(patient, "string", "name") == [string("name", "bo", "Bo")]
     assert rows(patient, "token", "phone") == []
 
@@ -330,7 +330,7 @@ def test_composites_are_searched_on_rows_written_anyway_where_they_can() -> None
         valueQuantity={"value": Decimal("120.0"), "system": "urn:u", "code": "mm[Hg]"},
         component=[{"code": {"coding": [{"code": "y"}]}, "valueQuantity": {"value": 1}}],
     )
-    written = {row["param"] for table in extract_index_rows(resource).values() for row in table}
+    written = {row.param for table in extract_index_rows(resource).values() for row in table}
     assert {"component-code-value-quantity$0", "component-code-value-quantity$1"} <= written
     assert not {code for code in written if code.startswith(("code-value-", "combo-"))}
 

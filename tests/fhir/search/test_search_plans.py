@@ -19,6 +19,8 @@ from starlette.testclient import TestClient
 
 from yilian.api.app import create_app
 from yilian.config import Settings
+from yilian.fhir.search import plan as plan_module
+from yilian.fhir.search import query as query_module
 from yilian.fhir.search.binding import Binding
 from yilian.fhir.search.expressions import All, Ids
 from yilian.fhir.search.plan import Names, Plan, matching_pks
@@ -140,8 +142,61 @@ def test_a_page_in_pk_order_is_read_off_the_token_index(sqlite_client: TestClien
         found = _plan(conn, f"Observation?code={LOINC}|{HEART_RATE}")
         page = found.select().order_by(found.pk).limit(21)
         explained = _explain(conn, page)
-    assert "ix_idx_token_sys_code" in explained
+    assert "ix_idx_token_sys" in explained
     assert "TEMP B-TREE" not in explained  # no sorting: the index is in pk order
+
+
+def test_a_has_with_many_sources_walks_its_targets_in_pk_order(
+        sqlite_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_has` gathers all its targets before it knows the first; when its sources are many
+    (DENSE_HAS) and the page is in pk order, the resources are walked and each checked."""
+    query = f"Patient?_has:Observation:subject:code={LOINC}|{HEART_RATE}"
+    with _engine(sqlite_client).connect() as conn:
+        gathered = _plan(conn, query)
+        monkeypatch.setattr(plan_module, "DENSE_HAS", 60)  # p1 has 60 heart rates
+        walked = _plan(conn, query)
+        res_type, _, text = query.partition("?")
+        expression = parse_query(res_type, parse_qsl(text), strict=True).expression()
+        sorted_plan = search_plan(conn, res_type, expression, None, pk_order=False)
+        monkeypatch.setattr(plan_module, "DENSE_HAS", 61)
+        sparse = _plan(conn, query)
+    assert not gathered.filters  # from the targets of the heart rates
+    assert len(walked.filters) == 1  # every Patient, in pk order, checked for one
+    assert not sorted_plan.filters and not sparse.filters
+    for url in (query, f"{query}&_sort=-_id", f"{query}&_count=1"):
+        monkeypatch.setattr(plan_module, "DENSE_HAS", 60)
+        walking = sqlite_client.get(f"/fhir/{url}").json()
+        monkeypatch.setattr(plan_module, "DENSE_HAS", 2000)
+        gathering = sqlite_client.get(f"/fhir/{url}").json()
+        assert [e["resource"]["id"] for e in walking["entry"]] == ["p1"], url
+        assert walking["entry"] == gathering["entry"], url
+
+
+def test_only_plans_whose_joins_are_fixed_keep_generic_plans(
+        sqlite_client: TestClient) -> None:
+    """PostgreSQL keeps a pinned statement's generic plan (search.statements): only for
+    plans from one index lookup whose other criteria probe the candidate's own rows."""
+    day = FIRST_DAY + timedelta(days=10)
+    cases = {
+        f"Observation?code={LOINC}|{HEART_RATE}": True,
+        f"Observation?code={HEART_RATE}&date=ge{FIRST_DAY}&subject=Patient/p1": True,
+        f"Observation?code={HEART_RATE}&date={day}&subject=Patient/p1": False,  # the day's
+        f"Observation?code:not={GLUCOSE}&subject=Patient/p1": True,
+        "Observation?_id=o1,o2": True,
+        "Observation": True,
+        f"Observation?date={day}": False,  # a range: how best to read it depends on its width
+        "Patient?name=Zh": False,
+        f"Patient?_has:Observation:subject:code={HEART_RATE}": False,  # a set of targets
+        "Observation?subject:Patient._id=p1": False,  # a chain's joins
+        f"Observation?code={HEART_RATE}&subject:Patient._id=p1": False,  # as a filter too
+        f"Observation?code={HEART_RATE},{GLUCOSE}&subject:Patient._id=p1": False,
+    }
+    with _engine(sqlite_client).connect() as conn:
+        for url, expected in cases.items():
+            res_type, _, text = url.partition("?")
+            expression = parse_query(res_type, parse_qsl(text), strict=True).expression()
+            bound = query_module._bind(conn, [(res_type, expression)], None, pk_order=True)
+            assert bound.pinned is expected, url
 
 
 def test_other_criteria_look_up_the_candidate_own_rows(sqlite_client: TestClient) -> None:

@@ -10,6 +10,8 @@ from search_examples import example, instances
 from sqlalchemy import func, insert, select
 
 from yilian.fhir.search.extract import extract_index_rows
+from yilian.fhir.search.rows import ROW_TYPES
+from yilian.fhir.store.bulk import BulkInsert
 from yilian.fhir.store.tables import INDEX_TABLES, idx_date, idx_quantity, idx_token, resource
 from yilian.kit.db import make_engine, write_transaction
 from yilian.kit.hashing import hash64
@@ -36,7 +38,8 @@ def test_every_example_s_rows_insert_and_read_back(database_url: str) -> None:
                 ).scalar_one()
                 for table, found in extract_index_rows(item).items():
                     if found:
-                        rows = [{**row, "resource_pk": pk, "res_type": res_type} for row in found]
+                        rows = [{**row._asdict(), "resource_pk": pk, "res_type": res_type}
+                                for row in found]
                         conn.execute(insert(INDEX_TABLES[table]), rows)
                         expected[table] += len(found)
         with engine.connect() as conn:
@@ -74,3 +77,11 @@ def test_every_example_s_rows_insert_and_read_back(database_url: str) -> None:
             assert tuple(glucose) == (Decimal("6.3"), Decimal("6.25"), Decimal("6.35"))
     finally:
         engine.dispose()
+
+
+def test_row_fields_are_the_columns_the_store_inserts_in_order() -> None:
+    """Rows go to the driver as tuples (store.bulk): a field out of order would put values
+    in the wrong columns."""
+    for name, table in INDEX_TABLES.items():
+        fields = ROW_TYPES[name]._fields  # type: ignore[attr-defined]
+        assert fields == tuple(BulkInsert(table, ("resource_pk", "res_type")).rest), name

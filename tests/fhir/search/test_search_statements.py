@@ -99,6 +99,24 @@ def test_a_different_shape_gets_its_own_statement(loaded: TestClient) -> None:
         check(loaded, [(url, expected)])
 
 
+def test_a_list_of_system_and_code_pairs_matches_each_pair_not_their_cross(
+        loaded: TestClient) -> None:
+    """`system|code,...` is a list of (system, code) pairs, one index's leading columns: a
+    code under another system than the one it was asked with does not match."""
+    other = "http://example.org/codes"
+    for url, expected in [
+        (f"Observation?code={LOINC}|2345-7,{other}|8867-4", {"o1", "o2", "o4"}),
+        (f"Observation?code={other}|2345-7,{LOINC}|8867-4", {"o3", "o5"}),
+        (f"Observation?code={LOINC}|2345-7,{LOINC}|8867-4,{other}|1",
+         {"o1", "o2", "o3", "o4", "o5"}),
+        (f"Observation?code={other}|2345-7,{other}|8867-4", set()),
+        (f"Observation?code={LOINC}|,{other}|8867-4", {"o1", "o2", "o3", "o4", "o5"}),
+        (f"Observation?code=|2345-7,{LOINC}|8867-4", {"o3", "o5"}),  # |code: no system
+        (f"Observation?code=2345-7,{other}|8867-4&subject=Patient/p1", {"o1", "o2"}),
+    ]:
+        check(loaded, [(q(url), expected)])
+
+
 def test_prefixes_and_ranges_are_bound_per_search(loaded: TestClient) -> None:
     check(loaded, [
         ("Observation?value-quantity=gt6", {"o2", "o3", "o4", "o5"}),

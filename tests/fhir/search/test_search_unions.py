@@ -35,10 +35,10 @@ def test_united_parameters_write_no_rows() -> None:
     observation = {"resourceType": "Observation", "id": "o", "status": "final",
                    "code": {"coding": [{"code": "x"}]}, "valueQuantity": {"value": 3},
                    "component": [{"code": {"coding": [{"code": "y"}]}}]}
-    written = {row["param"] for rows in extract_index_rows(observation).values()
+    written = {row.param for rows in extract_index_rows(observation).values()
                for row in rows}
     assert {"code", "component-code", "value-quantity"} <= written
     assert not {code for code in written if code.startswith("combo-")}
     patient = {"resourceType": "Patient", "id": "p", "name": [{"family": "Zhang"}]}
-    written = {row["param"] for rows in extract_index_rows(patient).values() for row in rows}
+    written = {row.param for rows in extract_index_rows(patient).values() for row in rows}
     assert "name" in written and "phonetic" not in written

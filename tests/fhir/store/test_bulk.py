@@ -17,6 +17,7 @@ from yilian.fhir.store.tables import audit_entity, audit_log
 from yilian.kit.db import make_engine, write_transaction
 
 LOG = BulkInsert(audit_log, ())
+GROUPED_LOG = BulkInsert(audit_log, ("seq",))
 ENTITY = BulkInsert(audit_entity, ())
 START = datetime(2026, 11, 24, 8, 30, 15, 123456, tzinfo=UTC)
 
@@ -34,9 +35,9 @@ def test_every_row_lands_with_its_values(database_url: str, count: int) -> None:
     try:
         with write_transaction(engine) as conn:
             LOG.insert(conn, _log_rows(1, count))
-            LOG.run(conn, [((), [{"seq": 10_000, "recorded": START, "actor": "user grouped",
-                                  "subtype": "search-type", "outcome": 0, "entry": "{}",
-                                  "prev_hash": "a" * 64, "hash": "b" * 64}])])
+            # A group's rows after its leading values (here none), in the columns' order.
+            GROUPED_LOG.run(conn, [((10_000,), [(START, "user grouped", "search-type", 0, "{}",
+                                         "a" * 64, "b" * 64)])])
             ENTITY.insert(conn, [(seq, f"Patient/{seq}") for seq in range(1, count + 1)])
         with engine.connect() as conn:
             rows = conn.execute(select(audit_log).order_by(audit_log.c.seq)).all()

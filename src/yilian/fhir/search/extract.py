@@ -36,7 +36,7 @@ from yilian.fhir.search.registry import (
     SearchRegistry,
     get_registry,
 )
-from yilian.fhir.search.rows import BUILDERS, Builder, token_boolean
+from yilian.fhir.search.rows import BUILDERS, Builder, Row, token_boolean
 from yilian.fhir.search.unions import is_stored
 
 _log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ _log = logging.getLogger(__name__)
 TABLES = ("string", "token", "reference", "date", "number", "quantity", "uri")
 
 # Rows by table name (keys of yilian.fhir.store.tables.INDEX_TABLES); every table is present.
-IndexRows = dict[str, list[dict[str, Any]]]
+IndexRows = dict[str, list[Row]]
 
 JsonObject = dict[str, Any]
 
@@ -69,8 +69,8 @@ def _dedupe(rows: list[Any]) -> list[Any]:
     """Drop repeated rows (a union's branches, or the same name given twice), keeping order."""
     if len(rows) < 2:
         return rows
-    unique = {tuple(row.values()): row for row in rows}
-    return rows if len(unique) == len(rows) else list(unique.values())
+    unique = dict.fromkeys(rows)
+    return rows if len(unique) == len(rows) else list(unique)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +160,7 @@ class _GroupedIndexer:
                     found.append((component.table, rows))
                 else:
                     for table, rows in found:
-                        for row in rows:
-                            row["grp"] = group
-                        tables[table].extend(rows)
+                        tables[table].extend(row._replace(grp=group) for row in rows)
                     group += 1
 
 

@@ -13,7 +13,7 @@ record (or was deleted) includes nothing. Iteration stops when a round adds noth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,8 @@ from sqlalchemy import Connection, Select, and_, bindparam, or_, select
 from yilian.errors import BadRequest
 from yilian.fhir.search.registry import ParamType, get_registry
 from yilian.fhir.search.statements import STATEMENTS
-from yilian.fhir.store import sql as store
-from yilian.fhir.store.sql import StoredVersion
-from yilian.fhir.store.tables import idx_reference, resource
+from yilian.fhir.store.sql import VERSION_COLUMNS, StoredVersion, stored_version
+from yilian.fhir.store.tables import idx_reference, resource, resource_version
 
 MAX_ROUNDS = 4
 MAX_INCLUDED = 1000
@@ -82,14 +81,16 @@ def included(conn: Connection, page: Sequence[StoredVersion], pks: Sequence[int]
         active = [i for i in includes if round_number == 0 or i.iterate]
         if not active or not frontier:
             break
-        new_pks: list[int] = []
+        reached: dict[int, StoredVersion] = {}
         for include in active:
             found_query = (_reverse if include.reverse else _forward)(include, frontier)
             if found_query is not None:
                 key, build, values = found_query
-                new_pks += [row[0] for row in STATEMENTS.rows(conn, key, build, values)]
+                # Pinned: from at most a page's (or MAX_INCLUDED) resources, by index.
+                for row in STATEMENTS.rows(conn, key, build, values, pinned=True):
+                    reached[row[0]] = stored_version(row[1:])
         fresh: list[tuple[StoredVersion, int]] = []
-        for pk, version in sorted(store.read_current_by_pk(conn, _unique(new_pks)).items()):
+        for pk, version in sorted(reached.items()):
             key = (version.res_type, version.res_id)
             if key in seen or version.deleted:
                 continue
@@ -107,12 +108,19 @@ def included(conn: Connection, page: Sequence[StoredVersion], pks: Sequence[int]
     return found
 
 
-def _unique(pks: Iterable[int]) -> list[int]:
-    return sorted(set(pks))
-
-
 # What runs an include: the statement's key, how to build it, the values to bind.
 _Query = tuple[tuple[Any, ...], Callable[[], Select[Any]], dict[str, Any]]
+
+_CURRENT = resource.join(resource_version, and_(
+    resource_version.c.resource_pk == resource.c.pk,
+    resource_version.c.version == resource.c.version))
+
+
+def _current_versions(pks: Select[Any]) -> Select[Any]:
+    """(pk, the current version's columns) of the resources `pks` selects, each once: read
+    in the statement that finds them, not in a second one."""
+    return select(resource.c.pk, *VERSION_COLUMNS).select_from(_CURRENT).where(
+        resource.c.pk.in_(pks))
 
 
 def _forward(include: Include, frontier: Sequence[tuple[StoredVersion, int]]
@@ -137,7 +145,7 @@ def _forward_statement(include: Include) -> Select[Any]:
     if include.target_type is not None:
         rows = rows.where(idx_reference.c.target_type == include.target_type)
     targets = rows.subquery()
-    return (
+    return _current_versions(
         select(resource.c.pk)
         .join(targets, and_(resource.c.res_type == targets.c.target_type,
                             resource.c.res_id == targets.c.target_id))
@@ -169,4 +177,4 @@ def _reverse_statement(include: Include, types: Sequence[str]) -> Select[Any]:
     if include.param is not None:
         query = query.where(idx_reference.c.res_type == include.source_type,
                             idx_reference.c.param == include.param)
-    return query
+    return _current_versions(query)

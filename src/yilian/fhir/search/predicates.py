@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import BindParameter, ColumnElement, Table, and_, not_, or_
+from sqlalchemy import BindParameter, ColumnElement, Table, and_, not_, or_, tuple_
 
 from yilian.fhir.search.expressions import Match
 from yilian.fhir.search.registry import ParamType, SearchParam
@@ -151,7 +151,7 @@ def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
                          else [type_code, ident])
         return
     by_code: list[int] = []
-    by_system_code: list[int] = []
+    by_system_code: list[tuple[int, int]] = []
     by_system: list[int] = []
     for value, code in itertools.product(values, stored_codes(param)):
         if "|" not in value:
@@ -160,14 +160,18 @@ def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
         system, _, token_code = value.partition("|")
         if not token_code:
             by_system.append(hash64(res_type, code, system))
-        else:
-            by_system_code.append(hash64(res_type, code, system or None, token_code))
-    for hashes in (by_code, by_system_code, by_system):
-        # One hash (most searches) is compared, more are a list: SQLAlchemy rewrites the
-        # SQL of a list's IN at every run.
+        else:  # `|code`: the hash of no system
+            by_system_code.append((hash64(res_type, code, system or None),
+                                   hash64(res_type, code, token_code)))
+    # system|code is a pair of hashes, the leading columns of one index.
+    for hashes in (by_code, by_system, by_system_code):
+        # One (most searches) is compared, more are a list: SQLAlchemy rewrites the SQL of
+        # a list's IN at every run.
         form.append(len(hashes) if len(hashes) < 2 else "list")
-        if hashes:
-            bound.append(hashes[0] if len(hashes) == 1 else hashes)
+        if len(hashes) == 1:
+            bound.extend(hashes[0] if isinstance(hashes[0], tuple) else hashes)
+        elif hashes:
+            bound.append(hashes)
 
 
 def _prepare_reference(param: SearchParam, modifier: str | None, value: str,
@@ -274,9 +278,16 @@ def _token(rows: Columns, res_type: str, param: SearchParam, modifier: str | Non
                  else rows.c.type_system.is_(None),
                  rows.c.type_code == next(binds), rows.c.code == next(binds))
             for with_system in forms)))
+    by_code, by_system, by_pair = forms
+    pair = tuple_(rows.c.hash_sys, rows.c.hash_code)
     alternatives = [column.in_(next(binds)) if used == "list" else column == next(binds)
-                    for column, used in zip((rows.c.hash_code, rows.c.hash_sys_code,
-                                             rows.c.hash_sys), forms, strict=True) if used]
+                    for column, used in ((rows.c.hash_code, by_code),
+                                         (rows.c.hash_sys, by_system)) if used]
+    if by_pair == "list":
+        alternatives.append(pair.in_(next(binds)))
+    elif by_pair:
+        alternatives.append(and_(rows.c.hash_sys == next(binds),
+                                 rows.c.hash_code == next(binds)))
     # The hashes carry type and parameter: no need to filter on them again.
     return or_(*alternatives)
 

@@ -39,6 +39,7 @@ from yilian.fhir.search.plan import (
     choose,
     conjuncts,
     is_type_free,
+    pins,
     plan,
     probe,
     type_free_plan,
@@ -339,6 +340,14 @@ class _BoundSearch:
     chosen: tuple[int, ...]  # per type; empty for a type-free search
     values: dict[str, Any]
 
+    @property
+    def pinned(self) -> bool:
+        """Whether every type's plan has its joins fixed (plan.pins, search.statements)."""
+        if not self.chosen:  # a type-free search: the resource table, by ids or times
+            return True
+        return all(pins(conjuncts(expression), number)
+                   for (_, expression), number in zip(self.scope, self.chosen, strict=True))
+
     def plans(self) -> list[tuple[str, Plan]]:
         """The plans of a statement being built (with this search's values as defaults)."""
         if not self.chosen:
@@ -351,9 +360,9 @@ class _BoundSearch:
 
 
 def _bind(conn: Connection, scope: Scope, base_url: str | None,
-          chosen_before: Sequence[int] = ()) -> _BoundSearch:
+          chosen_before: Sequence[int] = (), *, pk_order: bool = False) -> _BoundSearch:
     """The search bound to its values, each type's source chosen (`chosen_before`: as the
-    first page's was, when it may be)."""
+    first page's was, when it may be; `pk_order`: for an answer in pk order)."""
     first_type, first = scope[0]
     if len(scope) > 1 and all(e == first for _, e in scope) and is_type_free(first):
         # `?_id=a,b` or `?_lastUpdated=gt2024` across 146 types: one pass, not 146.
@@ -375,7 +384,7 @@ def _bind(conn: Connection, scope: Scope, base_url: str | None,
         chosen = tuple(
             choose(conjuncts(expression),
                    _counter(conn, shapes, res_type, expression, binding, values)
-                   if len(scope) == 1 else None)
+                   if len(scope) == 1 else None, pk_order=pk_order)
             for (res_type, expression), binding in zip(scope, bindings, strict=True))
     return _BoundSearch(scope, bindings, ("types", shapes, chosen), chosen, values)
 
@@ -387,7 +396,7 @@ def _counter(conn: Connection, shapes: Any, res_type: str, expression: Expressio
     def count(number: int, limit: int) -> int:
         rows = STATEMENTS.rows(conn, ("probe", shapes, number), lambda: probe(
             parts[number], res_type, Names(binding), bindparam("probe_limit", type_=Integer())),
-            {**values, "probe_limit": limit})
+            {**values, "probe_limit": limit}, pinned=pins(parts[number:number + 1], 0))
         found: int = rows[0][0]
         return found
 
@@ -398,15 +407,16 @@ _LIMIT = bindparam("page_limit", type_=Integer())
 
 
 def search_plan(conn: Connection, res_type: str, expression: Expression,
-                base_url: str | None) -> Plan:
-    """The plan of a search on `res_type`, its source chosen as a search's is."""
-    return _bind(conn, [(res_type, expression)], base_url).plans()[0][1]
+                base_url: str | None, *, pk_order: bool = True) -> Plan:
+    """The plan of a search on `res_type`, its source chosen as a search's is (by default
+    one without _sort)."""
+    return _bind(conn, [(res_type, expression)], base_url, pk_order=pk_order).plans()[0][1]
 
 
 def search_ids(conn: Connection, res_type: str, expression: Expression, *, limit: int
                ) -> list[str]:
     """Ids of up to `limit` resources matching the expression."""
-    bound = _bind(conn, [(res_type, expression)], None)
+    bound = _bind(conn, [(res_type, expression)], None, pk_order=True)
 
     def build() -> Select[Any]:
         found = bound.plans()[0][1]
@@ -415,7 +425,7 @@ def search_ids(conn: Connection, res_type: str, expression: Expression, *, limit
                 .order_by(page.c.pk))
 
     rows = STATEMENTS.rows(conn, ("ids", bound.key), build,
-                           {**bound.values, "page_limit": limit})
+                           {**bound.values, "page_limit": limit}, pinned=bound.pinned)
     return [row[0] for row in rows]
 
 
@@ -430,7 +440,8 @@ def search_page(
 ) -> tuple[list[StoredVersion], list[int], Cursor | None]:
     """One page in the sort's order (then pk order): the resources' current versions, their
     primary keys, and the cursor of the next page (None on the last)."""
-    bound = _bind(conn, scope, base_url, () if cursor is None else cursor.source)
+    bound = _bind(conn, scope, base_url, () if cursor is None else cursor.source,
+                  pk_order=not sort)
     sort = tuple(sort)
     missing = None if cursor is None else cursor.missing
 
@@ -459,7 +470,8 @@ def search_page(
     values = {**bound.values, "page_limit": count + 1}
     if cursor is not None:
         values.update(cursor.bind())
-    rows = STATEMENTS.rows(conn, ("page", bound.key, sort, missing), build, values)
+    rows = STATEMENTS.rows(conn, ("page", bound.key, sort, missing), build, values,
+                           pinned=bound.pinned)
     page = rows[:count]
     keys = 1 + len(sort)  # pk and sort values, then the version's columns
     found = ([stored_version(row[keys:]) for row in page], [row[0] for row in page])
@@ -490,7 +502,8 @@ def count_matches(conn: Connection, scope: Scope, *, base_url: str | None) -> in
         matching = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
         return select(func.count()).select_from(matching)
 
-    total: int = STATEMENTS.rows(conn, ("count", bound.key), build, bound.values)[0][0]
+    total: int = STATEMENTS.rows(conn, ("count", bound.key), build, bound.values,
+                                 pinned=bound.pinned)[0][0]
     return total
 
 

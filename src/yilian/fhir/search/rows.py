@@ -1,8 +1,10 @@
 """Index rows for one value, by search parameter type and the value's FHIR type.
 
-Each builder appends plain dicts whose keys are exactly the columns of one idx_* table (the
-store adds resource_pk and res_type). Values carrying only extensions never reach a builder:
-the walker drops JSON nulls and never reads `_element` properties.
+Each builder appends rows of one idx_* table: named tuples whose fields are that table's
+columns in order, less those the store adds (resource_pk, res_type) and the id, so that a
+row goes to the driver as it is (store.bulk), not through a dict per row. Values carrying
+only extensions never reach a builder: the walker drops JSON nulls and never reads
+`_element` properties.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypedDict
+from typing import Any, NamedTuple
 
 from yilian.fhir.definitions import resource_types
 from yilian.fhir.search.dates import date_range, period_range
@@ -30,14 +32,18 @@ from yilian.fhir.search.normalize import (
     to_decimal,
 )
 
+# `grp`, last in every table: the element of a composite parameter a component's row comes
+# from (search/composite.py); None for the rows of other parameters.
 
-class StringRow(TypedDict):
+
+class StringRow(NamedTuple):
     param: str
     value_norm: str
     value_exact: str
+    grp: int | None = None
 
 
-class TokenRow(TypedDict):
+class TokenRow(NamedTuple):
     param: str
     system: str | None
     code: str | None
@@ -45,32 +51,35 @@ class TokenRow(TypedDict):
     type_system: str | None
     type_code: str | None
     hash_code: int
-    hash_sys_code: int
     hash_sys: int
+    grp: int | None = None
 
 
-class ReferenceRow(TypedDict):
+class ReferenceRow(NamedTuple):
     param: str
     target_type: str | None
     target_id: str | None
     target_version: str | None
     url: str | None
+    grp: int | None = None
 
 
-class DateRow(TypedDict):
+class DateRow(NamedTuple):
     param: str
     low: datetime
     high: datetime
+    grp: int | None = None
 
 
-class NumberRow(TypedDict):
+class NumberRow(NamedTuple):
     param: str
     value: Decimal
     low: Decimal
     high: Decimal
+    grp: int | None = None
 
 
-class QuantityRow(TypedDict):
+class QuantityRow(NamedTuple):
     param: str
     system: str | None
     code: str | None
@@ -78,21 +87,22 @@ class QuantityRow(TypedDict):
     value: Decimal
     low: Decimal
     high: Decimal
+    grp: int | None = None
 
 
-class UriRow(TypedDict):
+class UriRow(NamedTuple):
     param: str
     uri: str
+    grp: int | None = None
 
 
-class CompositeRow(TypedDict):
-    param: str
-    hash: int
+# The row type of each table (yilian.fhir.store.tables.INDEX_TABLES' keys).
+ROW_TYPES: dict[str, type[tuple[Any, ...]]] = {
+    "string": StringRow, "token": TokenRow, "reference": ReferenceRow, "date": DateRow,
+    "number": NumberRow, "quantity": QuantityRow, "uri": UriRow,
+}
 
-
-Row = (
-    StringRow | TokenRow | ReferenceRow | DateRow | NumberRow | QuantityRow | UriRow | CompositeRow
-)
+Row = StringRow | TokenRow | ReferenceRow | DateRow | NumberRow | QuantityRow | UriRow
 # (rows, parameter code, resource type, value) → appends to rows
 Builder = Callable[[list[Any], str, str, Any], None]
 
@@ -112,7 +122,7 @@ def _str(value: Any) -> str | None:
 def _string_row(rows: list[Any], param: str, value: str) -> None:
     norm = normalize_text(value)
     if norm:
-        rows.append({"param": param, "value_norm": norm, "value_exact": value[:STRING_WIDTH]})
+        rows.append(StringRow(param, norm, value[:STRING_WIDTH]))
 
 
 def string_primitive(rows: list[Any], param: str, res_type: str, value: Any) -> None:
@@ -159,17 +169,16 @@ def token_row(
     type_code: str | None = None,
 ) -> TokenRow:
     """A token row with its lookup hashes (on the full, uncut system and code)."""
-    return {
-        "param": param,
-        "system": system if system is None or len(system) <= TOKEN_WIDTH else system[:TOKEN_WIDTH],
-        "code": code if code is None or len(code) <= TOKEN_WIDTH else code[:TOKEN_WIDTH],
-        "text": text,
-        "type_system": _cut(type_system, TOKEN_WIDTH),
-        "type_code": _cut(type_code, TYPE_CODE_WIDTH),
-        "hash_code": hash64(res_type, param, code),
-        "hash_sys_code": hash64(res_type, param, system, code),
-        "hash_sys": hash64(res_type, param, system),
-    }
+    return TokenRow(
+        param,
+        system if system is None or len(system) <= TOKEN_WIDTH else system[:TOKEN_WIDTH],
+        code if code is None or len(code) <= TOKEN_WIDTH else code[:TOKEN_WIDTH],
+        text,
+        _cut(type_system, TOKEN_WIDTH),
+        _cut(type_code, TYPE_CODE_WIDTH),
+        hash64(res_type, param, code),
+        hash64(res_type, param, system),
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -262,8 +271,8 @@ def token_contact_point(rows: list[Any], param: str, res_type: str, value: Any) 
 _ABSOLUTE_TAIL = re.compile(r"/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([^/]+))?$")
 
 
-def parse_reference(ref: str) -> ReferenceRow | None:
-    """Split a literal reference (without param); None for local `#contained` references."""
+def parse_reference(ref: str, param: str = "") -> ReferenceRow | None:
+    """Split a literal reference; None for local `#contained` references."""
     if not ref or ref[0] == "#":
         return None
     target_type = target_id = version = url = None
@@ -281,13 +290,8 @@ def parse_reference(ref: str) -> ReferenceRow | None:
             target_type, target_id, version = parts[0], parts[1], parts[3]
         else:
             url = ref  # a conditional or otherwise unresolvable reference: kept as written
-    return {
-        "param": "",
-        "target_type": target_type,
-        "target_id": _cut(target_id, REF_PART_WIDTH),
-        "target_version": _cut(version, REF_PART_WIDTH),
-        "url": _cut(url, URL_WIDTH),
-    }
+    return ReferenceRow(param, target_type, _cut(target_id, REF_PART_WIDTH),
+                        _cut(version, REF_PART_WIDTH), _cut(url, URL_WIDTH))
 
 
 def reference_reference(rows: list[Any], param: str, res_type: str, value: Any) -> None:
@@ -295,38 +299,22 @@ def reference_reference(rows: list[Any], param: str, res_type: str, value: Any) 
     if type(value) is dict:
         ref = value.get("reference")
         if type(ref) is str:
-            row = parse_reference(ref)
+            row = parse_reference(ref, param)
             if row is not None:
-                row["param"] = param
                 rows.append(row)
 
 
 def reference_canonical(rows: list[Any], param: str, res_type: str, value: Any) -> None:
     """canonical/uri elements of reference parameters: the URL as written (|version too)."""
     if type(value) is str and value:
-        rows.append(
-            {
-                "param": param,
-                "target_type": None,
-                "target_id": None,
-                "target_version": None,
-                "url": _cut(value, URL_WIDTH),
-            }
-        )
+        rows.append(ReferenceRow(param, None, None, None, _cut(value, URL_WIDTH)))
 
 
 def reference_resource(rows: list[Any], param: str, res_type: str, value: Any) -> None:
     """Bundle.entry[0].resource (composition, message): the resource inside, by type and id."""
     if type(value) is dict and _str(value.get("resourceType")) and _str(value.get("id")):
-        rows.append(
-            {
-                "param": param,
-                "target_type": value["resourceType"],
-                "target_id": _cut(value["id"], REF_PART_WIDTH),
-                "target_version": None,
-                "url": None,
-            }
-        )
+        rows.append(ReferenceRow(param, value["resourceType"],
+                                 _cut(value["id"], REF_PART_WIDTH), None, None))
 
 
 # --- date --------------------------------------------------------------------------------------
@@ -336,7 +324,7 @@ def date_primitive(rows: list[Any], param: str, res_type: str, value: Any) -> No
     if type(value) is str:
         span = date_range(value)
         if span is not None:
-            rows.append({"param": param, "low": span[0], "high": span[1]})
+            rows.append(DateRow(param, span[0], span[1]))
 
 
 def _period(value: Any) -> tuple[datetime, datetime] | None:
@@ -351,7 +339,7 @@ def _period(value: Any) -> tuple[datetime, datetime] | None:
 def date_period(rows: list[Any], param: str, res_type: str, value: Any) -> None:
     span = _period(value)
     if span is not None:
-        rows.append({"param": param, "low": span[0], "high": span[1]})
+        rows.append(DateRow(param, span[0], span[1]))
 
 
 def date_timing(rows: list[Any], param: str, res_type: str, value: Any) -> None:
@@ -378,7 +366,7 @@ def _fit(number: Decimal) -> Decimal:
 
 
 def _number_row(param: str, value: Decimal, low: Decimal, high: Decimal) -> NumberRow:
-    return {"param": param, "value": _fit(value), "low": _fit(low), "high": _fit(high)}
+    return NumberRow(param, _fit(value), _fit(low), _fit(high))
 
 
 def number_primitive(rows: list[Any], param: str, res_type: str, value: Any) -> None:
@@ -418,15 +406,8 @@ def _quantity_row(
     low: Decimal,
     high: Decimal,
 ) -> QuantityRow:
-    return {
-        "param": param,
-        "system": _cut(system, TOKEN_WIDTH),
-        "code": _cut(code, QUANTITY_CODE_WIDTH),
-        "unit": _cut(unit, QUANTITY_CODE_WIDTH),
-        "value": _fit(value),
-        "low": _fit(low),
-        "high": _fit(high),
-    }
+    return QuantityRow(param, _cut(system, TOKEN_WIDTH), _cut(code, QUANTITY_CODE_WIDTH),
+                       _cut(unit, QUANTITY_CODE_WIDTH), _fit(value), _fit(low), _fit(high))
 
 
 def _units(source: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
@@ -478,7 +459,7 @@ def quantity_range(rows: list[Any], param: str, res_type: str, value: Any) -> No
 
 def uri_primitive(rows: list[Any], param: str, res_type: str, value: Any) -> None:
     if type(value) is str and value:
-        rows.append({"param": param, "uri": _cut(value, URL_WIDTH)})
+        rows.append(UriRow(param, value[:URL_WIDTH]))
 
 
 # --- dispatch ----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ the audit trail's entries)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -14,7 +14,8 @@ from sqlalchemy.exc import DBAPIError
 
 from yilian.kit.dbtypes import UtcDateTime
 
-Group = tuple[tuple[Any, ...], Sequence[Mapping[str, Any]]]  # (leading values, rows)
+# (leading values, rows): each row a tuple of the other columns, in `BulkInsert.rest` order.
+Group = tuple[tuple[Any, ...], Sequence[tuple[Any, ...]]]
 
 
 FEW_ROWS = 100  # PostgreSQL: up to this many rows go as one INSERT, more by COPY
@@ -35,8 +36,8 @@ class BulkInsert:
     (~20% more time alone, several times more beside a busy event loop); PostgreSQL gets
     COPY, several times faster than executemany, psycopg adapting the values natively (or,
     for up to `FEW_ROWS` rows, one multi-row INSERT: one round trip where COPY takes two).
-    Rows come in groups that share their leading columns (a resource's pk and type), so no
-    row is copied just to add them.
+    Rows come as tuples, in groups that share their leading columns (a resource's pk and
+    type): a row is one tuple joined to its group's, not a dict read column by column.
     """
 
     def __init__(self, table: Table, lead: tuple[str, ...]) -> None:
@@ -70,14 +71,9 @@ class BulkInsert:
                 + ", ".join(row for _ in range(count)))
         return found
 
-    def _tuples(self, groups: Sequence[Group]) -> list[tuple[Any, ...]]:
-        rest = self.rest
-        return [lead + tuple([row.get(name) for name in rest])
-                for lead, rows in groups for row in rows]
-
     def run(self, conn: Connection, groups: Sequence[Group]) -> None:
         """Insert the groups' rows."""
-        self.insert(conn, self._tuples(groups))
+        self.insert(conn, [lead + row for lead, rows in groups for row in rows])
 
     def insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Insert rows given as tuples in `columns` order. The driver's errors come out as

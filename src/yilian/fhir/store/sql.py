@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -29,7 +28,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 
 from yilian.errors import Unprocessable
 from yilian.fhir.store.bulk import BulkInsert, Group
@@ -39,7 +37,9 @@ from yilian.kit.clock import to_instant
 from yilian.kit.hashing import hash64
 
 JsonObject = dict[str, Any]
-IndexRows = Mapping[str, Sequence[Mapping[str, Any]]]
+# Index rows by table (search.extract): tuples of each table's columns after resource_pk and
+# res_type (search.rows), as BulkInsert takes them.
+IndexRows = Mapping[str, Sequence[tuple[Any, ...]]]
 Indexer = Callable[[JsonObject], IndexRows]
 
 
@@ -328,57 +328,6 @@ def read_version(
     return None if row is None else stored_version(row)
 
 
-# Includes read their resources with these, through the driver: SQLAlchemy's execution and
-# row processing cost more than SQLite's work for a page of twenty.
-_READ_CURRENT_BY_PK = (
-    "SELECT r.pk, r.res_type, r.res_id, v.version, v.last_updated, v.deleted, v.method, "
-    "v.content FROM resource r JOIN resource_version v "
-    "ON v.resource_pk = r.pk AND v.version = r.version WHERE r.pk {condition}"
-)
-_PG_READ_CURRENT_BY_PK = _READ_CURRENT_BY_PK.format(condition="= ANY(%s)")
-_SQLITE_BATCH = 500  # pks per statement, within SQLite's bound-variable limit
-
-
-@lru_cache(maxsize=64)
-def _sqlite_read_current_by_pk(count: int) -> str:
-    return _READ_CURRENT_BY_PK.format(condition=f"IN ({', '.join('?' * count)})")
-
-
-def read_current_by_pk(conn: Connection, pks: Sequence[int]) -> dict[int, StoredVersion]:
-    """Current versions by pk, in the connection's transaction."""
-    if not pks:
-        return {}
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    found: dict[int, StoredVersion] = {}
-    cursor = driver.cursor()
-    dbapi = conn.dialect.loaded_dbapi
-    try:
-        if conn.dialect.name == "postgresql":
-            cursor.execute(_PG_READ_CURRENT_BY_PK, (list(pks),))
-            for pk, res_type, res_id, version, last_updated, deleted, method, content in (
-                    cursor.fetchall()):
-                found[pk] = StoredVersion(res_type, res_id, version, last_updated, deleted,
-                                          method, None if content is None else bytes(content))
-            return found
-        for start in range(0, len(pks), _SQLITE_BATCH):
-            batch = pks[start:start + _SQLITE_BATCH]
-            cursor.execute(_sqlite_read_current_by_pk(len(batch)), tuple(batch))
-            for pk, res_type, res_id, version, last_updated, deleted, method, content in (
-                    cursor.fetchall()):
-                # Stored as UtcDateTime stores it: UTC text, 0/1.
-                found[pk] = StoredVersion(
-                    res_type, res_id, version,
-                    datetime.fromisoformat(last_updated).replace(tzinfo=UTC), bool(deleted),
-                    method, content)
-        return found
-    except dbapi.Error as error:  # as SQLAlchemy's, as Connection.execute raises them
-        raise DBAPIError.instance("SELECT ... FROM resource", None, error, dbapi.Error,
-                                  dialect=conn.dialect) from error
-    finally:
-        cursor.close()
-
-
 def read_current_by_ids(conn: Connection, res_type: str, ids: Sequence[str]
                         ) -> dict[str, StoredVersion]:
     """Current versions of resources of one type by id (the live and the deleted)."""
@@ -525,7 +474,7 @@ class UnitOfWork:
     _written: list[Written] = field(default_factory=list)
     _new: list[_NewResource] = field(default_factory=list)
     _updates: list[dict[str, Any]] = field(default_factory=list)
-    _versions: list[tuple[ResourceKey, dict[str, Any]]] = field(default_factory=list)
+    _versions: list[tuple[ResourceKey, tuple[Any, ...]]] = field(default_factory=list)
     _stale_index_pks: list[int] = field(default_factory=list)
     _index_rows: dict[ResourceKey, tuple[str, IndexRows]] = field(default_factory=dict)
 
@@ -627,19 +576,9 @@ class UnitOfWork:
         method: str,
         content: bytes | None,
     ) -> None:
-        self._versions.append(
-            (
-                key,
-                {
-                    "version": version,
-                    "res_type": res_type,
-                    "last_updated": moment,
-                    "method": method,
-                    "deleted": content is None,
-                    "content": content,
-                },
-            )
-        )
+        # resource_version's columns after resource_pk, in order (BulkInsert.rest).
+        self._versions.append((key, (version, res_type, moment, method, content is None,
+                                     content)))
 
     def flush(self) -> None:
         """Send the staged rows; reads within the transaction see them afterwards."""
@@ -759,8 +698,7 @@ def delete_index_rows(conn: Connection, pks: Sequence[int]) -> None:
         conn.execute(statement, {"pks": list(pks)})
 
 
-def replace_index_rows(conn: Connection, rows: Sequence[tuple[int, str, Mapping[str, Any]]]
-                       ) -> None:
+def replace_index_rows(conn: Connection, rows: Sequence[tuple[int, str, IndexRows]]) -> None:
     """Swap the index rows of the given resources, (pk, type, rows by table), for new ones."""
     delete_index_rows(conn, [pk for pk, _, _ in rows])
     by_table: dict[str, list[Group]] = {}

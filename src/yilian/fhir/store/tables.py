@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from yilian.kit.dbtypes import UtcDateTime
@@ -120,12 +121,11 @@ idx_token = _index_table(
     Column("type_system", String(400)),
     Column("type_code", String(200)),
     Column("hash_code", BigInteger, nullable=False),
-    Column("hash_sys_code", BigInteger, nullable=False),
     Column("hash_sys", BigInteger, nullable=False),
     indexes=(
         Index("ix_idx_token_code", "hash_code", "resource_pk"),
-        Index("ix_idx_token_sys_code", "hash_sys_code", "resource_pk"),
-        Index("ix_idx_token_sys", "hash_sys", "resource_pk"),
+        # system|code by both hashes (in pk order), system| by the first.
+        Index("ix_idx_token_sys", "hash_sys", "hash_code", "resource_pk"),
     ),
 )
 
@@ -137,7 +137,9 @@ idx_reference = _index_table(
     Column("url", String(800)),
     indexes=(
         Index("ix_idx_reference_target", "target_type", "target_id", "res_type", "param"),
-        Index("ix_idx_reference_url", "url"),
+        # Most references are Type/id (url NULL): the url index holds only the others.
+        Index("ix_idx_reference_url", "url", sqlite_where=text("url IS NOT NULL"),
+              postgresql_where=text("url IS NOT NULL")),
     ),
 )
 
