@@ -165,14 +165,18 @@ class GenericPlans:
             self._drop(engine)
         return prepared.run(self._connection(engine), values)
 
-    def _mine(self) -> dict[int, Any]:
-        """This thread's connections, by id of their engine."""
-        mine: dict[int, Any] = self._local.__dict__.setdefault("connections", {})
+    def _mine(self) -> weakref.WeakKeyDictionary[Engine, Any]:
+        """This thread's connections, by their engine (weakly: an engine collected without
+        being disposed must not hand its connection to a later one)."""
+        mine: weakref.WeakKeyDictionary[Engine, Any] | None = getattr(
+            self._local, "connections", None)
+        if mine is None:
+            mine = self._local.connections = weakref.WeakKeyDictionary()
         return mine
 
     def _connection(self, engine: Engine) -> Any:
         mine = self._mine()
-        connection = mine.get(id(engine))
+        connection = mine.get(engine)
         if connection is not None and not connection.closed:
             return connection
         import psycopg
@@ -181,7 +185,7 @@ class GenericPlans:
             engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
             autocommit=True, prepare_threshold=0, connect_timeout=3)
         connection.execute("SET plan_cache_mode = force_generic_plan")
-        mine[id(engine)] = connection
+        mine[engine] = connection
         with self._guard:
             if engine not in self._opened:
                 self._opened[engine] = []
@@ -190,7 +194,7 @@ class GenericPlans:
         return connection
 
     def _drop(self, engine: Engine) -> None:
-        connection = self._mine().pop(id(engine), None)
+        connection = self._mine().pop(engine, None)
         if connection is not None:
             connection.close()
 
