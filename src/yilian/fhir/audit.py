@@ -58,10 +58,12 @@ _ACTIONS = {"create": "C", "read": "R", "vread": "R", "history-instance": "R",
             "break-glass": "E"}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entry:
     """One audited event. `outcome`: 0 success, 4 minor failure (refused, not found),
-    8 serious failure, 12 major failure (AuditEvent.outcome)."""
+    8 serious failure, 12 major failure (AuditEvent.outcome). Not to be changed once handed
+    to `append` or `Auditor.later` (not frozen: a frozen dataclass's __init__ cost a read a
+    microsecond more, and every read makes one)."""
 
     subtype: str  # read, search-type, create, ..., login, token
     actor: str  # "user alice", "client:lis", "anonymous"
@@ -73,11 +75,12 @@ class Entry:
     recorded: datetime = field(default_factory=utcnow)
 
     def canonical(self) -> str:
-        # Field by field: dataclasses.asdict deep-copies, which cost most of an append.
-        fields = {"subtype": self.subtype, "actor": self.actor, "outcome": self.outcome,
-                  "source": self.source, "path": self.path, "entities": list(self.entities),
-                  "detail": self.detail, "recorded": to_instant(self.recorded)}
-        return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode()
+        # Field by field (dataclasses.asdict deep-copies), keys already in sorted order.
+        return orjson.dumps({
+            "actor": self.actor, "detail": self.detail, "entities": self.entities,
+            "outcome": self.outcome, "path": self.path,
+            "recorded": to_instant(self.recorded), "source": self.source,
+            "subtype": self.subtype}).decode()
 
 
 def link(prev_hash: str, seq: int, entry_json: str) -> str:
@@ -107,7 +110,7 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
                      _plain(entry.subtype)[:40], entry.outcome, text, prev, digest))
         if len(entry.entities) == 1:
             refs.append((seq, _plain(entry.entities[0])[:200]))
-        else:
+        elif entry.entities:
             refs += [(seq, ref) for ref in dict.fromkeys(_plain(ref)[:200]
                                                          for ref in entry.entities)]
         prev = digest
@@ -121,7 +124,7 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
 def _plain(text: str) -> str:
     """Text a database column holds as it is (PostgreSQL refuses NUL; the canonical JSON
     keeps everything, escaped)."""
-    return text.replace("\x00", "")
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 def _columns_agree(conn: Connection, row: Any) -> bool:

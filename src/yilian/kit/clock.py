@@ -15,10 +15,10 @@ def utcnow() -> datetime:
 
 def to_instant(moment: datetime) -> str:
     """A FHIR instant in UTC with millisecond precision, e.g. 2026-11-23T12:00:00.123Z."""
-    m = moment.astimezone(UTC)
-    # Formatted by hand: strftime costs ten times as much, and writes call this often.
-    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:"
-            f"{m.second:02d}.{m.microsecond // 1000:03d}Z")
+    # isoformat, not strftime (ten times as costly): writes and every audit entry call this.
+    # Its milliseconds are truncated, as FHIR's instants are read back.
+    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return m.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 @lru_cache(maxsize=4096)  # every read answers with one; most resources were written in bulk

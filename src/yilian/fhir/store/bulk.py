@@ -127,7 +127,9 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
     # SQLAlchemy's own SQLite DATETIME text; isoformat is a third faster than strftime.
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _sqlite_decimal(value: Decimal | None) -> float | None:
