@@ -47,3 +47,42 @@ def test_concurrent_reads_share_batches_and_get_their_own_answers(
     assert tombstone is not None and tombstone.deleted  # type: ignore[attr-defined]
     assert unknown is None
     assert other_type is None
+
+
+def test_batched_reads_answer_what_the_thread_reader_answers(
+    client: TestClient, database_url: str
+) -> None:
+    """Binary rows and array literals: the same StoredVersion, to the byte and the
+    microsecond, as the synchronous reader's; keys that an array literal would misread
+    (NULL, quotes, backslashes, commas, braces) are looked up as the strings they are."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the batched asynchronous reader serves PostgreSQL only")
+    from yilian.fhir.store.sql import FastReader
+
+    ids = [client.post("/fhir/Patient", json=patient(family=f"Same{n}")).json()["id"]
+           for n in range(3)]
+    client.put("/fhir/Patient/NULL", json={**patient(family="Null"), "id": "NULL"})
+    keys = [("Patient", i) for i in [*ids, "NULL"]]
+    keys += [("Patient", odd) for odd in ('a"b', "a\\b", "a,b", "{a}", "")]
+    engine = make_autocommit_engine(database_url)
+    reader = AsyncFastReader(engine, size=1)
+    thread_reader = FastReader(engine)
+
+    async def read_all() -> list[object]:
+        try:
+            return list(await asyncio.gather(*(reader.current(t, i) for t, i in keys)))
+        finally:
+            await reader.close()
+
+    try:
+        batched = asyncio.run(read_all())
+        one_by_one = [thread_reader.current(t, i) for t, i in keys]
+    finally:
+        thread_reader.close()
+        engine.dispose()
+    assert batched == one_by_one
+    assert all(found is not None for found in batched[:4])
+    assert batched[4:] == [None] * 5
+    first = batched[0]
+    assert isinstance(first.content, bytes)  # type: ignore[attr-defined]
+    assert first.last_updated.utcoffset() is not None  # type: ignore[attr-defined]
