@@ -31,19 +31,22 @@ BASE = "http://127.0.0.1/fhir"
 
 
 def write_data(path: Path, kind: str, url: str,
-               queries: list[tuple[str, list[dict[str, Any]]]]) -> None:
-    """Save the database and, per kind, its ceiling function's name and bound parameters."""
+               queries: list[tuple[str, bool, list[dict[str, Any]]]]) -> None:
+    """Save the database and, per kind, its ceiling function's name, whether it runs
+    prepared (search_bench.Driver) and its bound parameters."""
     def encode(value: Any) -> Any:
         return {"t": value.isoformat()} if isinstance(value, datetime) else value
 
     path.write_bytes(orjson.dumps({
         "kind": kind, "url": url,
-        "kinds": [[name, [{k: encode(v) for k, v in params.items()} for params in listed]]
-                  for name, listed in queries],
+        "kinds": [[name, prepared, [{k: encode(v) for k, v in params.items()}
+                                    for params in listed]]
+                  for name, prepared, listed in queries],
     }))
 
 
-def _load() -> tuple[str, str, list[tuple[search_bench.Ceiling, list[dict[str, Any]]]]]:
+def _load() -> tuple[str, str,
+                     list[tuple[search_bench.Ceiling, bool, list[dict[str, Any]]]]]:
     location = os.environ.get(DATA_ENV)
     if not location:
         return "", "", []
@@ -52,9 +55,9 @@ def _load() -> tuple[str, str, list[tuple[search_bench.Ceiling, list[dict[str, A
     def decode(value: Any) -> Any:
         return datetime.fromisoformat(value["t"]) if isinstance(value, dict) else value
 
-    kinds = [(getattr(search_bench, name), [{k: decode(v) for k, v in params.items()}
-                                            for params in listed])
-             for name, listed in data["kinds"]]
+    kinds = [(getattr(search_bench, name), prepared,
+              [{k: decode(v) for k, v in params.items()} for params in listed])
+             for name, prepared, listed in data["kinds"]]
     return data["kind"], data["url"], kinds
 
 
@@ -62,10 +65,14 @@ _DB_KIND, _URL, _KINDS = _load()
 _local = threading.local()
 
 
-def _driver() -> search_bench.Driver:
-    driver: search_bench.Driver | None = getattr(_local, "driver", None)
+def _driver(prepared: bool) -> search_bench.Driver:
+    """This thread's connection of the kind's mode (prepared or planned per values)."""
+    drivers: dict[bool, search_bench.Driver] | None = getattr(_local, "drivers", None)
+    if drivers is None:
+        drivers = _local.drivers = {}
+    driver = drivers.get(prepared)
     if driver is None:
-        driver = _local.driver = search_bench.Driver(_DB_KIND, _URL)
+        driver = drivers[prepared] = search_bench.Driver(_DB_KIND, _URL, prepared=prepared)
     return driver
 
 
@@ -82,8 +89,8 @@ def _bundle(answer: search_bench.Answer) -> bytes:
 
 def search(request: Request) -> Response:  # sync: Starlette runs it in its thread pool
     kind, n = int(request.path_params["kind"]), int(request.path_params["n"])
-    ceiling, queries = _KINDS[kind]
-    return Response(_bundle(ceiling(_driver(), queries[n])), media_type=FHIR_MEDIA)
+    ceiling, prepared, queries = _KINDS[kind]
+    return Response(_bundle(ceiling(_driver(prepared), queries[n])), media_type=FHIR_MEDIA)
 
 
 async def health(_: Request) -> Response:
