@@ -86,3 +86,33 @@ def test_batched_reads_answer_what_the_thread_reader_answers(
     first = batched[0]
     assert isinstance(first.content, bytes)  # type: ignore[attr-defined]
     assert first.last_updated.utcoffset() is not None  # type: ignore[attr-defined]
+
+
+def test_a_cancelled_read_leaves_the_others_of_its_batch_their_answers(
+    client: TestClient, database_url: str
+) -> None:
+    """A client gone mid-read cancels its own read only, even when another read of the
+    same resource waits on the same batch."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the batched asynchronous reader serves PostgreSQL only")
+    known = client.post("/fhir/Patient", json=patient(family="Cancelled")).json()["id"]
+    engine = make_autocommit_engine(database_url)
+    reader = AsyncFastReader(engine, size=1)
+
+    async def read_some() -> tuple[list[object], bool]:
+        try:
+            reads = [asyncio.ensure_future(reader.current("Patient", known)) for _ in range(3)]
+            await asyncio.sleep(0)  # all three join the first batch
+            reads[1].cancel()
+            first, third = await reads[0], await reads[2]
+            later = await reader.current("Patient", known)  # the reader goes on serving
+            return [first, third, later], reads[1].cancelled()
+        finally:
+            await reader.close()
+
+    try:
+        answers, cancelled = asyncio.run(read_some())
+    finally:
+        engine.dispose()
+    assert cancelled
+    assert all(a is not None and a.res_id == known for a in answers)  # type: ignore[attr-defined]
