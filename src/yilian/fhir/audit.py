@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from yilian.fhir.messages import FhirRequest, FhirResponse
@@ -87,13 +87,19 @@ def link(prev_hash: str, seq: int, entry_json: str) -> str:
     return hashlib.sha256(f"{prev_hash}|{seq}|{entry_json}".encode()).hexdigest()
 
 
+# Built once: made anew in every append, these two statements cost more than a create's
+# whole transaction commit (SQLAlchemy derives each new statement's cache key).
+_LOCK_HEAD = (select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+              .with_for_update())
+_MOVE_HEAD = (update(audit_head).where(audit_head.c.id == 1)
+              .values(seq=bindparam("head_seq"), hash=bindparam("head_hash")))
+
+
 def append(conn: Connection, entries: Sequence[Entry]) -> None:
     """Chain entries onto the trail, in the caller's write transaction."""
     if not entries:
         return
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)
-                        .where(audit_head.c.id == 1)
-                        .with_for_update()).first()
+    head = conn.execute(_LOCK_HEAD).first()
     if head is None:
         conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS))
         seq, prev = 0, GENESIS
@@ -118,7 +124,7 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
     # would cost more than the entry itself.
     _INSERT_LOG.insert(conn, rows)
     _INSERT_ENTITY.insert(conn, refs)
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+    conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": prev})
 
 
 def _plain(text: str) -> str:
