@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from yilian.api.domain_http import domain_api
-from yilian.api.fhir_http import FhirEndpoint
+from yilian.api.fhir_http import FhirEndpoint, FhirRoute
 from yilian.api.oauth_http import OAuthEndpoints
 from yilian.api.smart import smart_metadata, warn_auth_off
 from yilian.auth.emergency import Authenticator
@@ -32,6 +32,8 @@ from yilian.kit import heap, jsonfmt
 from yilian.kit.db import make_autocommit_engine, make_engine
 from yilian.kit.ratelimit import RateLimiter
 from yilian.web.pages import Pages
+
+SMART_UNDER_FHIR = "/fhir/.well-known/smart-configuration"
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -126,13 +128,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
         # The router tries routes in order, ~1 µs each: /fhir, which takes nearly every
-        # request, comes first (after the one path under it that is not FHIR's).
+        # request, comes first.
         routes=[
-            Route("/fhir/.well-known/smart-configuration", smart_configuration),
             # The FHIR endpoint is a raw ASGI app (see api.fhir_http): at /fhir itself (the
-            # batch/transaction endpoint) and everything under it.
-            Route("/fhir", endpoint),
-            Mount("/fhir", app=endpoint),
+            # batch/transaction endpoint) and everything under it but SMART's configuration.
+            FhirRoute(endpoint, except_paths=(SMART_UNDER_FHIR,)),
+            Route(SMART_UNDER_FHIR, smart_configuration),
             Route("/", home),
             Route("/healthz", health),
             *oauth.routes(),
