@@ -160,8 +160,8 @@ class FhirEndpoint:
         _check_format(query, headers.get("accept"))
         method = scope["method"]
         body = None if method in _NO_BODY_METHODS else await self._read_body(headers, receive)
-        # Mounted at /fhir (Starlette keeps the full path and lengthens root_path); the app
-        # itself may sit under a root path of its own (app_root_path).
+        # The full path (ASGI): the app's root path, if any, then /fhir. FhirRoute leaves the
+        # root path as it came; under a Mount it would be app_root_path.
         app_root = scope.get("app_root_path", scope.get("root_path", ""))
         path = scope["path"][len(app_root) + len(PREFIX):].lstrip("/")
         request = FhirRequest(
