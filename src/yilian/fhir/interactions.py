@@ -168,7 +168,7 @@ def resource_response(
         headers["Location"] = (
             f"{base_url}/{stored.res_type}/{stored.res_id}/_history/{stored.version}"
         )
-    choice = (prefer or Preferences()).return_
+    choice = prefer.return_ if prefer is not None else "representation"
     if choice == "minimal":
         return FhirResponse(status, headers=headers, stored=stored)
     if choice == "OperationOutcome":

@@ -15,8 +15,11 @@ if TYPE_CHECKING:
 JsonObject = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FhirRequest:
+    """One interaction's request. Not changed once made (`dataclasses.replace` makes changed
+    copies); not frozen, as a frozen dataclass's __init__ cost every request a microsecond."""
+
     method: str  # GET, HEAD, POST, PUT, PATCH, DELETE
     path: str  # relative to the FHIR base, without leading slash: "Patient/1/_history/2"
     query: tuple[tuple[str, str], ...] = ()
