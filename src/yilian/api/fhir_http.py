@@ -51,9 +51,9 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 
 class FhirRoute(BaseRoute):
     """The route to the FHIR endpoint: /fhir and every path under it but `except_paths`
-    (answered by routes after this one). A prefix test, where Starlette's Mount matched a
-    regex and built a child scope on every request: a third of Starlette's routing cost in
-    a read by id, which is mostly routing and sending."""
+    (answered by routes after this one). A prefix test instead of Starlette's Mount, which
+    matched a regex and built a child scope for every request (with the frozen request
+    object, 4 of a read by id's 24 µs in process)."""
 
     def __init__(self, endpoint: FhirEndpoint, *, except_paths: Collection[str] = ()) -> None:
         self.endpoint = endpoint

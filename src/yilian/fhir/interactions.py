@@ -56,6 +56,9 @@ class Preferences:
         return cls()
 
 
+_NO_PREFERENCES = Preferences()  # one for every answer without a Prefer header
+
+
 @dataclass
 class Context:
     """What an interaction needs: the open transaction and where the server lives."""
@@ -168,7 +171,7 @@ def resource_response(
         headers["Location"] = (
             f"{base_url}/{stored.res_type}/{stored.res_id}/_history/{stored.version}"
         )
-    choice = prefer.return_ if prefer is not None else "representation"
+    choice = (prefer or _NO_PREFERENCES).return_
     if choice == "minimal":
         return FhirResponse(status, headers=headers, stored=stored)
     if choice == "OperationOutcome":
