@@ -5,7 +5,7 @@ catch-all /fhir route) answering from memory with no FHIR work and no database.
                          from a file written by the bench (BENCH_CEILING_DATA)
     POST /fhir/Type      201 with the request's body, a Location and an ETag; nothing stored
 
-Run by the bench as `uvicorn bench.ceiling_app:app`, with the defaults `yilian serve` uses.
+Run by the bench through `bench.serve_app`, as `yilian serve` serves Yilian.
 """
 
 from __future__ import annotations

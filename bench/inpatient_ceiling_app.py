@@ -6,8 +6,8 @@ with, from memory: no database, no thread pool, no JSON to build.
     GET /api/inpatient/census?...           from the file the bench wrote
                                             (BENCH_INPATIENT_CEILING)
 
-Run by the bench as `uvicorn bench.inpatient_ceiling_app:app`, with `yilian serve`'s
-defaults (bench/procs.ceiling_argv).
+Run by the bench through `bench.serve_app`, as `yilian serve` serves Yilian
+(bench/procs.ceiling_argv).
 """
 
 from __future__ import annotations

@@ -179,9 +179,5 @@ def yilian_argv(database_url: str, workers: int = 1) -> Callable[[int], list[str
 
 
 def ceiling_argv(app: str = "bench.ceiling_app:app") -> Callable[[int], list[str]]:
-    """A ceiling app under the same uvicorn defaults `yilian serve` uses."""
-    return lambda port: [
-        sys.executable, "-m", "uvicorn", app,
-        "--host", HOST, "--port", str(port), "--workers", "1",
-        "--log-level", "warning", "--no-access-log",
-    ]
+    """A ceiling app served as `yilian serve` serves Yilian (one worker)."""
+    return lambda port: [sys.executable, "-m", "bench.serve_app", app, HOST, str(port)]

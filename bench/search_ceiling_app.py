@@ -6,7 +6,7 @@ HTTP, the database and the Bundle cost, without Yilian's parsing, planning and p
     GET /search/{kind}/{n}   the n-th query of the kind, its parameters from the file the
                              bench wrote (BENCH_SEARCH_CEILING)
 
-Run by the bench as `uvicorn bench.search_ceiling_app:app`, with `yilian serve`'s defaults.
+Run by the bench through `bench.serve_app`, as `yilian serve` serves Yilian.
 """
 
 from __future__ import annotations

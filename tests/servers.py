@@ -23,8 +23,11 @@ def serving(app: Starlette, port: int) -> Iterator[None]:
     """The app on a real uvicorn server on 127.0.0.1:port, in a thread, while the block runs."""
     import uvicorn
 
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    from yilian.kit.http_server import CoalescingHttpToolsProtocol
+
+    server = uvicorn.Server(  # as `yilian serve` runs it
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                       http=CoalescingHttpToolsProtocol)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -38,4 +41,6 @@ def serving(app: Starlette, port: int) -> Iterator[None]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        app.state.engine.dispose()
+        engine = getattr(app.state, "engine", None)  # the FHIR app's; a bare test app has none
+        if engine is not None:
+            engine.dispose()

@@ -72,8 +72,9 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
 ) -> None:
     """Serve the FHIR API (and, as they arrive, the domain APIs and pages)."""
-    import uvicorn
     from sqlalchemy import make_url
+
+    from yilian.kit.http_server import run
 
     settings = _settings(db, host=host, port=port, workers=workers)
     os.environ["YILIAN_DATABASE_URL"] = settings.database_url  # for worker processes
@@ -82,14 +83,8 @@ def serve(
         f"(database {make_url(settings.database_url).render_as_string(hide_password=True)})",
         soft_wrap=True,
     )
-    uvicorn.run(
-        "yilian.api.asgi:app",
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="warning",
-        access_log=False,
-    )
+    run("yilian.api.asgi:app", host=settings.host, port=settings.port,
+        workers=settings.workers)
 
 
 @app.command()
