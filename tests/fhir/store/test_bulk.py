@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from yilian.fhir.store.bulk import BulkInsert
-from yilian.fhir.store.tables import audit_entity, audit_log
+from yilian.fhir.store.tables import audit_entity, audit_log, resource
 from yilian.kit.db import make_engine, write_transaction
 
 LOG = BulkInsert(audit_log, ())
@@ -78,5 +78,45 @@ def test_a_refused_row_fails_the_insert_with_sqlalchemys_error(database_url: str
             LOG.insert(conn, _log_rows(1, 300) + _log_rows(150, 1))  # seq 150 twice
         with engine.connect() as conn:
             assert conn.execute(select(audit_log.c.seq)).first() is None  # nothing written
+    finally:
+        engine.dispose()
+
+
+RESOURCES = BulkInsert(resource, ())
+
+
+# 5 columns: SQLite's statements of 64, 16, 4 and 1 rows; PostgreSQL's one unnest.
+@pytest.mark.parametrize("count", [0, 1, 7, 150])
+def test_rows_numbered_by_the_database_come_back_with_their_numbers(database_url: str,
+                                                                   count: int) -> None:
+    """The resource table numbers its rows: the insert leaves `pk` to the database and
+    answers each row's number beside the key it asked for, whatever the order."""
+    assert "pk" not in RESOURCES.columns
+    rows = [("Patient", f"p{number}", number % 3 + 1, START + timedelta(seconds=number),
+             number % 2 == 0) for number in range(count)]
+    engine = make_engine(database_url)
+    try:
+        with write_transaction(engine) as conn:
+            answered = RESOURCES.insert_returning(conn, list(rows), ("pk", "res_id"))
+        with engine.connect() as conn:
+            stored = conn.execute(select(resource.c.pk, resource.c.res_type, resource.c.res_id,
+                                         resource.c.version, resource.c.last_updated,
+                                         resource.c.deleted)).all()
+    finally:
+        engine.dispose()
+    assert sorted(answered) == sorted((row.pk, row.res_id) for row in stored)
+    assert len({pk for pk, _ in answered}) == count
+    assert sorted(tuple(row)[1:] for row in stored) == sorted(rows)
+
+
+def test_a_refused_numbered_row_fails_the_insert_with_sqlalchemys_error(
+        database_url: str) -> None:
+    engine = make_engine(database_url)
+    twice = ("Patient", "same", 1, START, False)
+    try:
+        with pytest.raises(IntegrityError), write_transaction(engine) as conn:
+            RESOURCES.insert_returning(conn, [twice, twice], ("pk",))
+        with engine.connect() as conn:
+            assert conn.execute(select(resource.c.pk)).first() is None
     finally:
         engine.dispose()
