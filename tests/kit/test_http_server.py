@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from yilian.kit.http_server import CoalescingTransport
+from yilian.kit.http_server import HOLD_AT_MOST, CoalescingTransport
 
 
 class RecordingTransport:
@@ -177,3 +177,29 @@ def test_connection_close_gets_the_whole_answer_then_the_end(base_url: str) -> N
     assert received.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"connection: close\r\n" in received
     assert received.endswith(b'\r\n\r\n{"resourceType":"Patient"}')
+
+
+def test_large_writes_are_not_held_and_held_bytes_stay_bounded() -> None:
+    """A big body goes straight through after the head; small chunks written without the
+    loop turning (a streamed answer that never awaits) reach the transport below every
+    HOLD_AT_MOST bytes, so that its flow control can pause the application."""
+
+    async def answer() -> tuple[list[bytes], list[bytes]]:
+        loop = asyncio.get_running_loop()
+        big, big_below = _coalescing(loop)
+        big.write(b"head")
+        big.write(b"x" * HOLD_AT_MOST)
+        streamed, streamed_below = _coalescing(loop)
+        chunk = b"y" * 1000
+        for _ in range(200):
+            streamed.write(chunk)
+        per_write = HOLD_AT_MOST // len(chunk)  # chunks a write to the transport carries
+        assert len(streamed_below.writes) == 200 // per_write
+        assert streamed.get_write_buffer_size() == 200 % per_write * len(chunk)
+        await asyncio.sleep(0)
+        return big_below.writes, streamed_below.writes
+
+    big_writes, streamed_writes = asyncio.run(answer())
+    assert big_writes == [b"head", b"x" * HOLD_AT_MOST]
+    assert all(len(write) <= HOLD_AT_MOST for write in streamed_writes)
+    assert b"".join(streamed_writes) == b"y" * 200_000

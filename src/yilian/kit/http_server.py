@@ -16,23 +16,37 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# At most this much is held. A larger write goes straight through (after what is held):
+# joining it would copy it for a syscall it barely notices. And a streamed answer whose
+# chunks come without yielding to the loop still reaches the transport below every 64 KiB,
+# whose flow control then pauses the application as it would without this one.
+HOLD_AT_MOST = 64 * 1024
+
 
 class CoalescingTransport(asyncio.Transport):
-    """A transport that joins the writes of one event-loop step into one."""
+    """A transport that joins the small writes of one event-loop step into one."""
 
-    __slots__ = ("_held", "_loop", "_scheduled", "_transport")
+    __slots__ = ("_held", "_held_size", "_loop", "_scheduled", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._transport = transport
         self._loop = loop
         self._held: list[bytes | bytearray | memoryview] = []
+        self._held_size = 0
         self._scheduled = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
+        size = len(data)
+        if not size:
             return
+        if self._held_size + size > HOLD_AT_MOST:
+            self.flush()
+            if size >= HOLD_AT_MOST:
+                self._transport.write(data)
+                return
         self._held.append(data)
+        self._held_size += size
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._send_held)
@@ -46,6 +60,7 @@ class CoalescingTransport(asyncio.Transport):
         held = self._held
         if held:
             self._held = []
+            self._held_size = 0
             self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     # Everything else goes to the transport below, after what is held.
@@ -67,6 +82,7 @@ class CoalescingTransport(asyncio.Transport):
 
     def abort(self) -> None:
         self._held = []
+        self._held_size = 0
         self._transport.abort()
 
     def is_closing(self) -> bool:
@@ -96,7 +112,7 @@ class CoalescingTransport(asyncio.Transport):
         self._transport.set_write_buffer_limits(high, low)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(len(data) for data in self._held)
+        return self._transport.get_write_buffer_size() + self._held_size
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return self._transport.get_write_buffer_limits()
