@@ -76,7 +76,7 @@ class BulkInsert:
         ]
 
     def _values_sql(self, count: int) -> str:
-        """PostgreSQL: an INSERT of `count` rows, in the server's own placeholders ($1, $2...)
+        """PostgreSQL: an INSERT of `count` rows, in the server's own placeholders ($1, $2, ...)
         for a RawCursor: psycopg would otherwise parse a query of more than 50 parameters
         afresh on every execution (it caches only short ones), a regex over the whole text."""
         found = self._values.get(count)
