@@ -76,9 +76,9 @@ class BulkInsert:
         ]
 
     def _values_sql(self, count: int) -> str:
-        """PostgreSQL: an INSERT of `count` rows, in the server's own placeholders ($1, $2, ...)
-        for a RawCursor: psycopg would otherwise parse a query of more than 50 parameters
-        afresh on every execution (it caches only short ones), a regex over the whole text."""
+        """PostgreSQL: an INSERT of `count` rows with the server's own numbered parameters
+        ($1, $2 and on) for a RawCursor: psycopg would otherwise parse a query of more than 50
+        parameters afresh on every execution (it caches only short ones), a regex over it all."""
         found = self._values.get(count)
         if found is None:
             width = len(self.columns)
