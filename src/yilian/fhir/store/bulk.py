@@ -150,9 +150,11 @@ class BulkInsert:
                 rows[position] = tuple(converted)
         statements = self._sqlite_sql
         if returning:
-            statements = self._sqlite_returning.get(returning) or self._sqlite_returning.setdefault(
-                returning, {size: f"{sql} RETURNING {', '.join(returning)}"
-                            for size, sql in statements.items()})
+            if returning not in self._sqlite_returning:
+                self._sqlite_returning[returning] = {
+                    size: f"{sql} RETURNING {', '.join(returning)}"
+                    for size, sql in statements.items()}
+            statements = self._sqlite_returning[returning]
         answered: list[tuple[Any, ...]] = []
         cursor = driver.cursor()
         try:

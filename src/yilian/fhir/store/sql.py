@@ -432,9 +432,6 @@ ResourceKey = int | _NewResource  # an existing row's pk, or a row still to inse
 
 # Statements built once: constructing SQLAlchemy statements per row costs more than running
 # them. Executed with lists of parameters, they go out as batched multi-row statements.
-# New resources through the driver (SQLAlchemy's insertmanyvalues cost a PostgreSQL ingestion
-# a fifth of its time): their pks come back keyed by type and id, the order being unsure.
-_INSERT_RESOURCES = BulkInsert(resource, ())
 _UPDATE_RESOURCE = (
     update(resource)
     .where(resource.c.pk == bindparam("b_pk"))
@@ -446,6 +443,9 @@ _UPDATE_RESOURCE = (
 )
 
 
+# New resources through the driver (SQLAlchemy's insertmanyvalues cost a PostgreSQL ingestion
+# a fifth of its time): their pks come back keyed by type and id, the order being unsure.
+_INSERT_RESOURCES = BulkInsert(resource, ())
 _INSERT_VERSIONS = BulkInsert(resource_version, ("resource_pk",))
 _INSERT_INDEX = {
     name: BulkInsert(table, ("resource_pk", "res_type")) for name, table in INDEX_TABLES.items()
