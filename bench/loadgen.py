@@ -5,6 +5,9 @@ and runs one request at a time on each, as fast as answers come (a closed loop).
 start together (a barrier), warm up for `warmup` seconds, then count every answer completed in
 the next `duration` seconds and record its latency (from writing the request to having read
 the whole body). A process also stops after `max_requests` counted answers, to bound memory.
+Given the server's process id, the parent samples that process's CPU time (all its threads,
+and its worker processes) meanwhile, for the server's CPU per answer in the counted window:
+unlike answers per second, a figure the load processes sharing the machine do not bend.
 Raw asyncio streams (uvloop when installed) keep the client's cost per request small, so the
 2-core machine's time goes to the server.
 """
@@ -13,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import queue
 import random
 import signal
+import threading
 import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 from typing import Any
 
 HOST = "127.0.0.1"
@@ -54,6 +60,9 @@ class LoadResult:
     latencies: array[float]  # seconds, sorted
     statuses: Counter[int] = field(default_factory=Counter)
     errors: int = 0
+    # The server's CPU seconds per second over the counted window (1.0: one core busy), when
+    # its process id was given and the window was sampled.
+    server_cores: float | None = None
 
     @property
     def requests(self) -> int:
@@ -71,6 +80,83 @@ class LoadResult:
 
     def failures(self) -> int:
         return self.errors + sum(n for status, n in self.statuses.items() if status >= 400)
+
+    @property
+    def server_cpu_per_answer_us(self) -> float | None:
+        """The server's CPU time per answer, in microseconds."""
+        if self.server_cores is None or not self.rate:
+            return None
+        return self.server_cores / self.rate * 1e6
+
+
+class ServerCpu:
+    """A server's CPU time (its process and the processes it started: uvicorn's workers),
+    sampled every `every` seconds by a thread of the bench until stopped."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        self.pids = [pid, *_children(pid)]
+        self.every = every
+        self.samples: list[tuple[float, float]] = []  # (time.monotonic(), CPU seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="server-cpu", daemon=True)
+
+    def __enter__(self) -> ServerCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append((time.monotonic(), _cpu_seconds(self.pids)))
+            if self._stop.wait(self.every):
+                self.samples.append((time.monotonic(), _cpu_seconds(self.pids)))
+                return
+
+    def cores(self, start: float, end: float) -> float | None:
+        """CPU seconds per second between two monotonic instants (linear between samples);
+        None unless samples surround the span."""
+        if end <= start or not self.samples or not (
+                self.samples[0][0] <= start and end <= self.samples[-1][0]):
+            return None
+        return (self._at(end) - self._at(start)) / (end - start)
+
+    def _at(self, moment: float) -> float:
+        before = max((s for s in self.samples if s[0] <= moment), key=lambda s: s[0])
+        after = min((s for s in self.samples if s[0] >= moment), key=lambda s: s[0])
+        if after[0] == before[0]:
+            return before[1]
+        share = (moment - before[0]) / (after[0] - before[0])
+        return before[1] + share * (after[1] - before[1])
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system time of the processes (every thread of each), from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # ppid
+            found.append(int(stat.parent.name))
+    return found
 
 
 @dataclass
@@ -186,7 +272,7 @@ def _worker(plan: LoadPlan, worker: int, barrier: Barrier, out: multiprocessing.
     try:
         tally, window = _run(_drive(plan, worker, barrier))
         out.put((tally.count, window, tally.latencies.tobytes(), dict(tally.statuses),
-                 tally.errors))
+                 tally.errors, tally.measure_from))
     except Exception as error:
         out.put(error)
 
@@ -212,8 +298,21 @@ def _next_answer(
             raise RuntimeError("a load process did not report back in time")
 
 
-def run_load(plan: LoadPlan) -> LoadResult:
-    """Run the plan in `plan.processes` processes and merge what they counted."""
+def run_load(plan: LoadPlan, server_pid: int | None = None) -> LoadResult:
+    """Run the plan in `plan.processes` processes and merge what they counted; with
+    `server_pid`, the server's CPU time in the window every process counted in."""
+    if server_pid is None:
+        return _run_load(plan)[0]
+    with ServerCpu(server_pid) as cpu:
+        result, spans = _run_load(plan)
+    # Sampled to the end now. CLOCK_MONOTONIC is the machine's: the load processes' instants
+    # are ours too.
+    result.server_cores = cpu.cores(max(start for start, _ in spans),
+                                    min(end for _, end in spans))
+    return result
+
+
+def _run_load(plan: LoadPlan) -> tuple[LoadResult, list[tuple[float, float]]]:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(plan.processes)
     out: multiprocessing.Queue[Any] = context.Queue()
@@ -227,6 +326,7 @@ def run_load(plan: LoadPlan) -> LoadResult:
     latencies: array[float] = array("d")
     statuses: Counter[int] = Counter()
     windows: list[tuple[int, float]] = []
+    spans: list[tuple[float, float]] = []  # each process's counted window, monotonic
     errors = 0
     try:
         deadline = time.monotonic() + plan.warmup + plan.duration + 90
@@ -234,8 +334,9 @@ def run_load(plan: LoadPlan) -> LoadResult:
             answer = _next_answer(out, workers, received, deadline)
             if isinstance(answer, Exception):
                 raise RuntimeError(f"a load process failed: {answer!r}") from answer
-            count, window, raw, by_status, failed = answer
+            count, window, raw, by_status, failed, measure_from = answer
             windows.append((count, window))
+            spans.append((measure_from, measure_from + window))
             chunk: array[float] = array("d")
             chunk.frombytes(raw)
             latencies.extend(chunk)
@@ -249,4 +350,4 @@ def run_load(plan: LoadPlan) -> LoadResult:
                 process.terminate()
                 process.join(timeout=5)
     ordered = array("d", sorted(latencies))
-    return LoadResult(windows, ordered, statuses, errors)
+    return LoadResult(windows, ordered, statuses, errors), spans
