@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -74,12 +74,14 @@ class Entry:
     detail: str = ""  # why it failed; a break-the-glass reason
     recorded: datetime = field(default_factory=utcnow)
 
-    def canonical(self) -> str:
+    def canonical(self, recorded: str | None = None) -> str:
+        """The entry as hashed and stored; `recorded`: its time as a FHIR instant, when the
+        caller has it already."""
         # Field by field (dataclasses.asdict deep-copies), keys already in sorted order.
         return orjson.dumps({
             "actor": self.actor, "detail": self.detail, "entities": self.entities,
             "outcome": self.outcome, "path": self.path,
-            "recorded": to_instant(self.recorded), "source": self.source,
+            "recorded": recorded or to_instant(self.recorded), "source": self.source,
             "subtype": self.subtype}).decode()
 
 
@@ -105,14 +107,18 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
         seq, prev = 0, GENESIS
     else:
         seq, prev = head.seq, head.hash
+    sqlite = conn.dialect.name == "sqlite"
     rows: list[tuple[Any, ...]] = []
     refs: list[tuple[Any, ...]] = []
     for entry in entries:
         seq += 1
-        text = entry.canonical()
+        # One formatting for the hashed instant and, on SQLite, the column's text: the
+        # moment is new every time (every read appends an entry), so no cache helps.
+        instant, stored = _stamps(entry.recorded)
+        text = entry.canonical(instant)
         digest = link(prev, seq, text)
-        # In the tables' column order (BulkInsert.insert): every read appends an entry.
-        rows.append((seq, entry.recorded, _plain(entry.actor)[:200],
+        # In the tables' column order (BulkInsert.insert).
+        rows.append((seq, stored if sqlite else entry.recorded, _plain(entry.actor)[:200],
                      _plain(entry.subtype)[:40], entry.outcome, text, prev, digest))
         if len(entry.entities) == 1:
             refs.append((seq, _plain(entry.entities[0])[:200]))
@@ -125,6 +131,15 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
     _INSERT_LOG.insert(conn, rows)
     _INSERT_ENTITY.insert(conn, refs)
     conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": prev})
+
+
+def _stamps(moment: datetime) -> tuple[str, str]:
+    """(the moment as a FHIR instant, as `to_instant` writes it; as SQLite's UtcDateTime text,
+    as `store.bulk` writes it) from one isoformat."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    text = moment.isoformat(" ", "microseconds")  # 2026-11-23 12:00:00.123456+00:00
+    return f"{text[:10]}T{text[11:23]}Z", text[:26]
 
 
 def _plain(text: str) -> str:

@@ -170,10 +170,16 @@ class BulkInsert:
         return answered
 
 
+def _sqlite_datetime(value: datetime | str | None) -> str | None:
+    # Text is SQLite's already: a caller that formatted a moment it alone has (an audit
+    # entry's) keeps it out of the cache below.
+    if value is None or type(value) is str:
+        return value
+    return _sqlite_datetime_text(value)
+
+
 @lru_cache(maxsize=1 << 16)  # index rows repeat instants (a transaction's, a period's ends)
-def _sqlite_datetime(value: datetime | None) -> str | None:
-    if value is None:
-        return None
+def _sqlite_datetime_text(value: datetime) -> str:
     # SQLAlchemy's own SQLite DATETIME text; isoformat is a third faster than strftime.
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
