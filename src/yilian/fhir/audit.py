@@ -27,11 +27,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from yilian.fhir.messages import FhirRequest, FhirResponse
-from yilian.fhir.store.bulk import BulkInsert
+from yilian.fhir.store.bulk import FEW_ROWS, BulkInsert, pipelined
 from yilian.fhir.store.tables import audit_entity, audit_head, audit_log
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant, utcnow
@@ -127,10 +128,29 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
                                                          for ref in entry.entities)]
         prev = digest
     # The driver's own multi-row insert (COPY on PostgreSQL): SQLAlchemy's per-row work
-    # would cost more than the entry itself.
+    # would cost more than the entry itself. A write's own entry goes with the head's move
+    # in one round trip on PostgreSQL: the head stays locked until commit.
+    if len(rows) <= FEW_ROWS and len(refs) <= FEW_ROWS:
+        with pipelined(conn):
+            _INSERT_LOG.insert(conn, rows)
+            _INSERT_ENTITY.insert(conn, refs)
+            _move_head(conn, seq, prev)
+        return
     _INSERT_LOG.insert(conn, rows)
     _INSERT_ENTITY.insert(conn, refs)
     conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": prev})
+
+
+def _move_head(conn: Connection, seq: int, digest: str) -> None:
+    """The head's UPDATE through the driver, which a pipeline can carry (SQLAlchemy's
+    execute would wait for its answer)."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": digest})
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with psycopg.RawCursor(driver) as raw:
+        raw.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", [seq, digest])
 
 
 def _stamps(moment: datetime) -> tuple[str, str]:

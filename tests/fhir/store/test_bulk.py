@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from yilian.fhir.store.bulk import BulkInsert
+from yilian.fhir.store.bulk import BulkInsert, pipelined
 from yilian.fhir.store.tables import audit_entity, audit_log, resource
 from yilian.kit.db import make_engine, write_transaction
 
@@ -118,5 +118,41 @@ def test_a_refused_numbered_row_fails_the_insert_with_sqlalchemys_error(
             RESOURCES.insert_returning(conn, [twice, twice], ("pk",))
         with engine.connect() as conn:
             assert conn.execute(select(resource.c.pk)).first() is None
+    finally:
+        engine.dispose()
+
+
+# 37 rows: inside a pipeline they go as INSERTs of 16, 16 and 5 (COPY cannot run there).
+@pytest.mark.parametrize("count", [1, 37])
+def test_pipelined_rows_land_with_their_values(database_url: str, count: int) -> None:
+    engine = make_engine(database_url)
+    try:
+        with write_transaction(engine) as conn, pipelined(conn):
+            LOG.insert(conn, _log_rows(1, count))
+            ENTITY.insert(conn, [(seq, f"Patient/{seq}") for seq in range(1, count + 1)])
+        with engine.connect() as conn:
+            seqs = conn.execute(select(audit_log.c.seq, audit_log.c.recorded)
+                                .order_by(audit_log.c.seq)).all()
+            refs = conn.execute(select(audit_entity.c.reference)
+                                .order_by(audit_entity.c.seq)).scalars().all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in seqs] == [(seq, START + timedelta(seconds=seq))
+                                            for seq in range(1, count + 1)]
+    assert refs == [f"Patient/{seq}" for seq in range(1, count + 1)]
+
+
+def test_a_refused_pipelined_row_fails_the_transaction_with_sqlalchemys_error(
+        database_url: str) -> None:
+    """On PostgreSQL the refusal comes back when the pipeline ends, as it would have from
+    the statement: SQLAlchemy's IntegrityError, and nothing of the transaction written."""
+    engine = make_engine(database_url)
+    try:
+        with pytest.raises(IntegrityError), write_transaction(engine) as conn, \
+                pipelined(conn):
+            LOG.insert(conn, _log_rows(1, 3))
+            ENTITY.insert(conn, [(9, "Patient/9")])  # no entry 9: a foreign key refuses
+        with engine.connect() as conn:
+            assert conn.execute(select(audit_log.c.seq)).first() is None
     finally:
         engine.dispose()

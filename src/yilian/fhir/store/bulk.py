@@ -3,7 +3,8 @@ the audit trail's entries)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -131,6 +132,13 @@ class BulkInsert:
             return raw.fetchall()
 
     def _postgresql(self, driver: Any, rows: list[tuple[Any, ...]]) -> None:
+        if driver.pgconn.pipeline_status:  # `pipelined`: COPY cannot run there
+            with psycopg.RawCursor(driver) as raw:
+                for start in range(0, len(rows), FEW_ROWS):
+                    chunk = rows[start:start + FEW_ROWS]
+                    raw.execute(self._values_sql(len(chunk)),
+                                [value for row in chunk for value in row])
+            return
         if len(rows) <= FEW_ROWS:  # one round trip, where COPY takes two
             with psycopg.RawCursor(driver) as raw:
                 raw.execute(self._values_sql(len(rows)), [value for row in rows for value in row])
@@ -176,6 +184,26 @@ def _sqlite_datetime(value: datetime | str | None) -> str | None:
     if value is None or type(value) is str:
         return value
     return _sqlite_datetime_text(value)
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, the statements sent through the driver inside go out together and are
+    answered together (psycopg's pipeline mode): one round trip where each took its own.
+    For statements whose results nobody reads: the inserts of `BulkInsert` (no COPY there:
+    rows go as INSERTs of up to `FEW_ROWS`, so keep to a few rows). A failure surfaces at the
+    block's end, as SQLAlchemy's error. Nothing changes on SQLite, which has no round trips."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.pipeline():
+            yield
+    except psycopg.Error as error:
+        raise DBAPIError.instance("pipelined statements", None, error, psycopg.Error,
+                                  dialect=conn.dialect) from error
 
 
 @lru_cache(maxsize=1 << 16)  # index rows repeat instants (a transaction's, a period's ends)

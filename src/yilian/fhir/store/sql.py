@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 
 from yilian.errors import Unprocessable
-from yilian.fhir.store.bulk import BulkInsert, Group
+from yilian.fhir.store.bulk import BulkInsert, Group, pipelined
 from yilian.fhir.store.tables import INDEX_TABLES, resource, resource_version
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant
@@ -447,6 +447,8 @@ _UPDATE_RESOURCE = (
 # a fifth of its time): their pks come back keyed by type and id, the order being unsure.
 _INSERT_RESOURCES = BulkInsert(resource, ())
 _INSERT_VERSIONS = BulkInsert(resource_version, ("resource_pk",))
+# Up to this many rows in each table, a flush's inserts go `pipelined` (PostgreSQL).
+PIPELINED_ROWS = 64
 _INSERT_INDEX = {
     name: BulkInsert(table, ("resource_pk", "res_type")) for name, table in INDEX_TABLES.items()
 }
@@ -612,18 +614,24 @@ class UnitOfWork:
         if self._stale_index_pks:
             stale, self._stale_index_pks = self._stale_index_pks, []
             delete_index_rows(self.conn, stale)
-        if self._versions:
-            versions, self._versions = self._versions, []
-            _INSERT_VERSIONS.run(self.conn, [((_pk(key),), (row,)) for key, row in versions])
-        if self._index_rows:
-            staged_rows, self._index_rows = self._index_rows, {}
-            by_table: dict[str, list[Group]] = {}
-            for key, (res_type, tables) in staged_rows.items():
-                lead = (_pk(key), res_type)
-                # The extractor cuts values to their column's width (search.normalize).
-                for name, table_rows in tables.items():
-                    if table_rows:
-                        by_table.setdefault(name, []).append((lead, table_rows))
+        versions, self._versions = self._versions, []
+        staged_rows, self._index_rows = self._index_rows, {}
+        by_table: dict[str, list[Group]] = {}
+        for key, (res_type, tables) in staged_rows.items():
+            lead = (_pk(key), res_type)
+            # The extractor cuts values to their column's width (search.normalize).
+            for name, table_rows in tables.items():
+                if table_rows:
+                    by_table.setdefault(name, []).append((lead, table_rows))
+        # A write of a resource or a few: its version and index rows in one round trip on
+        # PostgreSQL, not one per table. Many go by COPY, which a pipeline cannot carry.
+        few = len(versions) <= PIPELINED_ROWS and all(
+            sum(len(rows) for _, rows in groups) <= PIPELINED_ROWS
+            for groups in by_table.values())
+        with pipelined(self.conn) if few else contextlib.nullcontext():
+            if versions:
+                _INSERT_VERSIONS.run(self.conn,
+                                     [((_pk(key),), (row,)) for key, row in versions])
             for name, groups in by_table.items():
                 _INSERT_INDEX[name].run(self.conn, groups)
         if self._written:
