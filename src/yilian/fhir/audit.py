@@ -128,22 +128,19 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
                                                          for ref in entry.entities)]
         prev = digest
     # The driver's own multi-row insert (COPY on PostgreSQL): SQLAlchemy's per-row work
-    # would cost more than the entry itself. A write's own entry goes with the head's move
-    # in one round trip on PostgreSQL: the head stays locked until commit.
-    if len(rows) <= FEW_ROWS and len(refs) <= FEW_ROWS:
-        with pipelined(conn):
-            _INSERT_LOG.insert(conn, rows)
-            _INSERT_ENTITY.insert(conn, refs)
-            _move_head(conn, seq, prev)
-        return
-    _INSERT_LOG.insert(conn, rows)
-    _INSERT_ENTITY.insert(conn, refs)
-    conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": prev})
+    # would cost more than the entry itself. A write's own entry and the head's move go in
+    # one round trip on PostgreSQL: the head is locked from the SELECT above to commit, and
+    # every other writer waits for it meanwhile.
+    few = len(rows) <= FEW_ROWS and len(refs) <= FEW_ROWS
+    with pipelined(conn) if few else contextlib.nullcontext():
+        _INSERT_LOG.insert(conn, rows)
+        _INSERT_ENTITY.insert(conn, refs)
+        _move_head(conn, seq, prev)
 
 
 def _move_head(conn: Connection, seq: int, digest: str) -> None:
-    """The head's UPDATE through the driver, which a pipeline can carry (SQLAlchemy's
-    execute would wait for its answer)."""
+    """The head's UPDATE, on PostgreSQL through the driver, which a pipeline can carry
+    (SQLAlchemy's execute would wait for its answer)."""
     if conn.dialect.name != "postgresql":
         conn.execute(_MOVE_HEAD, {"head_seq": seq, "head_hash": digest})
         return

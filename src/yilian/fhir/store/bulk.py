@@ -178,14 +178,6 @@ class BulkInsert:
         return answered
 
 
-def _sqlite_datetime(value: datetime | str | None) -> str | None:
-    # Text is SQLite's already: a caller that formatted a moment it alone has (an audit
-    # entry's) keeps it out of the cache below.
-    if value is None or type(value) is str:
-        return value
-    return _sqlite_datetime_text(value)
-
-
 @contextmanager
 def pipelined(conn: Connection) -> Iterator[None]:
     """On PostgreSQL, the statements sent through the driver inside go out together and are
@@ -204,6 +196,14 @@ def pipelined(conn: Connection) -> Iterator[None]:
     except psycopg.Error as error:
         raise DBAPIError.instance("pipelined statements", None, error, psycopg.Error,
                                   dialect=conn.dialect) from error
+
+
+def _sqlite_datetime(value: datetime | str | None) -> str | None:
+    # Text is SQLite's already: a caller that formatted a moment it alone has (an audit
+    # entry's) keeps it out of the cache below.
+    if value is None or type(value) is str:
+        return value
+    return _sqlite_datetime_text(value)
 
 
 @lru_cache(maxsize=1 << 16)  # index rows repeat instants (a transaction's, a period's ends)

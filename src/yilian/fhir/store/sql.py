@@ -623,17 +623,19 @@ class UnitOfWork:
             for name, table_rows in tables.items():
                 if table_rows:
                     by_table.setdefault(name, []).append((lead, table_rows))
-        # A write of a resource or a few: its version and index rows in one round trip on
-        # PostgreSQL, not one per table. Many go by COPY, which a pipeline cannot carry.
-        few = len(versions) <= PIPELINED_ROWS and all(
-            sum(len(rows) for _, rows in groups) <= PIPELINED_ROWS
-            for groups in by_table.values())
-        with pipelined(self.conn) if few else contextlib.nullcontext():
-            if versions:
-                _INSERT_VERSIONS.run(self.conn,
-                                     [((_pk(key),), (row,)) for key, row in versions])
-            for name, groups in by_table.items():
-                _INSERT_INDEX[name].run(self.conn, groups)
+        if versions or by_table:
+            # A write of a resource or a few: its version and index rows in one round trip
+            # on PostgreSQL, not one per table. Many go by COPY, which a pipeline cannot
+            # carry (and an empty pipeline would cost a round trip of its own).
+            few = len(versions) <= PIPELINED_ROWS and all(
+                sum(len(rows) for _, rows in groups) <= PIPELINED_ROWS
+                for groups in by_table.values())
+            with pipelined(self.conn) if few else contextlib.nullcontext():
+                if versions:
+                    _INSERT_VERSIONS.run(self.conn,
+                                         [((_pk(key),), (row,)) for key, row in versions])
+                for name, groups in by_table.items():
+                    _INSERT_INDEX[name].run(self.conn, groups)
         if self._written:
             written, self._written = self._written, []
             for res_type in dict.fromkeys(w.res_type for w in written):
