@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from yilian.cli.main import app
 from yilian.demo.network import build_network
 from yilian.demo.people import is_valid_resident_id
-from yilian.demo.seed import is_seeded, seed
+from yilian.demo.seed import SeedState, is_seeded, seed, seed_state
 from yilian.domains.inpatient.tables import inpatient_bed_stay, inpatient_counter
 from yilian.domains.network.codes import (
     HOSPITAL_AFFILIATION,
@@ -26,6 +26,7 @@ from yilian.domains.network.codes import (
     code_in,
     is_uscc,
 )
+from yilian.kit.db import make_engine
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 
@@ -131,3 +132,26 @@ def test_yilian_demo_seeds_once_and_prints_the_accounts(database_url: str) -> No
     again = runner.invoke(app, arguments)
     assert again.exit_code == 0, again.output
     assert "there already" in again.output
+
+
+def test_a_stopped_seeding_is_told_apart_from_a_finished_one(database_url: str) -> None:
+    """Ctrl-C in `make run`'s first minutes: the next start must not serve half a network
+    as the demo, nor seed over it."""
+    engine = make_engine(database_url)
+
+    def stop_at_the_stays(stage: str, done: int, total: int) -> None:
+        if stage == "stays":
+            raise KeyboardInterrupt
+
+    try:
+        assert seed_state(engine) is SeedState.NONE
+        with pytest.raises(KeyboardInterrupt):
+            seed(engine, patients=200, days=5, scale=0.02, now=NOW, progress=stop_at_the_stays)
+        assert seed_state(engine) is SeedState.UNFINISHED
+        assert not is_seeded(engine)
+    finally:
+        engine.dispose()
+    result = CliRunner().invoke(app, ["demo", "--db", database_url, "--patients", "200",
+                                      "--days", "5", "--scale", "0.02"])
+    assert result.exit_code == 1, result.output
+    assert "stopped before it finished" in " ".join(result.output.split())

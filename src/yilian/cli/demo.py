@@ -25,7 +25,7 @@ console = Console(stderr=True)
 # Where the demo accounts work: the group of 10 campuses, its first patient with a stay.
 DEMO_HOSPITAL = "h1"
 _STAGES = {"network": "医联网络 network", "patients": "居民 patients",
-           "stays": "住院 stays", "beds": "床位 beds"}
+           "stays": "住院 stays", "beds": "床位 beds", "census": "日报 census"}
 
 
 def demo(
@@ -39,13 +39,21 @@ def demo(
     """Seed the demo network (once): a medical centre, 17 hospitals (one group of 10 campuses
     and 6,000+ beds), community centres and family-doctor teams, residents and a year of
     inpatient stays; then create one demo account per role and print them."""
-    from yilian.demo.seed import is_seeded, seed
+    from yilian.demo.seed import SeedState, seed, seed_state
     from yilian.kit.db import make_engine
 
     engine = make_engine(db or Settings().database_url)
     try:
-        if is_seeded(engine):
+        state = seed_state(engine)
+        if state is SeedState.SEEDED:
             console.print("[green]The demo network is there already[/] (yilian demo seeds once)")
+        elif state is SeedState.UNFINISHED:
+            where = (f"delete {engine.url.database} (and its -wal and -shm files)"
+                     if engine.dialect.name == "sqlite" else "use an empty database")
+            console.print("[red]An earlier seeding of the demo network (演示数据) was stopped "
+                          f"before it finished.[/] Its data is incomplete: {where} and run "
+                          "`yilian demo` (or `make run`) again.")
+            raise typer.Exit(1)
         else:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn())

@@ -4,7 +4,10 @@ The network, its residents and a year of stays are written as FHIR resources thr
 store's unit of work (validated and indexed like any write), the stays' movements into the
 inpatient movement record, and the beds' states as they stand at `now`: occupied, being
 cleaned, a few closed, a few reserved. Seeding is done once: a database that has the
-network already is left alone.
+network already is left alone. The medical centre's Organization is written last, in the
+transaction that ends the seeding, so its presence says the seeding finished; a seeding that
+was stopped (Ctrl-C in `make run`'s first minutes) leaves the hospitals without it, and is
+told apart rather than taken for a finished one.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, insert
 
 from yilian.demo.network import Network, build_network
 from yilian.demo.people import Person, people
@@ -33,7 +37,8 @@ from yilian.kit.clock import DISPLAY_ZONE, to_instant, utcnow
 from yilian.kit.db import write_transaction
 
 JsonObject = dict[str, Any]
-CENTRE_ID = "centre"  # present once the network is seeded
+CENTRE_ID = "centre"  # written last: present once the seeding has finished
+FIRST_HOSPITAL_ID = "h1"  # written first: present once a seeding has begun
 CHUNK = 2_000  # resources per transaction
 VALIDATED_PER_TYPE = 300  # every resource of a type is built alike: validate a sample
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -48,10 +53,23 @@ class Seeded:
     open_stays: int
 
 
-def is_seeded(engine: Engine) -> bool:
+class SeedState(Enum):
+    NONE = "none"
+    UNFINISHED = "unfinished"  # a seeding began and was stopped before its end
+    SEEDED = "seeded"
+
+
+def seed_state(engine: Engine) -> SeedState:
     with engine.connect() as conn:
-        found = store.read_current(conn, "Organization", CENTRE_ID)
-    return found is not None and not found.deleted
+        centre = store.read_current(conn, "Organization", CENTRE_ID)
+        if centre is not None and not centre.deleted:
+            return SeedState.SEEDED
+        begun = store.read_current(conn, "Organization", FIRST_HOSPITAL_ID)
+    return SeedState.NONE if begun is None else SeedState.UNFINISHED
+
+
+def is_seeded(engine: Engine) -> bool:
+    return seed_state(engine) is SeedState.SEEDED
 
 
 def seed(engine: Engine, *, patients: int = 20_000, days: int = 365, scale: float = 1.0,
@@ -61,7 +79,8 @@ def seed(engine: Engine, *, patients: int = 20_000, days: int = 365, scale: floa
     report = progress or (lambda stage, done, total: None)
     network = build_network(scale=scale, seed=seed_value)
     writer = _Writer(engine, validate_all, report)
-    writer.write("network", network.resources)
+    [centre] = [r for r in network.resources if r["id"] == CENTRE_ID]
+    writer.write("network", [r for r in network.resources if r is not centre])
 
     residents, patient_resources = _population(network, patients, seed_value, now)
     writer.write("patients", patient_resources)
@@ -74,7 +93,8 @@ def seed(engine: Engine, *, patients: int = 20_000, days: int = 365, scale: floa
                  after_chunk=stays.flush_rows)
     beds = _bed_states(network, simulation, residents, now, random.Random(seed_value))
     writer.write("beds", beds, replace=True)
-    with write_transaction(engine) as conn:
+
+    def finish(conn: Connection) -> None:
         counters = [{"hospital_id": h, "year": y, "last": n}
                     for (h, y), n in stays.counters.items()]
         if counters:
@@ -87,6 +107,8 @@ def seed(engine: Engine, *, patients: int = 20_000, days: int = 365, scale: floa
             first = min(s.admitted for s in simulation.stays)
             census_days.reopen_from(conn, first.astimezone(DISPLAY_ZONE).date(), now)
         census_days.close_days(conn, now)
+
+    writer.write("census", [centre], after_chunk=finish)  # the seeding's last transaction
     open_stays = sum(1 for s in simulation.stays if s.discharged is None)
     return Seeded(writer.count, len(residents), len(network.beds), len(simulation.stays),
                   open_stays)
