@@ -75,15 +75,14 @@ class Entry:
     detail: str = ""  # why it failed; a break-the-glass reason
     recorded: datetime = field(default_factory=utcnow)
 
-    def canonical(self, recorded: str | None = None) -> str:
-        """The entry as hashed and stored; `recorded`: its time as a FHIR instant, when the
-        caller has it already."""
+    def canonical(self, recorded: str) -> str:
+        """The entry as hashed and stored; `recorded`: its time as a FHIR instant
+        (`to_instant`), which `append` has at hand."""
         # Field by field (dataclasses.asdict deep-copies), keys already in sorted order.
         return orjson.dumps({
             "actor": self.actor, "detail": self.detail, "entities": self.entities,
-            "outcome": self.outcome, "path": self.path,
-            "recorded": recorded or to_instant(self.recorded), "source": self.source,
-            "subtype": self.subtype}).decode()
+            "outcome": self.outcome, "path": self.path, "recorded": recorded,
+            "source": self.source, "subtype": self.subtype}).decode()
 
 
 def link(prev_hash: str, seq: int, entry_json: str) -> str:
