@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from yilian.fhir.messages import FhirRequest, FhirResponse
-from yilian.fhir.store.bulk import FEW_ROWS, BulkInsert, pipelined
+from yilian.fhir.store.bulk import BulkInsert, pipelined
 from yilian.fhir.store.tables import audit_entity, audit_head, audit_log
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant, utcnow
@@ -130,8 +130,7 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
     # would cost more than the entry itself. A write's own entry and the head's move go in
     # one round trip on PostgreSQL: the head is locked from the SELECT above to commit, and
     # every other writer waits for it meanwhile.
-    few = len(rows) <= FEW_ROWS and len(refs) <= FEW_ROWS
-    with pipelined(conn) if few else contextlib.nullcontext():
+    with pipelined(conn, [len(rows), len(refs)]):
         _INSERT_LOG.insert(conn, rows)
         _INSERT_ENTITY.insert(conn, refs)
         _move_head(conn, seq, prev)

@@ -127,7 +127,7 @@ def test_a_refused_numbered_row_fails_the_insert_with_sqlalchemys_error(
 def test_pipelined_rows_land_with_their_values(database_url: str, count: int) -> None:
     engine = make_engine(database_url)
     try:
-        with write_transaction(engine) as conn, pipelined(conn):
+        with write_transaction(engine) as conn, pipelined(conn, [count, count]):
             LOG.insert(conn, _log_rows(1, count))
             ENTITY.insert(conn, [(seq, f"Patient/{seq}") for seq in range(1, count + 1)])
         with engine.connect() as conn:
@@ -149,7 +149,7 @@ def test_a_refused_pipelined_row_fails_the_transaction_with_sqlalchemys_error(
     engine = make_engine(database_url)
     try:
         with pytest.raises(IntegrityError), write_transaction(engine) as conn, \
-                pipelined(conn):
+                pipelined(conn, [3, 1]):
             LOG.insert(conn, _log_rows(1, 3))
             ENTITY.insert(conn, [(9, "Patient/9")])  # no entry 9: a foreign key refuses
         with engine.connect() as conn:

@@ -447,8 +447,6 @@ _UPDATE_RESOURCE = (
 # a fifth of its time): their pks come back keyed by type and id, the order being unsure.
 _INSERT_RESOURCES = BulkInsert(resource, ())
 _INSERT_VERSIONS = BulkInsert(resource_version, ("resource_pk",))
-# Up to this many rows in each table, a flush's inserts go `pipelined` (PostgreSQL).
-PIPELINED_ROWS = 64
 _INSERT_INDEX = {
     name: BulkInsert(table, ("resource_pk", "res_type")) for name, table in INDEX_TABLES.items()
 }
@@ -623,19 +621,14 @@ class UnitOfWork:
             for name, table_rows in tables.items():
                 if table_rows:
                     by_table.setdefault(name, []).append((lead, table_rows))
-        if versions or by_table:
-            # A write of a resource or a few: its version and index rows in one round trip
-            # on PostgreSQL, not one per table. Many go by COPY, which a pipeline cannot
-            # carry (and an empty pipeline would cost a round trip of its own).
-            few = len(versions) <= PIPELINED_ROWS and all(
-                sum(len(rows) for _, rows in groups) <= PIPELINED_ROWS
-                for groups in by_table.values())
-            with pipelined(self.conn) if few else contextlib.nullcontext():
-                if versions:
-                    _INSERT_VERSIONS.run(self.conn,
-                                         [((_pk(key),), (row,)) for key, row in versions])
-                for name, groups in by_table.items():
-                    _INSERT_INDEX[name].run(self.conn, groups)
+        # A write of a resource or a few: its version and index rows in one round trip on
+        # PostgreSQL, not one per table.
+        batches = [len(versions), *(sum(len(rows) for _, rows in groups)
+                                    for groups in by_table.values())]
+        with pipelined(self.conn, batches):
+            _INSERT_VERSIONS.run(self.conn, [((_pk(key),), (row,)) for key, row in versions])
+            for name, groups in by_table.items():
+                _INSERT_INDEX[name].run(self.conn, groups)
         if self._written:
             written, self._written = self._written, []
             for res_type in dict.fromkeys(w.res_type for w in written):
