@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from yilian.api.domain_http import domain_api
-from yilian.api.fhir_http import FhirEndpoint, FhirRoute
+from yilian.api.fhir_http import FhirEndpoint, FhirFirst
 from yilian.api.oauth_http import OAuthEndpoints
 from yilian.api.smart import smart_metadata, warn_auth_off
 from yilian.auth.emergency import Authenticator
@@ -124,15 +124,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Response(jsonfmt.dumps(outcome), status_code=status,
                         media_type="application/fhir+json; charset=utf-8")
 
-    app = Starlette(
+    # The FHIR endpoint is a raw ASGI app (see api.fhir_http), answered before the routes: at
+    # /fhir itself (the batch/transaction endpoint) and everything under it but SMART's
+    # configuration.
+    app = FhirFirst(
+        endpoint,
+        except_paths=(SMART_UNDER_FHIR,),
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
-        # The router tries routes in order, ~1 µs each: /fhir, which takes nearly every
-        # request, comes first.
         routes=[
-            # The FHIR endpoint is a raw ASGI app (see api.fhir_http): at /fhir itself (the
-            # batch/transaction endpoint) and everything under it but SMART's configuration.
-            FhirRoute(endpoint, except_paths=(SMART_UNDER_FHIR,)),
             Route(SMART_UNDER_FHIR, smart_configuration),
             Route("/", home),
             Route("/healthz", health),
