@@ -172,6 +172,29 @@ def test_an_edit_of_what_searches_read_breaks_the_chain_too(engine: Engine, colu
     assert found is not None and found.seq == 2 and checked == 1
 
 
+def test_the_trail_finds_an_entry_by_each_thing_it_is_about(client: TestClient) -> None:
+    doctor = _bearer(client, "user/*.cruds", "dr.li")
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": f"urn:uuid:{n}", "request": {"method": "POST", "url": "Patient"},
+         "resource": {"resourceType": "Patient", "gender": "male"}}
+        for n in ("3fa85f64-5717-4562-b3fc-2c963f66afa6", "4fa85f64-5717-4562-b3fc-2c963f66afa6")]}
+    answer = client.post("/fhir", json=bundle, headers={**FHIR_JSON, **doctor})
+    assert answer.status_code == 200, answer.text
+    first, second = (e["response"]["location"].split("/_history")[0]
+                     for e in answer.json()["entry"])
+    client.get(f"/fhir/{second}", headers=doctor)
+
+    def subtypes(query: str) -> list[str]:
+        return [e["subtype"][0]["code"] for e in _trail(client, query)]
+
+    assert subtypes(f"entity={first}") == ["transaction"]
+    assert subtypes(f"entity={second}") == ["read", "transaction"]
+    assert subtypes(f"entity=Patient/none,{first}") == ["transaction"]
+    assert subtypes(f"entity={first}&subtype=read") == []
+    with read_transaction(client.app.state.engine) as conn:  # type: ignore[attr-defined]
+        assert verify(conn)[1] is None
+
+
 def test_odd_numbers_in_the_trail_search_are_not_a_500(client: TestClient) -> None:
     officer = _bearer(client, "user/AuditEvent.rs", "privacy.officer")
     for query in ("_id=%C2%B2", "_count=%C2%B2", "_cursor=99999999999999999999999",
