@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from yilian.kit.db import make_autocommit_engine, make_engine, read_connection, run_read
 
@@ -71,4 +73,42 @@ def test_a_read_runs_again_on_a_new_connection_when_the_database_dropped_its_own
         assert len(calls) == 1  # other errors are not run again
     finally:
         reads.dispose()
+        engine.dispose()
+
+
+def _ended(admin: Engine, pid: int) -> None:
+    """End a backend and wait until it is gone (pg_terminate_backend only signals it)."""
+    with admin.begin() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    for _ in range(200):
+        with admin.begin() as conn:
+            if not conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                {"pid": pid}).scalar():
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"backend {pid} still there")
+
+
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_a_connection_the_database_ended_is_replaced_before_it_is_used(
+    database_url: str, autocommit: bool,
+) -> None:
+    """No ping before each use (a round trip); a pooled connection the database ended is
+    replaced when taken from the pool: the next write (or read) does not fail on it."""
+    if database_url.startswith("sqlite"):
+        return  # a file has no server to end connections
+    make = make_autocommit_engine if autocommit else make_engine
+    engine = make(database_url, pool_size=1)
+    admin = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            conn.commit()
+        _ended(admin, first)
+        with engine.connect() as conn:  # no retry around it: the first try must succeed
+            second = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            conn.commit()
+        assert second != first
+    finally:
+        admin.dispose()
         engine.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 T = TypeVar("T")
 
@@ -44,11 +45,39 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         _configure_sqlite(engine)
         return engine
     engine = create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        hide_parameters=True,
+        url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True,
     )
     _plan_each_time(engine)
+    _skip_closed_connections(engine)
     return engine
+
+
+def _skip_closed_connections(engine: Engine) -> None:
+    """A pooled connection the database ended (a restart, an administrator, an idle
+    timeout) is replaced when it is taken from the pool, without the round trip of
+    SQLAlchemy's pre-ping (one of a create's seven on PostgreSQL): the server says goodbye
+    when it ends a connection, so an idle connection with anything to read, or at its end,
+    is one it ended. One that vanished without a word fails its first statement, as it
+    would after a ping that came back just before."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if not _looks_open(dbapi_connection):
+            raise DisconnectionError("the database ended this connection")  # pool: next
+
+
+def _looks_open(connection: Any) -> bool:
+    """An idle psycopg connection the server has not ended, as far as can be told without
+    asking it (a poll of its socket, microseconds)."""
+    from psycopg import pq
+
+    if connection.closed or connection.pgconn.status != pq.ConnStatus.OK:
+        return False
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 def _plan_each_time(engine: Engine) -> None:
@@ -86,7 +115,8 @@ def make_autocommit_engine(url: str, *, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_reset_on_return=None,
         # No ping before each use: it is a round trip, as costly as the read itself. A
-        # connection the database dropped fails its read, which `run_read` runs again.
+        # connection the database ended is mostly seen at checkout (_skip_closed_connections);
+        # one ended since fails its read, which `run_read` runs again.
         pool_pre_ping=False,
         hide_parameters=True,
         # Reads run on the event loop: a database that went away must not hold it for long.
@@ -95,6 +125,7 @@ def make_autocommit_engine(url: str, *, pool_size: int = 10) -> Engine:
     # Its connections also serve searches (read_connection), whose best plans depend on
     # their values; a read by id's statement plans in microseconds.
     _plan_each_time(engine)
+    _skip_closed_connections(engine)
     engine.update_execution_options(**{_AUTOCOMMIT_OPTION: True})
     return engine
 
