@@ -60,7 +60,7 @@ from bench.inpatient_sql import (
 )
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
-from bench.procs import Server, ceiling_argv, start_server, yilian_argv
+from bench.procs import Server, bench_app_argv, start_server, yilian_argv
 from bench.report import Half, Line, say
 from bench.search_bench import Driver, Timed, database_size, vacuum_analyze
 from yilian.kit.clock import DISPLAY_ZONE, utcnow
@@ -374,7 +374,7 @@ def _memory_ceiling(kind: str, workdir: Path, asks: list[Ask], authorization: st
 
     data = workdir / f"inpatient-ceiling-{kind}.json"
     write_data(data, {ask.path: ask.body for ask in asks})
-    server = start_server(f"inpatient-ceiling-{kind}", ceiling_argv(CEILING_APP),
+    server = start_server(f"inpatient-ceiling-{kind}", bench_app_argv(CEILING_APP),
                           log_dir=workdir, env={DATA_ENV: str(data)})
     try:
         _time_asks(server.port, asks, authorization, options, f"{kind} ceiling", memory=True)

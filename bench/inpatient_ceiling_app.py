@@ -7,7 +7,7 @@ with, from memory: no database, no thread pool, no JSON to build.
                                             (BENCH_INPATIENT_CEILING)
 
 Run by the bench through `bench.serve_app`, as `yilian serve` serves Yilian
-(bench/procs.ceiling_argv).
+(bench/procs.bench_app_argv).
 """
 
 from __future__ import annotations

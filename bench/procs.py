@@ -178,6 +178,7 @@ def yilian_argv(database_url: str, workers: int = 1) -> Callable[[int], list[str
     ]
 
 
-def ceiling_argv(app: str = "bench.ceiling_app:app") -> Callable[[int], list[str]]:
-    """A ceiling app served as `yilian serve` serves Yilian (one worker)."""
+def bench_app_argv(app: str = "bench.ceiling_app:app") -> Callable[[int], list[str]]:
+    """An app of the bench (a ceiling, Yilian with its audit trail off) served as `yilian
+    serve` serves Yilian (one worker)."""
     return lambda port: [sys.executable, "-m", "bench.serve_app", app, HOST, str(port)]

@@ -15,7 +15,7 @@ from bench.indexing import measure_indexing
 from bench.ingest import Ingestion, ingest_in_parallel, ingest_over_http
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
-from bench.procs import Server, ceiling_argv, start_server, yilian_argv
+from bench.procs import Server, bench_app_argv, start_server, yilian_argv
 from bench.report import Half, Line, say
 from bench.rows import BundleRows, ReadBack, read_back, time_driver_inserts, time_inserts
 from bench.synthea import BundleFile
@@ -128,6 +128,7 @@ class Ours:
     peak: int | None  # KiB
     notes: list[str]
     authorization: str  # the bench user's token, sent to the ceiling app too
+    unaudited_reads: LoadResult  # reads by id from the same database, audit trail off
 
 
 def _ours(kind: str, options: Options, workdir: Path, url: str) -> Ours:
@@ -153,7 +154,24 @@ def _ours(kind: str, options: Options, workdir: Path, url: str) -> Ours:
     finally:
         server.stop()
     notes += loads.failures(f"{kind} (yilian)")
-    return Ours(ingestion, back, loads, peak, notes, authorization)
+    unaudited = _unaudited_reads(kind, options, workdir, url, paths, authorization)
+    notes += _failures(f"{kind} (yilian, audit trail off) read", unaudited)
+    return Ours(ingestion, back, loads, peak, notes, authorization, unaudited)
+
+
+def _unaudited_reads(kind: str, options: Options, workdir: Path, url: str,
+                     paths: tuple[str, ...], authorization: str) -> LoadResult:
+    """The same reads from the same database, served with the audit trail off: what an
+    audit entry per read costs (a diagnostic; the audit trail is not optional)."""
+    say(f"{kind}: read by id again, audit trail off (diagnostic)")
+    server = start_server(f"yilian-{kind}-unaudited", bench_app_argv("bench.unaudited_app:app"),
+                          log_dir=workdir, env={**SERVER_ENV, "YILIAN_DATABASE_URL": url})
+    try:
+        options.quiet.check(f"{kind} read, audit trail off")
+        return run_load(_plan(options, server.port, "read", authorization, paths),
+                        server.proc.pid)
+    finally:
+        server.stop()
 
 
 SERVER_PROCESSES = 2  # one per core
@@ -189,7 +207,7 @@ def _ceiling_http(kind: str, options: Options, workdir: Path, back: ReadBack,
     data = workdir / f"ceiling-{kind}.json"
     write_data(data, back.reads)
     say(f"{kind}: starting the ceiling app")
-    server = start_server(f"ceiling-{kind}", ceiling_argv(), log_dir=workdir,
+    server = start_server(f"ceiling-{kind}", bench_app_argv(), log_dir=workdir,
                           env={DATA_ENV: str(data)})
     try:
         paths = tuple(f"/fhir/{key}" for key in back.reads)
@@ -251,6 +269,9 @@ def run_database(kind: str, options: Options, workdir: Path) -> Half:
              goal=INGEST_GOAL_SQLITE if kind == "sqlite" else None),
         *indexing.lines(kind),
         *_load_lines(kind, "read by id", ours.reads, ceiling.reads, READ_GOAL),
+        *(line for line in _load_lines(kind, "read by id, audit trail off (diagnostic)",
+                                       found.unaudited_reads, ceiling.reads, None)
+          if "p50" not in line.measure),
         *(line for line in _load_lines(kind, "read by id, 1 connection", ours.serial_reads,
                                        ceiling.serial_reads, None) if "p95" not in line.measure),
         *_load_lines(kind, "create Patient", ours.creates, ceiling.creates, None),

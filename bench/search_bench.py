@@ -40,7 +40,7 @@ from bench.auth import SERVER_ENV, bench_authorization, require_access_control
 from bench.databases import drop_database, fresh_database
 from bench.loadgen import LoadPlan, LoadResult, run_load
 from bench.machine import QuietLog
-from bench.procs import ceiling_argv, start_server, yilian_argv
+from bench.procs import bench_app_argv, start_server, yilian_argv
 from bench.report import Half, Line, say
 from bench.search_data import (
     CST,
@@ -896,7 +896,7 @@ def _http_ceilings(kind: str, options: SearchOptions, workdir: Path, url: str,
     data = workdir / f"search-ceiling-{kind}.json"
     write_data(data, kind, url, queries)
     results: dict[str, LoadResult] = {}
-    server = start_server(f"search-ceiling-{kind}", ceiling_argv(CEILING_APP),
+    server = start_server(f"search-ceiling-{kind}", bench_app_argv(CEILING_APP),
                           log_dir=workdir, env={DATA_ENV: str(data)})
     try:
         for number, search in enumerate(measured):
