@@ -169,6 +169,25 @@ def test_transaction_conditional_update_and_patch(client: TestClient) -> None:
     assert client.get("/fhir/Patient/pp").json()["gender"] == "female"
 
 
+def test_a_conditional_update_in_a_transaction_does_as_it_does_alone(
+        client: TestClient) -> None:
+    """Matching nothing, it does not overwrite the resource its body names (409), and
+    matching one, its body must not name another (400): as a PUT to Type?criteria."""
+    client.put("/fhir/Patient/cu", json=patient(id="cu", identifier=identifier(MRN, "CU")),
+               headers=FHIR_JSON)
+    for criteria, body_id, status in ((f"{MRN}|nobody", "cu", 409), (f"{MRN}|CU", "other", 400)):
+        body = patient(id=body_id, gender="female")
+        alone = client.put(f"/fhir/Patient?identifier={criteria}", json=body, headers=FHIR_JSON)
+        inside = post_bundle(client, tx(
+            {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+            {"resource": body, "request": {"method": "PUT",
+                                           "url": f"Patient?identifier={criteria}"}}))
+        assert (alone.status_code, inside.status_code) == (status, status), inside.text
+        assert inside.json()["issue"][0]["expression"] == ["Bundle.entry[1].resource.id"]
+    assert client.get("/fhir/Patient/cu").json()["meta"]["versionId"] == "1"
+    assert client.get("/fhir/Patient?_summary=count").json()["total"] == 1
+
+
 def test_transaction_if_match_failure_rolls_back(client: TestClient) -> None:
     client.put("/fhir/Patient/im", json=patient(id="im"), headers=FHIR_JSON)
     bundle = tx(

@@ -428,6 +428,21 @@ def do_conditional_update(
     prepared: IndexRows | None = None,
 ) -> FhirResponse:
     check_type(res_type)
+    target = conditional_update_target(ctx, res_type, criteria, body, where=where)
+    if isinstance(body, dict) and body.get("id") is None:
+        body = {**body, "id": target}
+    return do_update(
+        ctx, res_type, target, body, if_match=if_match, prefer=prefer, where=where,
+        prepared=prepared,
+    )
+
+
+def conditional_update_target(
+    ctx: Context, res_type: str, criteria: QueryPairs, body: Any, *, where: str = ""
+) -> str:
+    """The id a conditional update writes: the one resource its criteria match, else the
+    body's id (a resource that must not exist yet) or a new one. The same for a PUT to
+    `Type?criteria` and for a transaction's entry of it."""
     matches = find_matches(ctx, res_type, criteria)
     if len(matches) > 1:
         raise PreconditionFailed(
@@ -443,23 +458,18 @@ def do_conditional_update(
                 f"The body's id '{body_id}' is not the id '{matches[0]}' the criteria matched",
                 expression=(_prefixed(where, f"{res_type}.id"),),
             )
-        target = matches[0]
-    else:
-        target = body_id if isinstance(body_id, str) else new_id()
-        existing = ctx.writer.lock_current(res_type, target) if isinstance(body_id, str) else None
-        if existing is not None and not existing.deleted:
-            raise Conflict(
-                "YL-1034",
-                f"The criteria matched nothing, but {res_type}/{target} exists: a conditional "
-                "update does not overwrite a resource its criteria do not match",
-                expression=(_prefixed(where, f"{res_type}.id"),),
-            )
-    if isinstance(body, dict) and body.get("id") is None:
-        body = {**body, "id": target}
-    return do_update(
-        ctx, res_type, target, body, if_match=if_match, prefer=prefer, where=where,
-        prepared=prepared,
-    )
+        return matches[0]
+    if not isinstance(body_id, str):
+        return new_id()
+    existing = ctx.writer.lock_current(res_type, body_id)
+    if existing is not None and not existing.deleted:
+        raise Conflict(
+            "YL-1034",
+            f"The criteria matched nothing, but {res_type}/{body_id} exists: a conditional "
+            "update does not overwrite a resource its criteria do not match",
+            expression=(_prefixed(where, f"{res_type}.id"),),
+        )
+    return body_id
 
 
 def do_patch(

@@ -435,15 +435,10 @@ def _plan_entry(ctx: Context | None, entry: Entry, ids: dict[str, str]) -> None:
             entry.target_id = new_id()
     elif entry.method == "PUT" and len(parts) == 1:
         assert ctx is not None, "conditional entries are planned in the transaction"
-        matches = interactions.find_matches(ctx, entry.res_type, entry.query)
-        if len(matches) > 1:
-            raise PreconditionFailed(
-                "YL-3013", f"The conditional update matched {len(matches)} resources"
-            )
-        body_id = entry.resource.get("id") if entry.resource else None
-        entry.target_id = matches[0] if matches else (
-            body_id if isinstance(body_id, str) and body_id else new_id()
-        )
+        # As a PUT to Type?criteria would: the transaction processes each entry "as if it
+        # were an individual interaction" (http.html#transaction).
+        entry.target_id = interactions.conditional_update_target(
+            ctx, entry.res_type, entry.query, entry.resource, where=f"{entry.where}.resource")
     elif entry.method in ("PUT", "PATCH", "DELETE") and len(parts) == 2:
         interactions.check_id(parts[1])
         entry.target_id = parts[1]
