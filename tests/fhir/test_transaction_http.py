@@ -154,6 +154,20 @@ def test_same_resource_twice_is_refused(client: TestClient) -> None:
     assert post_bundle(client, bundle).status_code == 400
 
 
+def test_a_full_url_twice_is_refused(client: TestClient) -> None:
+    """bdl-7: which of the two would a reference to it mean?"""
+    twice, once = ("urn:uuid:0c5e3f1a-52b3-4b7e-8d8e-5f0f1c2d3e4f",
+                   "urn:uuid:1c5e3f1a-52b3-4b7e-8d8e-5f0f1c2d3e4f")
+    post = {"method": "POST", "url": "Patient"}
+    for kind in ("transaction", "batch"):
+        bundle = tx(*({"fullUrl": url, "resource": patient(), "request": post}
+                      for url in (twice, once, twice)), kind=kind)
+        response = post_bundle(client, bundle)
+        assert response.status_code == 400
+        assert response.json()["issue"][0]["expression"] == ["Bundle.entry[2].fullUrl"]
+    assert client.get("/fhir/Patient?_summary=count").json()["total"] == 0
+
+
 def test_transaction_conditional_update_and_patch(client: TestClient) -> None:
     client.put("/fhir/Patient/pp", json=patient(id="pp"), headers=FHIR_JSON)
     patch = base64.b64encode(b'[{"op":"replace","path":"/gender","value":"female"}]').decode()

@@ -112,10 +112,12 @@ def parse_entries(bundle: Any, *, base_url: str, kind: str) -> list[Entry]:
     if not isinstance(raw_entries, list):
         raise BadRequest("YL-3003", "Bundle.entry must be an array", expression=("Bundle.entry",))
     entries = []
+    seen: dict[tuple[str, Any], int] = {}  # (fullUrl, meta.versionId) → entry
     for index, raw in enumerate(raw_entries):
         where = f"Bundle.entry[{index}]"
         if not isinstance(raw, dict):
             raise BadRequest("YL-3004", f"{where} must be an object", expression=(where,))
+        _check_unique_full_url(raw, index, seen)
         request = raw.get("request")
         if not isinstance(request, dict):
             raise BadRequest("YL-3005", f"{where}.request is required in a {kind}",
@@ -154,6 +156,23 @@ def parse_entries(bundle: Any, *, base_url: str, kind: str) -> list[Entry]:
             )
         )
     return entries
+
+
+def _check_unique_full_url(raw: JsonObject, index: int, seen: dict[tuple[str, Any], int]
+                           ) -> None:
+    """bdl-7: a fullUrl is unique in a Bundle, but for versions of one resource (different
+    meta.versionId). Two entries of one fullUrl would leave references to it ambiguous."""
+    full_url = raw.get("fullUrl")
+    if not isinstance(full_url, str):
+        return
+    resource = raw.get("resource")
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    key = (full_url, meta.get("versionId") if isinstance(meta, dict) else None)
+    if key in seen:
+        raise BadRequest("YL-3017", f"Bundle.entry[{index}].fullUrl '{full_url}' is already "
+                         f"Bundle.entry[{seen[key]}]'s: a fullUrl is unique in a Bundle (bdl-7)",
+                         expression=(f"Bundle.entry[{index}].fullUrl",))
+    seen[key] = index
 
 
 def _patch_body(raw: JsonObject, where: str) -> Any:
