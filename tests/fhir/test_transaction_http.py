@@ -267,3 +267,39 @@ def test_transaction_rewrites_uri_elements_and_narrative_links(client: TestClien
     assert observation["subject"]["reference"] == local
     assert observation["extension"][0]["valueUri"] == local
     assert f'href="{local}"' in observation["text"]["div"]
+
+
+def test_transaction_leaves_canonicals_and_other_strings_that_equal_a_full_url(
+        client: TestClient) -> None:
+    """http.html#trules: "Elements of type canonical are not replaced"; nor strings of
+    other types (an identifier's value); uri-typed elements are, in contained resources too."""
+    questionnaire = "urn:uuid:33333333-3333-4333-8333-333333333333"
+    person = "urn:uuid:44444444-4444-4444-8444-444444444444"
+    bundle = tx(
+        {"fullUrl": questionnaire, "request": {"method": "POST", "url": "Questionnaire"},
+         "resource": {"resourceType": "Questionnaire", "status": "active"}},
+        {"fullUrl": person, "request": {"method": "POST", "url": "Patient"},
+         "resource": patient()},
+        {"request": {"method": "POST", "url": "QuestionnaireResponse"}, "resource": {
+            "resourceType": "QuestionnaireResponse", "status": "completed",
+            "meta": {"profile": [questionnaire]},
+            "extension": [{"url": "http://example.org/provenance",
+                           "valueReference": {"reference": "#p"}}],
+            "questionnaire": questionnaire,
+            "identifier": {"system": "urn:ietf:rfc:3986", "value": person},
+            "contained": [{"resourceType": "Provenance", "id": "p",
+                           "recorded": "2026-11-25T08:00:00+08:00", "policy": [person],
+                           "target": [{"reference": person}],
+                           "agent": [{"who": {"reference": person}}]}],
+            "subject": {"reference": person}}},
+    )
+    result = post_bundle(client, bundle, Prefer="return=representation")
+    assert result.status_code == 200, result.text
+    local = "/".join(result.json()["entry"][1]["response"]["location"].split("/")[:2])
+    answer = result.json()["entry"][2]["resource"]
+    assert answer["meta"]["profile"] == [questionnaire]
+    assert answer["questionnaire"] == questionnaire
+    assert answer["identifier"]["value"] == person
+    assert answer["subject"]["reference"] == local
+    assert answer["contained"][0]["policy"] == [local]  # uri: rewritten
+    assert answer["contained"][0]["target"] == [{"reference": local}]
