@@ -3,6 +3,7 @@ and nothing is written."""
 
 from __future__ import annotations
 
+import pytest
 from fhir_helpers import FHIR_JSON, authorized, issue_expressions, patient
 from sqlalchemy import Engine, func, select
 from starlette.testclient import TestClient
@@ -40,6 +41,29 @@ def test_xml_is_not_acceptable(client: TestClient) -> None:
     assert client.get("/fhir/metadata?_format=xml").status_code == 406
     assert client.get("/fhir/metadata", headers={"Accept": "application/fhir+xml"}
                       ).status_code == 406
+
+
+@pytest.mark.parametrize(("accept", "status"), [
+    ("application/fhir+turtle", 406), ("text/turtle", 406), ("image/png", 406),
+    ("application/fhir+json;q=0, application/fhir+xml", 406),
+    ("application/fhir+xml;q=0.9, application/json;q=0.5", 200),
+    ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", 200),  # a browser
+    ("application/*", 200), ("application/json+fhir", 200),
+])
+def test_accept_must_admit_json(client: TestClient, accept: str, status: int) -> None:
+    """http.html#mime-type: 406 when Accept asks only for formats the server lacks."""
+    answer = client.get("/fhir/metadata", headers={"Accept": accept})
+    assert answer.status_code == status
+    if status == 406:
+        assert answer.json()["resourceType"] == "OperationOutcome"
+
+
+def test_format_with_an_unescaped_plus_is_json(client: TestClient) -> None:
+    """The specification writes _format=application/fhir+json; unescaped, the "+" is a
+    space in a query string."""
+    for value, status in (("application/fhir+json", 200), ("application/json+fhir", 200),
+                          ("application/fhir+xml", 406)):
+        assert client.get(f"/fhir/metadata?_format={value}").status_code == status
 
 
 def test_empty_body(client: TestClient) -> None:

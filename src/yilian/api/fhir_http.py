@@ -228,10 +228,21 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 def _check_format(query: tuple[tuple[str, str], ...], accept: str | None) -> None:
     for name, value in query:
-        if name == "_format" and value.split(";")[0].strip() not in _JSON_FORMATS:
+        # An unescaped "+" arrives as a space (application/fhir+json → "application/fhir json").
+        if name == "_format" and \
+                value.split(";")[0].strip().replace(" ", "+") not in _JSON_FORMATS:
             raise _NotAcceptable(value)
-    if accept and "json" not in accept and "*/*" not in accept and "xml" in accept:
+    if accept and not any(_takes_json(media_range) for media_range in accept.split(",")):
         raise _NotAcceptable(accept)
+
+
+def _takes_json(media_range: str) -> bool:
+    """Whether one range of an Accept header admits FHIR JSON (RFC 9110 §12.5.1): */*,
+    application/*, or a JSON type, and not with q=0."""
+    kind, *parameters = (part.strip().lower() for part in media_range.split(";"))
+    if any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in parameters):
+        return False
+    return kind in ("*/*", "application/*") or "json" in kind
 
 
 class _NotAcceptable(BadRequest):
