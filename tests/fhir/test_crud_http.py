@@ -130,6 +130,27 @@ def test_if_match_on_update(client: TestClient) -> None:
     assert garbage.status_code == 400
 
 
+def test_if_match_takes_a_list_of_tags_and_a_star(client: TestClient) -> None:
+    """RFC 9110 §13.1.1: If-Match = "*" / #entity-tag."""
+    client.put("/fhir/Patient/m2", json=patient(id="m2"), headers=FHIR_JSON)
+
+    puts = iter(range(1, 99))
+
+    def put(if_match: str, res_id: str = "m2") -> int:  # a change each time: a new version
+        body = {**patient(id=res_id), "birthDate": f"19{next(puts):02d}-01-01"}
+        return client.put(f"/fhir/Patient/{res_id}", json=body,
+                          headers={**FHIR_JSON, "If-Match": if_match}).status_code
+
+    assert put('W/"7", W/"1"') == 200
+    assert put('W/"7", W/"1"') == 412  # now at 2
+    assert put('W/"2",W/"7"') == 200
+    assert put("*") == 200
+    assert put("*", "m-new") == 412  # nothing current to match
+    assert put('W/"3", nonsense') == 400
+    assert client.delete("/fhir/Patient/m2", headers={"If-Match": "*"}).status_code == 204
+    assert put("*") == 412  # deleted: nothing current
+
+
 def test_if_none_match_and_if_modified_since_give_304(client: TestClient) -> None:
     created = client.put("/fhir/Patient/c1", json=patient(id="c1"), headers=FHIR_JSON)
     assert client.get("/fhir/Patient/c1", headers={"If-None-Match": 'W/"1"'}).status_code == 304

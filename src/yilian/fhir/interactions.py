@@ -133,14 +133,25 @@ def _prefixed(where: str, path: str) -> str:
 
 
 def check_if_match(if_match: str | None, current: CurrentRow | None) -> None:
+    """RFC 9110 §13.1.1, which FHIR's version-aware updates follow: `*`, or a list of
+    entity tags of which one must be the current version's."""
     if if_match is None:
         return
-    expected = parse_etag(if_match)
-    if current is None or current.deleted or current.version != expected:
+    tags = [tag.strip() for tag in if_match.split(",") if tag.strip()]
+    exists = current is not None and not current.deleted
+    if "*" in tags:
+        if exists:
+            return
+        raise PreconditionFailed("YL-1006", "If-Match: * asked for a current version; "
+                                 "there is none")
+    if not tags:
+        raise BadRequest("YL-1007", "If-Match is empty: give a version ETag such as W/\"3\"")
+    expected = [parse_etag(tag) for tag in tags]
+    if current is None or current.deleted or current.version not in expected:
         have = "none" if current is None or current.deleted else str(current.version)
+        asked = " or ".join(str(version) for version in expected)
         raise PreconditionFailed(
-            "YL-1006",
-            f"If-Match asked for version {expected}, the current version is {have}",
+            "YL-1006", f"If-Match asked for version {asked}, the current version is {have}",
         )
 
 
