@@ -303,3 +303,32 @@ def test_transaction_leaves_canonicals_and_other_strings_that_equal_a_full_url(
     assert answer["subject"]["reference"] == local
     assert answer["contained"][0]["policy"] == [local]  # uri: rewritten
     assert answer["contained"][0]["target"] == [{"reference": local}]
+
+
+def test_relative_and_versioned_references_to_entries_with_restful_full_urls(
+        client: TestClient) -> None:
+    """bundle.html#references: a relative reference is read against the referring entry's
+    RESTful base; a version-specific one matches by its versionless URL and stays
+    version-specific (http.html#trules)."""
+    other = "http://other.example/fhir"
+    bundle = tx(
+        {"fullUrl": f"{other}/Patient/p1", "resource": patient(),
+         "request": {"method": "POST", "url": "Patient"}},
+        {"fullUrl": f"{other}/Observation/o1", "request": {"method": "POST", "url": "Observation"},
+         "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": "Patient/p1"},
+                      "focus": [{"reference": f"{other}/Patient/p1/_history/4"},
+                                {"reference": "Patient/p1/_history/4"}]}},
+        {"fullUrl": "urn:uuid:5d0c8c7e-1b7a-4f0e-9d43-0a3c2b1d4e5f",
+         "request": {"method": "POST", "url": "Observation"},
+         "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "y"},
+                      "subject": {"reference": "Patient/p1"}}},
+    )
+    result = post_bundle(client, bundle, Prefer="return=representation")
+    assert result.status_code == 200, result.text
+    local = "/".join(result.json()["entry"][0]["response"]["location"].split("/")[:2])
+    observation = result.json()["entry"][1]["resource"]
+    assert observation["subject"] == {"reference": local}
+    assert observation["focus"] == [{"reference": f"{local}/_history/1"}] * 2
+    # An entry with a urn fullUrl reads Patient/p1 as this server's: left as written.
+    assert result.json()["entry"][2]["resource"]["subject"] == {"reference": "Patient/p1"}

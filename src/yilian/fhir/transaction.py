@@ -248,7 +248,7 @@ def prepare_transaction(
             continue
         try:
             entry.resource = _rewrite_references(None, entry.resource, ids, entry.where,
-                                                 links=links)
+                                                 full_url=entry.full_url, links=links)
             interactions.check_type(entry.res_type)
             resource = interactions.check_resource(entry.res_type, entry.resource,
                                                    validate=validate,
@@ -278,7 +278,7 @@ class _Links:
 _NO_LINKS = _Links([], [])
 
 
-def _links(resource: JsonObject, ids: dict[str, str]) -> _Links:
+def _links(resource: JsonObject, ids: _Ids) -> _Links:
     references: list[JsonObject] = []
     values: list[tuple[Any, Any]] = []
     stack = [resource]
@@ -408,7 +408,8 @@ def process_bundle(
             if entry.resource is not None and entry.method in ("POST", "PUT"):
                 try:
                     entry.resource = _rewrite_references(
-                        ctx, copy.deepcopy(entry.resource), ids, entry.where
+                        ctx, copy.deepcopy(entry.resource), ids, entry.where,
+                        full_url=entry.full_url,
                     )
                 except YilianError as error:
                     raise _entry_error(entry.index, error) from error
@@ -470,10 +471,19 @@ def _run(
     return response
 
 
-def _plan(ctx: Context | None, entries: list[Entry]) -> dict[str, str]:
+class _Ids(dict[str, str]):
+    """fullUrl → the local reference (Type/id) of the resource its entry writes; `created`:
+    the fullUrls of entries that create theirs (its first version is this transaction's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: set[str] = set()
+
+
+def _plan(ctx: Context | None, entries: list[Entry]) -> _Ids:
     """Assign every written resource its id; map fullUrls to the local references.
     Without a context (before the transaction) no entry may be conditional."""
-    ids: dict[str, str] = {}
+    ids = _Ids()
     targets: set[str] = set()
     for entry in entries:
         try:
@@ -492,7 +502,7 @@ def _plan(ctx: Context | None, entries: list[Entry]) -> dict[str, str]:
     return ids
 
 
-def _plan_entry(ctx: Context | None, entry: Entry, ids: dict[str, str]) -> None:
+def _plan_entry(ctx: Context | None, entry: Entry, ids: _Ids) -> None:
     parts = entry.path.split("/") if entry.path else []
     if entry.method in ("POST", "PUT", "PATCH", "DELETE") and parts:
         interactions.check_type(parts[0])
@@ -546,26 +556,30 @@ def _plan_entry(ctx: Context | None, entry: Entry, ids: dict[str, str]) -> None:
             raise NotFound("YL-3015", "The conditional PATCH matched no resource")
     if entry.full_url and entry.target_id and entry.method in ("POST", "PUT"):
         ids[entry.full_url] = f"{entry.res_type}/{entry.target_id}"
+        if entry.method == "POST" and entry.outcome is None:
+            ids.created.add(entry.full_url)
 
 
 def _rewrite_references(
     ctx: Context | None,
     resource: JsonObject,
-    ids: dict[str, str],
+    ids: _Ids,
     where: str,
     *,
+    full_url: str | None = None,
     links: _Links | None = None,
 ) -> JsonObject:
     """Turn urn:uuid, fullUrl and conditional references into Type/id, in place (the
     resource was parsed from this request, so nothing else holds it), and the other links
     the specification names (http.html#trules): uri-like elements whose whole value is an
-    entry's fullUrl, and href/src links in the narrative. `links`: when already found."""
+    entry's fullUrl, and href/src links in the narrative. `full_url`: the entry's own, which
+    relative references are read against. `links`: when already found."""
     if links is None:
         links = _links(resource, ids)
     for node in links.references:
         reference = node["reference"]
-        if reference in ids:
-            node["reference"] = ids[reference]
+        if (local := _entry_reference(reference, ids, full_url)) is not None:
+            node["reference"] = local
         elif reference.startswith(("urn:uuid:", "urn:oid:")):
             raise BadRequest(
                 "YL-3020",
@@ -600,6 +614,28 @@ def _rewrite_references(
 
 
 _LINK = re.compile(r'\b(href|src)="([^"]*)"')
+# A RESTful fullUrl: the server's base, then Type/id (bundle.html#references).
+_RESTFUL = re.compile(r"^(https?://.+)/[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+
+
+def _entry_reference(reference: str, ids: _Ids, full_url: str | None) -> str | None:
+    """The local reference for a reference to an entry of the Bundle, if it is one
+    (bundle.html#references): by the entry's fullUrl; a relative Type/id read against the
+    referring entry's RESTful base; a version-specific one by its versionless URL, staying
+    version-specific (http.html#trules) where the version is known: the first, of an entry
+    that creates its resource."""
+    if (local := ids.get(reference)) is not None:
+        return local
+    target, versioned, _ = reference.partition("/_history/")
+    if "://" not in target and not target.startswith("urn:") and full_url \
+            and (restful := _RESTFUL.match(full_url)):
+        target = f"{restful.group(1)}/{target}"
+    local = ids.get(target)
+    if local is None or not versioned:
+        return local
+    if target in ids.created:
+        return f"{local}/_history/1"
+    return None if reference.startswith(local) else local  # as written if it is already
 
 
 def _reference_path(resource: JsonObject, node: JsonObject, where: str) -> str:
