@@ -58,6 +58,11 @@ def test_history_since(client: TestClient) -> None:
     assert [e["fullUrl"].rsplit("/", 1)[1] for e in bundle["entry"]] == ["s2"]
     empty = client.get("/fhir/_history", params={"_since": "2999-01-01T00:00:00Z"}).json()
     assert "entry" not in empty
+    # The time zone's "+" unescaped in the URL, as clients often send it: read as a "+".
+    later = client.get("/fhir/_history?_since=2999-01-01T08:00:00+08:00")
+    assert later.status_code == 200 and "entry" not in later.json()
+    earlier = client.get("/fhir/_history?_since=2000-01-01T08:00:00+08:00").json()
+    assert len(earlier["entry"]) == 2
 
 
 def test_paging_is_stable_when_data_changes(client: TestClient) -> None:

@@ -559,6 +559,9 @@ def do_conditional_delete(ctx: Context, res_type: str, criteria: QueryPairs) -> 
 
 
 def parse_instant_param(name: str, value: str) -> datetime:
+    # An instant has no spaces: one is the "+" of a time zone sent unescaped, which a query
+    # string reads as a space (HAPI reads it back the same way).
+    value = value.replace(" ", "+")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as error:
