@@ -332,3 +332,16 @@ def test_relative_and_versioned_references_to_entries_with_restful_full_urls(
     assert observation["focus"] == [{"reference": f"{local}/_history/1"}] * 2
     # An entry with a urn fullUrl reads Patient/p1 as this server's: left as written.
     assert result.json()["entry"][2]["resource"]["subject"] == {"reference": "Patient/p1"}
+
+
+def test_a_head_entry_answers_as_a_get_without_the_resource(client: TestClient) -> None:
+    """http.html#head: the same response as a GET, but with no body."""
+    client.put("/fhir/Patient/hd", json=patient(id="hd"), headers=FHIR_JSON)
+    for kind in ("batch", "transaction"):
+        result = post_bundle(client, tx(
+            {"request": {"method": "HEAD", "url": "Patient/hd"}},
+            {"request": {"method": "GET", "url": "Patient/hd"}}, kind=kind)).json()
+        head, get = result["entry"]
+        assert head["response"] == get["response"]
+        assert head["response"]["etag"] == 'W/"1"' and "resource" not in head
+        assert get["resource"]["id"] == "hd"

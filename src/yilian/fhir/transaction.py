@@ -719,7 +719,8 @@ def _response_entries(entries: list[Entry], base_url: str) -> Iterator[JsonObjec
                 )
             response["etag"] = stored.etag
             response["lastModified"] = to_instant(stored.last_updated)
-        body = outcome.body_bytes()
+        # HEAD: "the same response as a GET, but with no body" (http.html#head).
+        body = None if entry.method == "HEAD" and outcome.status < 400 else outcome.body_bytes()
         if body is not None:
             import orjson
 
