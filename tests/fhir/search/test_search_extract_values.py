@@ -425,3 +425,17 @@ def test_numbers_beyond_the_columns_are_clamped() -> None:
     huge = observation(valueQuantity={"value": Decimal("6.02E+40"), "unit": "1/mol"})
     (row,) = rows(huge, "quantity", "value-quantity")
     assert row["value"] == row["low"] == row["high"] == NUMBER_MAX
+
+
+def test_numbers_beyond_decimal_arithmetic_are_clamped() -> None:
+    """Exponents past the default decimal context's ±999999 once failed the write (Overflow
+    on the precision range; PostgreSQL refuses more than 16383 decimal places)."""
+    for written, expected in (("1e99999999999", NUMBER_MAX), ("-1e99999999999", NUMBER_MIN)):
+        found = observation(valueQuantity={"value": Decimal(written), "unit": "mg"})
+        (row,) = rows(found, "quantity", "value-quantity")
+        assert row["value"] == row["low"] == row["high"] == expected
+    tiny = observation(valueQuantity={"value": Decimal("1e-99999999999"), "unit": "mg"})
+    (row,) = rows(tiny, "quantity", "value-quantity")
+    # Ten decimal places, the range rounded outwards as a search's is.
+    assert (row["value"], row["low"], row["high"]) == (0, 0, Decimal("1e-10"))
+    assert all(value.as_tuple().exponent == -10 for value in (row["value"], row["high"]))

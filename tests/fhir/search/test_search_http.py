@@ -433,3 +433,116 @@ def test_numbers_beyond_ten_decimal_places_still_match(client: TestClient) -> No
         ("Observation?value-quantity=0.12", {"fine"}),
         ("Observation?value-quantity=0.13", set()),
     ])
+
+
+# --- numbers beyond what decimal arithmetic holds ----------------------------------------------
+
+
+@pytest.mark.parametrize(("query", "where"), [
+    ("RiskAssessment?probability=1e99999999999", "probability"),
+    ("RiskAssessment?probability=-1e99999999999", "probability"),
+    ("RiskAssessment?probability=ap1e99999999999", "probability"),
+    ("RiskAssessment?probability=gt1e-99999999999", "probability"),
+    ("Observation?value-quantity=1e99999999999", "value-quantity"),
+    ("Observation?value-quantity=ap-1e99999999999", "value-quantity"),
+    (q(f"Observation?value-quantity=lt1e99999999999|{UCUM}|mg"), "value-quantity"),
+    (q("Observation?code-value-quantity=8480-6$1e99999999999"), "code-value-quantity"),
+    (q("Observation?code-value-quantity=8480-6$ap-1e99999999999"), "code-value-quantity"),
+])
+def test_numbers_with_absurd_exponents_are_400_naming_the_parameter(
+    client: TestClient, query: str, where: str
+) -> None:
+    response = client.get(f"/fhir/{query}")
+    assert response.status_code == 400, response.text
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert where in issue_expressions(outcome)
+
+
+def test_numbers_with_absurd_exponents_are_stored_clamped_to_the_columns(
+    client: TestClient
+) -> None:
+    """A resource may carry any decimal: the index keeps what its columns hold (±(10^28 - 1),
+    ten decimal places), and the write succeeds."""
+    for res_id, number in (("huge", "1e99999999999"), ("negative", "-1e99999999999"),
+                           ("tiny", "1e-99999999999")):
+        body = ('{"resourceType":"Observation","id":"' + res_id + '","status":"final",'
+                '"code":{"text":"x"},"valueQuantity":{"value":' + number + ',"unit":"mg"}}')
+        response = client.put(f"/fhir/Observation/{res_id}", content=body, headers=FHIR_JSON)
+        assert response.status_code == 201, response.text
+        body = ('{"resourceType":"RiskAssessment","id":"' + res_id + '","status":"final",'
+                '"subject":{"reference":"Patient/p"},'
+                '"prediction":[{"probabilityDecimal":' + number + '}]}')
+        response = client.put(f"/fhir/RiskAssessment/{res_id}", content=body, headers=FHIR_JSON)
+        assert response.status_code == 201, response.text
+    check(client, [
+        ("Observation?value-quantity=gt1e27", {"huge"}),
+        ("Observation?value-quantity=lt-1e27", {"negative"}),
+        ("Observation?value-quantity=0", {"tiny"}),
+        ("RiskAssessment?probability=gt1e27", {"huge"}),
+        ("RiskAssessment?probability=lt-1e27", {"negative"}),
+        ("RiskAssessment?probability=0", {"tiny"}),
+    ])
+
+
+# --- ap dates at the ends of the calendar ----------------------------------------------------
+
+
+def test_ap_dates_at_the_ends_of_the_calendar_clamp_the_widened_range(client: TestClient) -> None:
+    """ap widens a date by a tenth of its distance from now: near year 1 or 9999 that passes
+    the calendar's end, where the range stops."""
+    put_all(client, [
+        {"resourceType": "Patient", "id": "first", "birthDate": "0001-01-01"},
+        {"resourceType": "Patient", "id": "last", "birthDate": "9999-12-31"},
+        _observation("early", "first", "2345-7", effectiveDateTime="0001-01-01"),
+        _observation("late", "last", "2345-7", effectiveDateTime="9999-12-31"),
+    ])
+    check(client, [
+        ("Observation?date=ap0001-01-01", {"early"}),
+        ("Observation?date=ap9999-12-31", {"late"}),
+        ("Patient?birthdate=ap0001", {"first"}),
+        ("Patient?birthdate=ap9999", {"last"}),
+        ("Patient?_lastUpdated=ap0001", set()),
+        ("Patient?_lastUpdated=ap9999", set()),
+    ])
+
+
+# --- escaped separators (R4 search §3.1.1.3.x "Escaping search parameters") -----------------
+
+
+def test_an_escaped_bar_is_part_of_a_token_quantity_or_composite_value(
+    client: TestClient
+) -> None:
+    put_all(client, [
+        {"resourceType": "Patient", "id": "literal", "identifier": [{"value": "x|y"}]},
+        {"resourceType": "Patient", "id": "sys-x",
+         "identifier": [{"system": "x", "value": "y"}]},
+        {"resourceType": "Patient", "id": "comma", "identifier": [{"value": "a,b"}]},
+        {"resourceType": "Patient", "id": "backslash", "identifier": [{"value": "a\\b"}]},
+        {"resourceType": "Patient", "id": "typed", "identifier": [{
+            "type": {"coding": [{"system": "urn:t", "code": "MR|2"}]},
+            "system": "urn:s", "value": "7|8"}]},
+        {**_observation("barred", "literal", "2345-7",
+                        valueQuantity=_quantity(5, "mg", "urn:s|t", "mg")),
+         "code": {"coding": [{"code": "a|b"}]}},
+        {**_observation("plain", "literal", "2345-7",
+                        valueQuantity=_quantity(5, "mg", "urn:s", "t|mg")),
+         "code": {"coding": [{"system": "a", "code": "b"}]}},
+    ])
+    check(client, [
+        (q("Patient?identifier=x\\|y"), {"literal"}),
+        (q("Patient?identifier=|x\\|y"), {"literal"}),
+        (q("Patient?identifier=x|y"), {"sys-x"}),
+        (q("Patient?identifier=x\\|y,x|y"), {"literal", "sys-x"}),
+        (q("Patient?identifier:not=x\\|y&identifier:missing=false"),
+         {"sys-x", "comma", "backslash", "typed"}),
+        (q("Patient?identifier=a\\,b"), {"comma"}),
+        (q("Patient?identifier=a\\\\b"), {"backslash"}),
+        (q("Patient?identifier=urn:s|7\\|8"), {"typed"}),
+        (q("Patient?identifier:of-type=urn:t|MR\\|2|7\\|8"), {"typed"}),
+        (q("Observation?value-quantity=5|urn:s\\|t|mg"), {"barred"}),
+        (q("Observation?value-quantity=5|urn:s|t|mg"), {"plain"}),
+        (q("Observation?code=a\\|b"), {"barred"}),
+        (q("Observation?code-value-quantity=a\\|b$5"), {"barred"}),
+        (q("Observation?code-value-quantity=a|b$5"), {"plain"}),
+    ])

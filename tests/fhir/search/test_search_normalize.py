@@ -41,6 +41,13 @@ def test_a_decimal_lies_in_the_middle_of_its_precision_range(value: Decimal) -> 
     assert value - low == high - value
 
 
+def test_precision_ranges_of_any_exponent() -> None:
+    assert precision_range(Decimal("1e99999999999")) == (Decimal("5e99999999998"),
+                                                         Decimal("1.5e99999999999"))
+    assert precision_range(Decimal("-1e-99999999999")) == (Decimal("-1.5e-99999999999"),
+                                                           Decimal("-5e-100000000000"))
+
+
 def test_to_decimal() -> None:
     assert to_decimal(Decimal("1.50")) == Decimal("1.50")
     assert str(to_decimal(Decimal("1.50"))) == "1.50"

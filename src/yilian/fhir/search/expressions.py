@@ -21,7 +21,9 @@ class Match:
 
     param: SearchParam
     modifier: str | None
-    values: tuple[Any, ...]  # parsed for the parameter's type (search.values, or str)
+    # Parsed for the parameter's type (search.values), or text: unescaped, but for a token's
+    # (`x\|y`), which search.predicates cuts into system and code before unescaping.
+    values: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)

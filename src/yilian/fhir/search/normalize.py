@@ -7,7 +7,14 @@ fast paths and the search-specific pieces.
 
 from __future__ import annotations
 
-from decimal import Context, Decimal, InvalidOperation
+from decimal import (
+    MAX_EMAX,
+    MIN_EMIN,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    InvalidOperation,
+)
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +24,7 @@ from yilian.kit.text import MAX_INDEXED_LENGTH, normalize_for_search
 __all__ = [
     "NUMBER_MAX",
     "NUMBER_MIN",
+    "fit_column",
     "hash64",
     "normalize_text",
     "precision_range",
@@ -37,8 +45,14 @@ NUMBER_MIN = Decimal("-9999999999999999999999999999")
 NUMBER_MAX = Decimal("9999999999999999999999999999")
 
 
-# Arithmetic on written decimals without rounding (the default context keeps 28 digits).
-_EXACT = Context(prec=200)
+# Arithmetic on written decimals without rounding (the default context keeps 28 digits), over
+# every exponent a Decimal can have: the default's ±999999 made a resource holding
+# 1e99999999999 fail its write with decimal.Overflow. Nothing traps: a result past even these
+# exponents becomes ±Infinity, which `fit_column` clamps like any number too large.
+_EXACT = Context(prec=200, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
+
+_SCALE = Decimal("1e-10")  # the index columns' scale: Numeric(38, 10)
+_WIDE = Context(prec=60)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -91,3 +105,18 @@ def precision_range(value: Decimal) -> tuple[Decimal, Decimal]:
     half = Decimal((0, (5,), exponent - 1))
     return _EXACT.subtract(value, half), _EXACT.add(value, half)
 
+
+def fit_column(number: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    """Within what the Numeric(38, 10) index columns hold: beyond ±NUMBER_MAX the column's
+    end, beyond ten decimal places rounded (`rounding`: outwards for a range's ends). Both
+    sides store and search values so: an absurd value never fails a write (PostgreSQL refuses
+    a numeric of more than 16383 decimal places, 1e-20000 included), and a search for 1e999
+    compares with the largest number stored, not an error from the database."""
+    if number < NUMBER_MIN:
+        return NUMBER_MIN
+    if number > NUMBER_MAX:
+        return NUMBER_MAX
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -10:
+        return number.quantize(_SCALE, rounding=rounding, context=_WIDE)
+    return number

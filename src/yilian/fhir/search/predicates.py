@@ -16,7 +16,6 @@ ap within 10% of it (at least the precision range).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -24,10 +23,18 @@ from typing import Any, Protocol
 
 from sqlalchemy import BindParameter, ColumnElement, Table, and_, not_, or_, tuple_
 
+from yilian.fhir.search.dates import DATE_MAX, DATE_MIN
 from yilian.fhir.search.expressions import Match
 from yilian.fhir.search.registry import ParamType, SearchParam
 from yilian.fhir.search.unions import stored_codes
-from yilian.fhir.search.values import DateValue, NumberValue, Prefix, QuantityValue
+from yilian.fhir.search.values import (
+    DateValue,
+    NumberValue,
+    Prefix,
+    QuantityValue,
+    split_escaped,
+    unescape,
+)
 from yilian.fhir.store.tables import INDEX_TABLES
 from yilian.kit.clock import utcnow
 from yilian.kit.hashing import hash64
@@ -139,13 +146,15 @@ def _escape_like(text: str) -> str:
 
 def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
                    values: Sequence[str], form: list[Any], bound: list[Any]) -> None:
+    """Token values come as written (search.query): cut at their unescaped `|`, then
+    unescaped, so that `x\\|y` is the code `x|y` of no particular system."""
     if modifier == "text":
         for value in values:
-            form.append(_prefix_range(normalize_for_search(value), bound))
+            form.append(_prefix_range(normalize_for_search(unescape(value)), bound))
         return
     if modifier == "of-type":
         for value in values:
-            type_system, type_code, ident = value.split("|")
+            type_system, type_code, ident = (unescape(p) for p in split_escaped(value, "|"))
             form.append(bool(type_system))
             bound.extend([type_system, type_code, ident] if type_system
                          else [type_code, ident])
@@ -153,16 +162,16 @@ def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
     by_code: list[int] = []
     by_system_code: list[tuple[int, int]] = []
     by_system: list[int] = []
-    for value, code in itertools.product(values, stored_codes(param)):
-        if "|" not in value:
-            by_code.append(hash64(res_type, code, value))
-            continue
-        system, _, token_code = value.partition("|")
-        if not token_code:
-            by_system.append(hash64(res_type, code, system))
-        else:  # `|code`: the hash of no system
-            by_system_code.append((hash64(res_type, code, system or None),
-                                   hash64(res_type, code, token_code)))
+    for value in values:
+        system, token_code = _token_parts(value)
+        for code in stored_codes(param):
+            if system is None:
+                by_code.append(hash64(res_type, code, token_code))
+            elif not token_code:
+                by_system.append(hash64(res_type, code, system))
+            else:  # `|code`: the hash of no system
+                by_system_code.append((hash64(res_type, code, system or None),
+                                       hash64(res_type, code, token_code)))
     # system|code is a pair of hashes, the leading columns of one index.
     for hashes in (by_code, by_system, by_system_code):
         # One (most searches) is compared, more are a list: SQLAlchemy rewrites the SQL of
@@ -172,6 +181,15 @@ def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
             bound.extend(hashes[0] if isinstance(hashes[0], tuple) else hashes)
         elif hashes:
             bound.append(hashes)
+
+
+def _token_parts(value: str) -> tuple[str | None, str]:
+    """(system, code) of `system|code`, `|code` (system ""), `system|` (code "") or `code`
+    (system None), cut at the first `|` not escaped."""
+    parts = split_escaped(value, "|", 1)
+    if len(parts) == 1:
+        return None, unescape(value)
+    return unescape(parts[0]), unescape(parts[1])
 
 
 def _prepare_reference(param: SearchParam, modifier: str | None, value: str,
@@ -315,10 +333,13 @@ def within_a_day(value: DateValue) -> bool:
 
 
 def date_bounds(value: DateValue) -> tuple[datetime, datetime]:
-    """The search range `range_prefix` compares with: the value's, widened for ap."""
+    """The search range `range_prefix` compares with: the value's, widened for ap. Widened
+    past year 1 or 9999 (`ap0001` reaches back 200 years) it stops at the calendar's ends,
+    where open Periods end too: nothing lies beyond them to be matched."""
     if value.prefix is Prefix.AP:
         slack = date_slack(value)
-        return value.low - slack, value.high + slack
+        return (value.low - min(slack, value.low - DATE_MIN),
+                value.high + min(slack, DATE_MAX - value.high))
     return value.low, value.high
 
 

@@ -47,6 +47,7 @@ from yilian.fhir.search.plan import (
 from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
 from yilian.fhir.search.sorting import Cursor, SortKey, after, order_by, sort_value
 from yilian.fhir.search.statements import STATEMENTS
+from yilian.fhir.search.values import split_escaped, unescape
 from yilian.fhir.store.sql import VERSION_COLUMNS, StoredVersion, stored_version
 from yilian.fhir.store.tables import resource, resource_version
 
@@ -135,7 +136,10 @@ def parse_criterion(res_type: str, name: str, raw: str, *, depth: int = 0) -> Ex
     head, dot, rest = name.partition(".")
     code, _, modifier_text = head.partition(":")
     modifier = modifier_text or None
-    values = _split_or(raw)
+    # Each value as written, its escapes kept for its type to split on unescaped separators
+    # (search.values); `values` unescaped, for those that are not split further.
+    written = split_escaped(raw, ",")
+    values = [unescape(value) for value in written]
     if not values or any(v == "" for v in values):
         raise _Skip(f"Parameter '{name}' has an empty value")
     if code in UNSUPPORTED_CODES:
@@ -161,7 +165,7 @@ def parse_criterion(res_type: str, name: str, raw: str, *, depth: int = 0) -> Ex
     if dot:
         return _parse_chain(res_type, param, modifier, name, rest, raw, depth)
     if param.type is ParamType.COMPOSITE:
-        return _parse_composite(param, modifier, name, _split_or(raw, keep=_ESCAPED))
+        return _parse_composite(param, modifier, name, written)
     if modifier == "missing":
         if len(values) != 1:
             raise BadRequest("YL-2023", f"Parameter '{name}': :missing takes one value",
@@ -177,31 +181,37 @@ def parse_criterion(res_type: str, name: str, raw: str, *, depth: int = 0) -> Ex
         raise _Skip(f"Search on {param.type.value} parameter '{code}' is not supported")
     if modifier is not None and modifier not in allowed:
         raise _Skip(f"Modifier ':{modifier}' is not supported on '{code}'")
-    return Match(param, modifier, tuple(_parse_value(param, modifier, name, v) for v in values))
+    return Match(param, modifier, tuple(_parse_value(param, modifier, name, v) for v in written))
 
 
 _MAX_DEPTH = 4
 
 
-def _parse_value(param: SearchParam, modifier: str | None, name: str, value: str) -> Any:
+def _parse_value(param: SearchParam, modifier: str | None, name: str, written: str) -> Any:
+    """One value as written, escapes and all. A quantity is split on its unescaped `|` here;
+    a token stays as written, for search.predicates to split into system and code (a token
+    built in code, `Match(status, None, ("active",))`, is the same text without escapes);
+    other values have no separator and are unescaped whole."""
+    if param.type is ParamType.QUANTITY:
+        return parse_values.parse_quantity(name, written)
+    if param.type is ParamType.TOKEN:
+        if modifier == "of-type" and len(split_escaped(written, "|")) != 3:
+            raise BadRequest("YL-2002", f"'{written}' is not of the form system|code|value "
+                             "for :of-type", expression=(name,))
+        return written
     parser: Callable[[str, str], Any] | None = {
         ParamType.NUMBER: parse_values.parse_number,
         ParamType.DATE: parse_values.parse_date,
-        ParamType.QUANTITY: parse_values.parse_quantity,
     }.get(param.type)
-    if parser is not None:
-        return parser(name, value)
-    if param.type is ParamType.TOKEN and modifier == "of-type" and value.count("|") != 2:
-        raise BadRequest("YL-2002", f"'{value}' is not of the form system|code|value for "
-                         ":of-type", expression=(name,))
-    return value
+    value = unescape(written)
+    return value if parser is None else parser(name, value)
 
 
 def _parse_composite(param: SearchParam, modifier: str | None, name: str,
                      values: Sequence[str]) -> Expression:
     """`code-value-quantity=http://loinc.org|8480-6$gt120`: each component parsed as a value
     of its own parameter, the components met together in any of the composite's branches
-    (search/composite.py)."""
+    (search/composite.py). The values come as written: a component may hold `\\$`."""
     found = layout(param)
     if found is None:
         raise _Skip(f"Search on composite parameter '{param.code}' is not supported")
@@ -209,7 +219,7 @@ def _parse_composite(param: SearchParam, modifier: str | None, name: str,
         if len(values) != 1:
             raise BadRequest("YL-2023", f"Parameter '{name}': :missing takes one value",
                              expression=(name,))
-        missing = parse_values.parse_missing(name, values[0])
+        missing = parse_values.parse_missing(name, unescape(values[0]))
         return _either(tuple(_branch_missing(branch, missing) for branch in found.branches),
                        all_of=missing)
     if modifier is not None:
@@ -293,35 +303,9 @@ def _resource_types() -> frozenset[str]:
     return resource_types()
 
 
-_ESCAPED = ",$|\\"
-
-
-def _split_or(raw: str, *, keep: str = "", on: str = ",") -> list[str]:
-    """Split on `on` where not escaped with a backslash; unescape \\, \\| \\$ \\\\ but
-    keep the escapes of `keep` (a composite's values are split again, on `$`)."""
-    if "\\" not in raw:
-        return raw.split(on)
-    values: list[str] = []
-    current: list[str] = []
-    escaped = False
-    for char in raw:
-        if escaped:
-            current.append(char if char in _ESCAPED and char not in keep else "\\" + char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == on:
-            values.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    values.append("".join(current))
-    return values
-
-
 def _split_components(value: str) -> list[str]:
-    """A composite value's components: split on `$` not escaped as `\\$`."""
-    return _split_or(value, on="$")
+    """A composite value's components, as written: split on `$` not escaped as `\\$`."""
+    return split_escaped(value, "$")
 
 
 # What a search looks at: per resource type, the expression its resources must match (one

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, NamedTuple
 
 from yilian.fhir.definitions import resource_types
@@ -26,6 +26,7 @@ from yilian.fhir.search.normalize import (
     TOKEN_WIDTH,
     TYPE_CODE_WIDTH,
     URL_WIDTH,
+    fit_column,
     hash64,
     normalize_text,
     precision_range,
@@ -358,15 +359,15 @@ def date_timing(rows: list[Any], param: str, res_type: str, value: Any) -> None:
 # --- number and quantity -----------------------------------------------------------------------
 
 
-def _fit(number: Decimal) -> Decimal:
-    """Within what the Numeric(38, 10) columns hold, so an absurd value cannot fail a write."""
-    if number < NUMBER_MIN:
-        return NUMBER_MIN
-    return NUMBER_MAX if number > NUMBER_MAX else number
-
-
 def _number_row(param: str, value: Decimal, low: Decimal, high: Decimal) -> NumberRow:
-    return NumberRow(param, _fit(value), _fit(low), _fit(high))
+    return NumberRow(param, *_fit(value, low, high))
+
+
+def _fit(value: Decimal, low: Decimal, high: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """Within what the Numeric(38, 10) columns hold, so an absurd value (1e99999999999,
+    1e-20000) cannot fail a write; the range's ends rounded outwards, as a search's are."""
+    return (fit_column(value), fit_column(low, ROUND_FLOOR),
+            fit_column(high, ROUND_CEILING))
 
 
 def number_primitive(rows: list[Any], param: str, res_type: str, value: Any) -> None:
@@ -407,7 +408,7 @@ def _quantity_row(
     high: Decimal,
 ) -> QuantityRow:
     return QuantityRow(param, _cut(system, TOKEN_WIDTH), _cut(code, QUANTITY_CODE_WIDTH),
-                       _cut(unit, QUANTITY_CODE_WIDTH), _fit(value), _fit(low), _fit(high))
+                       _cut(unit, QUANTITY_CODE_WIDTH), *_fit(value, low, high))
 
 
 def _units(source: dict[str, Any]) -> tuple[str | None, str | None, str | None]:

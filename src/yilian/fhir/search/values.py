@@ -1,8 +1,13 @@
-"""Search values as the specification writes them: prefixes, numbers, dates, quantities.
+r"""Search values as the specification writes them: prefixes, numbers, dates, quantities.
 
     [prefix]number          ge5.4, 1e2, 100.00 (the written precision is the implicit range)
     [prefix]date            gt2020-03, le2020-03-01T10:00:00+08:00 (the range the value spans)
     [prefix]number|system|code   a quantity; `5.4||mg` is a code without a system
+
+`\,` `\$` `\|` `\\` stand for the character itself (R4 search §3.1.1.3.x, "Escaping search
+parameters"): a value is cut at the separators that are not escaped (`,` between the values
+ORed, `$` between a composite's components, `|` inside a token or a quantity), and only then
+unescaped, so that `identifier=x\|y` is the code `x|y`, not the system x and the code y.
 
 A value that does not parse is a 400 naming the parameter, never an empty result: a client
 that wrote `date=2020-13` must learn that, not conclude that nothing happened in 2020.
@@ -13,12 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from yilian.errors import BadRequest
 from yilian.fhir.search.dates import date_range
-from yilian.fhir.search.normalize import NUMBER_MAX, NUMBER_MIN, precision_range, to_decimal
+from yilian.fhir.search.normalize import fit_column, precision_range, to_decimal
 
 
 class Prefix(StrEnum):
@@ -46,6 +51,35 @@ def split_prefix(value: str) -> tuple[Prefix, str]:
     return Prefix.EQ, value
 
 
+_ESCAPE = re.compile(r"\\([,$|\\])")
+
+
+def split_escaped(text: str, on: str, maxsplit: int = -1) -> list[str]:
+    """`text` cut at each `on` not escaped by a backslash (at most `maxsplit` times, if not
+    negative); the parts keep their escapes, for `unescape` once they are cut no further."""
+    if "\\" not in text:
+        return text.split(on, maxsplit)
+    parts: list[str] = []
+    start = index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2  # the escaped character is never a separator
+            continue
+        if char == on and (maxsplit < 0 or len(parts) < maxsplit):
+            parts.append(text[start:index])
+            start = index + 1
+        index += 1
+    parts.append(text[start:])
+    return parts
+
+
+def unescape(text: str) -> str:
+    r"""The characters `\,` `\$` `\|` `\\` stand for; any other backslash is itself (a
+    Windows path searched as a string keeps its backslashes)."""
+    return _ESCAPE.sub(r"\1", text) if "\\" in text else text
+
+
 @dataclass(frozen=True, slots=True)
 class NumberValue:
     prefix: Prefix
@@ -69,6 +103,15 @@ class QuantityValue:
     system_given: bool  # `5||mg`: the code must come without a system
 
 
+# The numbers a search refuses: those whose exponent in scientific notation (2.5e-3: -3) lies
+# beyond ±999999, the range of Python's default decimal arithmetic. Within it, a number beyond
+# the index columns (28 integer digits, ten decimal places) is compared with the columns' ends,
+# as stored values are clamped to them (search.normalize.fit_column): `gt1e999999` finds
+# nothing, `1e-999999` is rounded outwards to [0, 1e-10). Beyond it (1e99999999999) no
+# quantity can be meant: a typo or a probe, refused rather than read as the largest number.
+_EXPONENT_LIMIT = 999_999
+
+
 def parse_number(name: str, text: str) -> NumberValue:
     prefix, rest = split_prefix(text)
     if not _NUMBER.fullmatch(rest):
@@ -78,27 +121,15 @@ def parse_number(name: str, text: str) -> NumberValue:
     if number is None:
         raise BadRequest("YL-2020", f"Parameter '{name}': '{text}' is not a number",
                          expression=(name,))
+    if not -_EXPONENT_LIMIT <= number.adjusted() <= _EXPONENT_LIMIT:
+        raise BadRequest("YL-2020", f"Parameter '{name}': '{text}' is out of range (a number "
+                         f"searched has an exponent within ±{_EXPONENT_LIMIT})",
+                         expression=(name,))
     low, high = precision_range(number)
     # The range's ends are rounded outwards: beyond the columns' ten decimal places a range
     # must not collapse to nothing (it may then match a little more than it should).
-    return NumberValue(prefix, _fit(number), _fit(low, ROUND_FLOOR), _fit(high, ROUND_CEILING))
-
-
-_SCALE = Decimal("1e-10")  # the index columns' scale: Numeric(38, 10)
-_WIDE = Context(prec=60)
-
-
-def _fit(number: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
-    """Within what the index columns hold, as the extractor stores values: a search for 1e999
-    compares with the largest number stored, not an error from the database."""
-    if number < NUMBER_MIN:
-        return NUMBER_MIN
-    if number > NUMBER_MAX:
-        return NUMBER_MAX
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -10:
-        return number.quantize(_SCALE, rounding=rounding, context=_WIDE)
-    return number
+    return NumberValue(prefix, fit_column(number), fit_column(low, ROUND_FLOOR),
+                       fit_column(high, ROUND_CEILING))
 
 
 def parse_date(name: str, text: str) -> DateValue:
@@ -116,17 +147,18 @@ def parse_date(name: str, text: str) -> DateValue:
 
 
 def parse_quantity(name: str, text: str) -> QuantityValue:
-    number_text, bar, rest = text.partition("|")
-    number = parse_number(name, number_text)
-    if not bar:
+    r"""`text` as written, escapes and all: `5|urn:s\|t|mg` is the system `urn:s|t`."""
+    parts = split_escaped(text, "|", 2)
+    number = parse_number(name, unescape(parts[0]))
+    if len(parts) == 1:
         return QuantityValue(number, None, None, False)
-    system, bar2, code = rest.partition("|")
-    if not bar2:
+    if len(parts) == 2:
         raise BadRequest(
             "YL-2022",
             f"Parameter '{name}': '{text}' is not number, number|system|code or number||code",
             expression=(name,),
         )
+    system, code = unescape(parts[1]), unescape(parts[2])
     return QuantityValue(number, system or None, code or None, True)
 
 
