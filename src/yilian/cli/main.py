@@ -117,7 +117,7 @@ def load(
     warm_up()
     heap.settle()
     summary = LoadSummary()
-    base_url = settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
+    base_url = _fhir_base(settings)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("Loading", total=len(files))
@@ -160,15 +160,22 @@ def search_reindex(
     if unknown:
         console.print(f"[red]Unknown resource type: {', '.join(unknown)}[/]")
         raise typer.Exit(2)
-    engine = make_engine(_settings(db).database_url)
+    settings = _settings(db)
+    engine = make_engine(settings.database_url)
     warm_up()
     total = reindex.count(engine, types)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("Reindexing", total=total)
-        done = reindex.reindex(engine, types, progress=lambda n: progress.advance(task, n))
+        done = reindex.reindex(engine, types, local_base=_fhir_base(settings),
+                               progress=lambda n: progress.advance(task, n))
     engine.dispose()
     console.print(f"reindexed {done} resources" + (f" of {', '.join(types)}" if types else ""))
+
+
+def _fhir_base(settings: Settings) -> str:
+    """The server's FHIR base, as `yilian serve` with these settings answers at it."""
+    return settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
 
 
 def main() -> None:  # pragma: no cover

@@ -192,15 +192,16 @@ def _about_patients(res_type: str, patients: Expression) -> Expression:
 LINK_TYPES = frozenset({"Encounter", "EpisodeOfCare", "CareTeam", "ServiceRequest"})
 
 
-def _patients_in(res_type: str, body: object) -> set[str]:
-    """The Patient ids a resource's compartment parameters point at."""
+def _patients_in(res_type: str, body: object, local_base: str) -> set[str]:
+    """The ids of this server's Patients a resource's compartment parameters point at."""
     from yilian.fhir.search.extract import extract_index_rows
     from yilian.fhir.search.rows import ReferenceRow
 
     params = set(_compartment_params().get(res_type, ()))
     if not isinstance(body, dict):
         return set()
-    references = cast(list[ReferenceRow], extract_index_rows(body)["reference"])
+    rows = extract_index_rows(body, local_base=local_base)
+    references = cast(list[ReferenceRow], rows["reference"])
     return {row.target_id for row in references
             if row.param in params and row.target_type == "Patient" and row.target_id}
 
@@ -212,7 +213,7 @@ def seen_versions(ctx: Context, res_type: str, versions: Sequence[StoredVersion]
     from them."""
     if res_type == "Patient" or _bound(ctx.access, Interaction.READ, res_type) is None:
         return list(versions)
-    about = {version.version: _patients_in(res_type, jsonfmt.loads(version.content))
+    about = {version.version: _patients_in(res_type, jsonfmt.loads(version.content), ctx.base_url)
              for version in versions if version.content is not None}
     wanted = sorted(set().union(*about.values())) if about else []
     seen = _members(ctx, Interaction.READ, "Patient", wanted) if wanted else set()
@@ -228,7 +229,7 @@ def require_patients_seen(ctx: Context, interaction: Interaction, res_type: str,
     alike whether or not the patient exists."""
     if res_type not in LINK_TYPES or _bound(ctx.access, interaction, res_type) is None:
         return
-    patients = _patients_in(res_type, body)
+    patients = _patients_in(res_type, body, ctx.base_url)
     if ctx.uow is not None:
         ctx.uow.flush()  # a patient registered earlier in the same transaction counts
     if patients and patients <= _members(ctx, Interaction.READ, "Patient", sorted(patients)):

@@ -395,7 +395,7 @@ class FhirRouter:
             if request.method == "POST" and not request.path.strip("/"):
                 return self._bundle(request, base_url)
             if is_write(request, self.options.operations):
-                ready = self._prepare(request)
+                ready = self._prepare(request, base_url)
                 return self.write(lambda ctx: dispatch(ctx, ready, self.options), base_url,
                                   request.access, audited=request)
 
@@ -412,7 +412,7 @@ class FhirRouter:
             conflict = Conflict("YL-1150", f"{error}; send the request again")
             return FhirResponse(conflict.http_status, resource=conflict.to_outcome())
 
-    def _prepare(self, request: FhirRequest) -> FhirRequest:
+    def _prepare(self, request: FhirRequest, base_url: str) -> FhirRequest:
         """A create or update's body parsed, validated and indexed before the write
         transaction: on SQLite the write lock is then held for the writes alone."""
         if request.method not in ("POST", "PUT"):
@@ -426,7 +426,7 @@ class FhirRouter:
             interactions.check_id(parts[1])
         resource = interactions.check_resource(res_type, parse_body(request),
                                                validate=self.options.validate)
-        rows = self.indexer(resource) if self.indexer is not None else {}
+        rows = self.indexer(resource, local_base=base_url) if self.indexer is not None else {}
         return replace(request, resource=resource, prepared=rows)
 
     def _fast_read(
@@ -477,7 +477,8 @@ class FhirRouter:
         the audit entry of the `audited` request written in it."""
 
         def unit(conn: Any) -> FhirResponse:
-            uow = UnitOfWork(conn, utcnow(), self.indexer, self.options.write_hooks)
+            uow = UnitOfWork(conn, utcnow(), self.indexer, self.options.write_hooks,
+                             local_base=base_url)
             ctx = Context(conn, base_url, uow=uow, validate=self.options.validate,
                           access=access)
             response = work(ctx)

@@ -255,7 +255,8 @@ def prepare_transaction(
                                                    where=f"{entry.where}.resource")
         except YilianError as error:
             raise _entry_error(entry.index, error) from error
-        entry.prepared = indexer(resource) if indexer is not None else {}
+        entry.prepared = indexer(resource, local_base=base_url) if indexer is not None \
+            else {}
     return entries
 
 

@@ -66,8 +66,10 @@ def as_dict(row: Any) -> dict[str, Any]:
             if key != "grp" or value is not None}
 
 
-def rows(resource: dict[str, Any], table: str, param: str) -> list[dict[str, Any]]:
-    return [as_dict(row) for row in extract_index_rows(resource)[table] if row.param == param]
+def rows(resource: dict[str, Any], table: str, param: str, *, local_base: str | None = None
+         ) -> list[dict[str, Any]]:
+    return [as_dict(row) for row in extract_index_rows(resource, local_base=local_base)[table]
+            if row.param == param]
 
 
 def _key(row: dict[str, Any]) -> str:

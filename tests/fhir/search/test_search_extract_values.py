@@ -45,18 +45,28 @@ def test_reference_forms() -> None:
         [
             ref("performer", "Practitioner", "p1"),
             {**ref("performer", "Practitioner", "p2"), "target_version": "3"},
-            ref("performer", "Organization", "o1", "http://other.org/fhir/Organization/o1"),
-            {
-                **ref(
-                    "performer", "Organization", "o2",
-                    "http://other.org/fhir/Organization/o2/_history/7",
-                ),
-                "target_version": "7",
-            },
+            # Another server's (no local base given): the URL alone, no local Type/id.
+            ref("performer", None, None, "http://other.org/fhir/Organization/o1"),
+            ref("performer", None, None, "http://other.org/fhir/Organization/o2/_history/7"),
             ref("performer", None, None, "urn:uuid:53fefa32-fcbb-4ff8-8a92-55ee120877b7"),
             ref("performer", None, None, "Practitioner?identifier=http://x|1"),
         ],
     )  # fmt: skip
+
+
+def test_absolute_references_under_the_local_base_are_local() -> None:
+    """Under this server's base, an absolute reference's row is a relative one's (search
+    §3.1.1.4.10); under another, the URL alone."""
+    resource = observation(performer=[
+        {"reference": "http://other.org/fhir/Organization/o1"},
+        {"reference": "http://other.org/fhir/Organization/o2/_history/7"},
+        {"reference": "http://other.org/fhirx/Organization/o3"},
+    ])
+    assert_rows(rows(resource, "reference", "performer", local_base="http://other.org/fhir"), [
+        ref("performer", "Organization", "o1"),
+        {**ref("performer", "Organization", "o2"), "target_version": "7"},
+        ref("performer", None, None, "http://other.org/fhirx/Organization/o3"),
+    ])
 
 
 def test_resolve_is_decided_by_the_reference_type() -> None:
@@ -64,7 +74,10 @@ def test_resolve_is_decided_by_the_reference_type() -> None:
         subject={"reference": "https://example.org/fhir/Patient/abc"},
     )
     assert rows(resource, "reference", "patient") == [
-        ref("patient", "Patient", "abc", "https://example.org/fhir/Patient/abc")
+        ref("patient", None, None, "https://example.org/fhir/Patient/abc")
+    ]
+    assert rows(resource, "reference", "patient", local_base="https://example.org/fhir") == [
+        ref("patient", "Patient", "abc")
     ]
     group = observation(subject={"reference": "Group/g"})
     assert rows(group, "reference", "patient") == []

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from yilian.fhir.search.composite import layout
 from yilian.fhir.search.fallback import Evaluator, compile_fhirpath, infer_type
@@ -36,7 +36,7 @@ from yilian.fhir.search.registry import (
     SearchRegistry,
     get_registry,
 )
-from yilian.fhir.search.rows import BUILDERS, Builder, Row, token_boolean
+from yilian.fhir.search.rows import BUILDERS, Builder, ReferenceRow, Row, token_boolean
 from yilian.fhir.search.unions import is_stored
 
 _log = logging.getLogger(__name__)
@@ -303,9 +303,12 @@ def warm_up() -> None:
         plan(res_type)
 
 
-def extract_index_rows(resource: Mapping[str, Any]) -> IndexRows:
+def extract_index_rows(resource: Mapping[str, Any], *, local_base: str | None = None
+                       ) -> IndexRows:
     """The index rows of a resource, by table; rows lack resource_pk and res_type (the store
-    adds them). Contained resources are not indexed (they are not searchable on their own)."""
+    adds them). Contained resources are not indexed (they are not searchable on their own).
+    `local_base`: this server's FHIR base; an absolute reference under it is to one of its
+    own resources, any other absolute reference to another server's (`_local_or_remote`)."""
     res_type = resource.get("resourceType")
     tables: IndexRows = {name: [] for name in TABLES}
     if not isinstance(res_type, str):
@@ -331,7 +334,23 @@ def extract_index_rows(resource: Mapping[str, Any]) -> IndexRows:
     for name, rows in tables.items():
         if len(rows) > 1:
             tables[name] = _dedupe(rows)
+    references = cast(list[ReferenceRow], tables["reference"])
+    if any(row.url is not None and row.target_id is not None for row in references):
+        tables["reference"] = [_local_or_remote(row, local_base) for row in references]
     return tables
+
+
+def _local_or_remote(row: ReferenceRow, local_base: str | None) -> ReferenceRow:
+    """An absolute reference's row: Type/id of one of this server's resources when the URL
+    is under its base (as a relative reference's row, url-less: R4 search.html, "a relative
+    reference resolving to the same value as a specified absolute URL ... qualifies as a
+    match"); the URL alone when it is another server's, whose Patient/1 is not this one's
+    (it must match no search, chain, include or compartment of the local Patient/1)."""
+    if row.url is None or row.target_id is None:
+        return row
+    if local_base and row.url.startswith(local_base.rstrip("/") + "/"):
+        return row._replace(url=None)
+    return row._replace(target_type=None, target_id=None, target_version=None)
 
 
 def routing_summary() -> dict[str, Counter[str]]:

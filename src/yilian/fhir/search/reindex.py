@@ -20,10 +20,11 @@ def count(engine: Engine, types: Sequence[str] | None) -> int:
         return store.count_live(conn, types)
 
 
-def reindex(engine: Engine, types: Sequence[str] | None, *,
+def reindex(engine: Engine, types: Sequence[str] | None, *, local_base: str | None,
             progress: Callable[[int], None] = lambda _: None, batch: int = BATCH) -> int:
-    """Re-extract the index rows of every live resource (of `types`, or all); `progress` is
-    told how many each batch did. Returns how many resources were reindexed."""
+    """Re-extract the index rows of every live resource (of `types`, or all), with the
+    server's FHIR base `local_base` (extract_index_rows); `progress` is told how many each
+    batch did. Returns how many resources were reindexed."""
     done = 0
     after = 0
     while True:
@@ -32,7 +33,7 @@ def reindex(engine: Engine, types: Sequence[str] | None, *,
             if not found:
                 return done
             store.replace_index_rows(conn, [
-                (pk, res_type, extract_index_rows(jsonfmt.loads(content)))
+                (pk, res_type, extract_index_rows(jsonfmt.loads(content), local_base=local_base))
                 for pk, res_type, content in found
             ])
         after = found[-1][0]

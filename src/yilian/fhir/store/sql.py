@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Connection,
@@ -39,7 +39,15 @@ JsonObject = dict[str, Any]
 # Index rows by table (search.extract): tuples of each table's columns after resource_pk and
 # res_type (search.rows), as BulkInsert takes them.
 IndexRows = Mapping[str, Sequence[tuple[Any, ...]]]
-Indexer = Callable[[JsonObject], IndexRows]
+
+
+class Indexer(Protocol):
+    """A resource's search index rows (search.extract.extract_index_rows); `local_base`:
+    the server's FHIR base, which tells its own resources' absolute references from other
+    servers'."""
+
+    def __call__(self, resource: JsonObject, /, *, local_base: str | None = None
+                 ) -> IndexRows: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,6 +495,7 @@ class UnitOfWork:
     now: datetime
     indexer: Indexer | None
     hooks: Mapping[str, Sequence[WriteHook]] = field(default_factory=dict)
+    local_base: str | None = None  # the FHIR base of the request writing (Indexer)
     _written: list[Written] = field(default_factory=list)
     _new: list[_NewResource] = field(default_factory=list)
     _updates: list[dict[str, Any]] = field(default_factory=list)
@@ -533,7 +542,7 @@ class UnitOfWork:
         if current is not None and not current.deleted:
             self._stale_index_pks.append(current.pk)
         if index_rows is None and self.indexer is not None:
-            index_rows = self.indexer(stored_json)
+            index_rows = self.indexer(stored_json, local_base=self.local_base)
         if index_rows is not None:
             # Replaces rows staged earlier in this unit for the same resource.
             self._index_rows[key] = (res_type, index_rows)
