@@ -42,6 +42,7 @@ def test_fixed_cases() -> None:
         utc(2020, 6, 1, 15, 30, 15),
         utc(2020, 6, 1, 15, 30, 15, 999999),
     )
+    assert date_range("2020-06-01T10:30:15-14:00") == date_range("2020-06-02T00:30:15Z")
     assert date_range("2020-06-01T10:30:15.12+08:00") == (
         utc(2020, 6, 1, 2, 30, 15, 120000),
         utc(2020, 6, 1, 2, 30, 15, 129999),
@@ -67,7 +68,8 @@ def test_the_ends_of_the_calendar_clamp() -> None:
 
 def test_malformed_values_have_no_range() -> None:
     for text in ("", "20", "2020-13", "2021-02-29", "2020-01-01T24:00:00Z", "0000", "yesterday",
-                 "2020-01-01T10:00:00+8", "2020/01/01"):  # fmt: skip
+                 "2020-01-01T10:00:00+8", "2020/01/01", "2013-01-14T10:00:00+08:99",
+                 "2013-01-14T10:00:00+14:30", "2013-01-14T10:00:00-15:00"):  # fmt: skip
         assert date_range(text) is None, text
 
 

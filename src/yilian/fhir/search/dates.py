@@ -21,9 +21,11 @@ LOCAL_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 DATE_MIN = datetime(1, 1, 1, tzinfo=UTC)
 DATE_MAX = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
+# Time zones as R4's dateTime has them: Z, or -14:00 to +14:00 with minutes below 60.
 _DATE = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})"
-    r"(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
+    r"(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
+    r"(Z|[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00))?)?)?)?"
 )
 
 _MICRO = timedelta(microseconds=1)
