@@ -201,6 +201,29 @@ def test_json_patch(client: TestClient) -> None:
     assert response.json()["meta"]["versionId"] == "2"
 
 
+def test_conditional_patch(client: TestClient) -> None:
+    """http.html#patch: conditional PATCH, as servers with conditional update SHOULD have:
+    one match patched, several 412, none 404."""
+    mrn = "http://hospital.example/mrn"
+    for res_id, value in (("cp1", "CP-1"), ("cp2", "CP-2"), ("cp3", "CP-2")):
+        client.put(f"/fhir/Patient/{res_id}", headers=FHIR_JSON,
+                   json=patient(id=res_id, identifier=[{"system": mrn, "value": value}]))
+    headers = {"Content-Type": "application/json-patch+json"}
+    to_female = [{"op": "replace", "path": "/gender", "value": "female"}]
+
+    def patch(value: str) -> Any:
+        return client.patch(f"/fhir/Patient?identifier={mrn}|{value}", json=to_female,
+                            headers=headers)
+
+    patched = patch("CP-1")
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["id"] == "cp1" and patched.json()["gender"] == "female"
+    assert patch("CP-2").status_code == 412
+    assert patch("nobody").status_code == 404
+    assert [client.get(f"/fhir/Patient/{i}").json()["gender"] for i in ("cp2", "cp3")] \
+        == ["male", "male"]
+
+
 def test_json_patch_errors(client: TestClient) -> None:
     client.put("/fhir/Patient/p2", json=patient(id="p2"), headers=FHIR_JSON)
     patch_headers = {"Content-Type": "application/json-patch+json"}

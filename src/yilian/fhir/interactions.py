@@ -541,6 +541,20 @@ def do_delete(
     return FhirResponse(204, headers={"ETag": stored.etag}, stored=stored)
 
 
+def conditional_patch_target(ctx: Context, res_type: str, criteria: QueryPairs) -> str:
+    """The one resource a conditional PATCH's criteria match (http.html#patch: "servers that
+    support PATCH, and that support Conditional Update SHOULD also support conditional
+    PATCH"): 412 if several, 404 if none (a patch has nothing to create)."""
+    matches = find_matches(ctx, res_type, criteria)
+    if len(matches) > 1:
+        raise PreconditionFailed(
+            "YL-1035", f"The conditional PATCH matched {len(matches)} {res_type} resources; "
+            "it must match one")
+    if not matches:
+        raise NotFound("YL-1036", f"The conditional PATCH matched no {res_type}")
+    return matches[0]
+
+
 def do_conditional_delete(ctx: Context, res_type: str, criteria: QueryPairs) -> FhirResponse:
     check_type(res_type)
     matches = find_matches(ctx, res_type, criteria)

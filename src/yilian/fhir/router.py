@@ -169,6 +169,11 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
             require_unconfined(ctx, Interaction.DELETE, res_type)
             require(ctx, Interaction.SEARCH, res_type)
             return interactions.do_conditional_delete(ctx, res_type, criteria_of(request))
+        if method == "PATCH":
+            require_unconfined(ctx, Interaction.UPDATE, res_type)
+            require(ctx, Interaction.SEARCH, res_type)
+            target = interactions.conditional_patch_target(ctx, res_type, criteria_of(request))
+            return _patch(ctx, request, res_type, target, prefer)
         raise MethodNotAllowed("YL-1114", f"{method} is not allowed on /{res_type}")
 
     second = parts[1]
@@ -202,15 +207,7 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
             ))
         if method == "PATCH":
             require_instance(ctx, Interaction.UPDATE, res_type, res_id)
-
-            def check(patched: JsonObject) -> None:  # what it will be, as a PUT is checked
-                require_unmasked(ctx, patched)
-                require_patients_seen(ctx, Interaction.UPDATE, res_type, patched)
-
-            return written(ctx, Interaction.UPDATE, res_type, interactions.do_patch(
-                ctx, res_type, res_id, parse_body(request),
-                if_match=request.header("if-match"), prefer=prefer, check=check,
-            ))
+            return _patch(ctx, request, res_type, res_id, prefer)
         if method == "DELETE":
             require_instance(ctx, Interaction.DELETE, res_type, res_id)
             return interactions.do_delete(
@@ -244,6 +241,18 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
                 raise NotFound("YL-1012", f"{res_type}/{res_id} has no version {parts[3]}")
             return found
     raise NotFound("YL-1117", f"No FHIR endpoint at /{request.path}")
+
+
+def _patch(ctx: Context, request: FhirRequest, res_type: str, res_id: str,
+           prefer: Preferences | None) -> FhirResponse:
+    def check(patched: JsonObject) -> None:  # what it will be, as a PUT is checked
+        require_unmasked(ctx, patched)
+        require_patients_seen(ctx, Interaction.UPDATE, res_type, patched)
+
+    return written(ctx, Interaction.UPDATE, res_type, interactions.do_patch(
+        ctx, res_type, res_id, parse_body(request),
+        if_match=request.header("if-match"), prefer=prefer, check=check,
+    ))
 
 
 _LEVELS: dict[int, Level] = {0: "system", 1: "type", 2: "instance"}
