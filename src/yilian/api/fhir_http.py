@@ -232,8 +232,14 @@ def _check_format(query: tuple[tuple[str, str], ...], accept: str | None) -> Non
         if name == "_format" and \
                 value.split(";")[0].strip().replace(" ", "+") not in _JSON_FORMATS:
             raise _NotAcceptable(value)
-    if accept and not any(_takes_json(media_range) for media_range in accept.split(",")):
+    if accept and not _accepts_json(accept):
         raise _NotAcceptable(accept)
+
+
+def _accepts_json(accept: str) -> bool:
+    if ";" not in accept and ("json" in accept or "*/*" in accept):
+        return True  # the common header, without parameters: no range refused by q=0
+    return any(_takes_json(media_range) for media_range in accept.split(","))
 
 
 def _takes_json(media_range: str) -> bool:
