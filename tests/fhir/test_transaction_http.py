@@ -345,3 +345,31 @@ def test_a_head_entry_answers_as_a_get_without_the_resource(client: TestClient) 
         assert head["response"] == get["response"]
         assert head["response"]["etag"] == 'W/"1"' and "resource" not in head
         assert get["resource"]["id"] == "hd"
+
+
+def test_a_conditional_reference_means_the_conditional_create_or_update_of_its_criteria(
+        client: TestClient) -> None:
+    """A conditional reference with the criteria of the transaction's own conditional
+    create or update is to that resource, also when the transaction creates it."""
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    bundle = tx(
+        {"resource": patient(identifier=identifier(MRN, "NEW-1")),
+         "request": {"method": "POST", "url": "Patient",
+                     "ifNoneExist": f"identifier={MRN}|NEW-1&gender=male"}},
+        {"resource": patient(identifier=identifier(MRN, "NEW-2")),
+         "request": {"method": "PUT", "url": f"Patient?identifier={MRN}|NEW-2"}},
+        {"resource": {**observation, "subject": {
+            "reference": f"Patient?gender=male&identifier={MRN}|NEW-1"}},
+         "request": {"method": "POST", "url": "Observation"}},
+        {"resource": {**observation, "subject": {"reference": f"Patient?identifier={MRN}|NEW-2"}},
+         "request": {"method": "POST", "url": "Observation"}},
+    )
+    result = post_bundle(client, bundle, Prefer="return=representation")
+    assert result.status_code == 200, result.text
+    entries = result.json()["entry"]
+    created = ["/".join(e["response"]["location"].split("/")[:2]) for e in entries[:2]]
+    assert [e["resource"]["subject"]["reference"] for e in entries[2:]] == created
+    # Once they exist, the same Bundle finds them: nothing new, the same references.
+    again = post_bundle(client, bundle, Prefer="return=representation").json()["entry"]
+    assert [e["resource"]["subject"]["reference"] for e in again[2:]] == created
+    assert client.get("/fhir/Patient?_summary=count").json()["total"] == 2

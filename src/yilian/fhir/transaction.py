@@ -14,7 +14,7 @@ import copy
 import functools
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -472,13 +472,24 @@ def _run(
     return response
 
 
+_Criteria = tuple[str, tuple[tuple[str, str], ...]]  # a type and its query, pairs sorted
+
+
+def _criteria(res_type: str, query: Iterable[tuple[str, str]]) -> _Criteria:
+    return res_type, tuple(sorted(query))
+
+
 class _Ids(dict[str, str]):
     """fullUrl → the local reference (Type/id) of the resource its entry writes; `created`:
-    the fullUrls of entries that create theirs (its first version is this transaction's)."""
+    the fullUrls of entries that create theirs (its first version is this transaction's);
+    `conditional`: the criteria of conditional creates and updates → their resources (a
+    conditional reference with the same criteria means that one, as HAPI reads it, also when
+    the transaction creates it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.created: set[str] = set()
+        self.conditional: dict[_Criteria, str] = {}
 
 
 def _plan(ctx: Context | None, entries: list[Entry]) -> _Ids:
@@ -559,6 +570,14 @@ def _plan_entry(ctx: Context | None, entry: Entry, ids: _Ids) -> None:
         ids[entry.full_url] = f"{entry.res_type}/{entry.target_id}"
         if entry.method == "POST" and entry.outcome is None:
             ids.created.add(entry.full_url)
+    if entry.target_id and entry.method == "POST" and entry.if_none_exist:
+        from yilian.fhir.router import header_criteria
+
+        ids.conditional[_criteria(entry.res_type, header_criteria(entry.if_none_exist))] = \
+            f"{entry.res_type}/{entry.target_id}"
+    elif entry.target_id and entry.method == "PUT" and len(parts) == 1:
+        ids.conditional[_criteria(entry.res_type, entry.query)] = \
+            f"{entry.res_type}/{entry.target_id}"
 
 
 def _rewrite_references(
@@ -593,8 +612,11 @@ def _rewrite_references(
                 continue
             assert ctx is not None, "conditional references are resolved in the transaction"
             interactions.check_type(head)
-            matches = interactions.find_matches(ctx, head, parse_qsl(query,
-                                                                     keep_blank_values=True))
+            criteria = parse_qsl(query, keep_blank_values=True)
+            if (planned := ids.conditional.get(_criteria(head, criteria))) is not None:
+                node["reference"] = planned
+                continue
+            matches = interactions.find_matches(ctx, head, criteria)
             if len(matches) != 1:
                 raise PreconditionFailed(
                     "YL-3021",
