@@ -3,6 +3,8 @@ and nothing is written."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fhir_helpers import FHIR_JSON, authorized, issue_expressions, patient
 from sqlalchemy import Engine, func, select
@@ -160,3 +162,22 @@ def test_deeply_nested_json(client: TestClient) -> None:
     response = client.post("/fhir/Patient", content=deep, headers=FHIR_JSON)
     assert response.status_code == 400
     assert "nested too deeply" in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(("asked", "answered"), [
+    ({}, "application/fhir+json"),
+    ({"headers": {"Accept": "application/json"}}, "application/json"),
+    ({"headers": {"Accept": "application/fhir+json, application/json;q=0.9"}},
+     "application/fhir+json"),
+    ({"params": {"_format": "application/json"}}, "application/json"),
+    ({"params": {"_format": "json"}}, "application/fhir+json"),
+])
+def test_a_generic_json_request_gets_generic_json(client: TestClient, asked: dict[str, Any],
+                                                  answered: str) -> None:
+    """http.html#mime-type: for a generic mime type asked for, "the server SHOULD respond
+    with the requested mime type"."""
+    client.put("/fhir/Patient/mt", json=patient(id="mt"), headers=FHIR_JSON)
+    for path in ("/fhir/Patient/mt", "/fhir/Patient?_id=mt"):
+        answer = client.get(path, **asked)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == f"{answered}; charset=utf-8"

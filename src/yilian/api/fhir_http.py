@@ -41,6 +41,7 @@ Send = Callable[[Message], Awaitable[None]]
 PREFIX = "/fhir"
 _UNDER = PREFIX + "/"
 FHIR_MEDIA = b"application/fhir+json; charset=utf-8"
+JSON_MEDIA = b"application/json; charset=utf-8"
 _JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json",
                            "application/json+fhir"})
 _SKIPPED_HEADERS = frozenset({"host", "content-length", "connection", "user-agent",
@@ -145,7 +146,7 @@ class FhirEndpoint:
         if fhir_request.access.masked:
             answer = masked_response(answer)
         await _send_answer(send, answer, pretty=_wants_pretty(fhir_request),
-                           head=method == "HEAD")
+                           head=method == "HEAD", media=_media_type(fhir_request))
 
     async def _to_fhir(self, scope: Scope, receive: Receive) -> tuple[FhirRequest, str]:
         headers: dict[str, str] = {}
@@ -259,6 +260,20 @@ class _NotAcceptable(BadRequest):
                          issue_type="not-supported")
 
 
+def _media_type(request: FhirRequest) -> bytes:
+    """The answer's Content-Type: FHIR's, but application/json for a client that asked for
+    that generic type (http.html#mime-type: "the server SHOULD respond with the requested
+    mime type"), by _format or by an Accept header that names no FHIR type."""
+    for name, value in request.query:
+        if name == "_format":
+            return JSON_MEDIA if value.split(";")[0].strip() == "application/json" \
+                else FHIR_MEDIA
+    accept = request.headers.get("accept")
+    if accept and "application/json" in accept and "fhir" not in accept:
+        return JSON_MEDIA
+    return FHIR_MEDIA
+
+
 def _wants_pretty(request: FhirRequest) -> bool:
     return any(k == "_pretty" and v == "true" for k, v in request.query)
 
@@ -272,7 +287,8 @@ async def _send_outcome(send: Send, status: int, outcome: dict[str, Any]) -> Non
     await _send(send, status, jsonfmt.dumps(outcome), [], head=False)
 
 
-async def _send_answer(send: Send, answer: FhirResponse, *, pretty: bool, head: bool) -> None:
+async def _send_answer(send: Send, answer: FhirResponse, *, pretty: bool, head: bool,
+                       media: bytes = FHIR_MEDIA) -> None:
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1"))
                for k, v in answer.headers.items()]
     if answer.status in (204, 304):
@@ -282,15 +298,15 @@ async def _send_answer(send: Send, answer: FhirResponse, *, pretty: bool, head: 
         body: bytes | None = jsonfmt.dumps_pretty(parsed)
     else:
         body = answer.body_bytes()
-    await _send(send, answer.status, body, headers, head=head)
+    await _send(send, answer.status, body, headers, head=head, media=media)
 
 
 async def _send(
     send: Send, status: int, body: bytes | None, headers: list[tuple[bytes, bytes]], *,
-    head: bool,
+    head: bool, media: bytes = FHIR_MEDIA,
 ) -> None:
     if body is not None:
-        headers.append((b"content-type", FHIR_MEDIA))
+        headers.append((b"content-type", media))
     if status not in (204, 304):
         headers.append((b"content-length", str(len(body or b"")).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
