@@ -54,3 +54,14 @@ def test_root_opens_the_pages(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
     assert response.status_code in (302, 307)
     assert response.headers["location"] == "/ui/"
+
+
+def test_the_capability_statement_has_an_etag(client: TestClient) -> None:
+    """http.html#capabilities: "An ETag header SHOULD be returned"; a client holding the
+    statement already gets 304."""
+    first = client.get("/fhir/metadata")
+    etag = first.headers["etag"]
+    assert etag.startswith('W/"') and client.get("/fhir/metadata").headers["etag"] == etag
+    assert client.get("/fhir/metadata", headers={"If-None-Match": etag}).status_code == 304
+    other = client.get("/fhir/metadata", headers={"If-None-Match": 'W/"1", W/"2"'})
+    assert other.status_code == 200 and other.json() == first.json()

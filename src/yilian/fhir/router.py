@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -130,7 +131,8 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
     if head == "metadata":
         if method not in READ_METHODS or n != 1:
             raise MethodNotAllowed("YL-1112", "metadata only answers GET")
-        return FhirResponse(200, resource=capability.capability_statement(ctx.base_url, options))
+        return _capabilities(capability.capability_statement(ctx.base_url, options),
+                             request.header("if-none-match"))
     if head == "_history":
         if method not in READ_METHODS or n != 1:
             raise MethodNotAllowed("YL-1113", "_history only answers GET")
@@ -241,6 +243,16 @@ def dispatch(ctx: Context, request: FhirRequest, options: RouterOptions) -> Fhir
                 raise NotFound("YL-1012", f"{res_type}/{res_id} has no version {parts[3]}")
             return found
     raise NotFound("YL-1117", f"No FHIR endpoint at /{request.path}")
+
+
+def _capabilities(statement: JsonObject, if_none_match: str | None) -> FhirResponse:
+    """The CapabilityStatement with an ETag of its content (http.html#capabilities: "An
+    ETag header SHOULD be returned"), and 304 to a client that has it already."""
+    body = jsonfmt.dumps(statement)
+    etag = f'W/"{hashlib.sha256(body).hexdigest()[:20]}"'
+    if if_none_match is not None and etag in (tag.strip() for tag in if_none_match.split(",")):
+        return FhirResponse(304, headers={"ETag": etag})
+    return FhirResponse(200, resource=statement, content=body, headers={"ETag": etag})
 
 
 def _patch(ctx: Context, request: FhirRequest, res_type: str, res_id: str,
