@@ -132,9 +132,11 @@ def load(
             progress.advance(task)
     auditor.close()
     engine.dispose()
+    more = "".join(f", {kind} {summary.counts[kind]}" for kind in ("deleted", "read")
+                   if summary.counts[kind])
     console.print(
         f"created {summary.counts['created']}, updated {summary.counts['updated']}, "
-        f"failed {summary.counts['failed']}"
+        f"failed {summary.counts['failed']}{more}"
     )
     for where, why in summary.failures[:50]:
         console.print(f"  [red]failed[/] {where}: {why}")
