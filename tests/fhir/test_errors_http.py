@@ -181,3 +181,13 @@ def test_a_generic_json_request_gets_generic_json(client: TestClient, asked: dic
         answer = client.get(path, **asked)
         assert answer.status_code == 200
         assert answer.headers["content-type"] == f"{answered}; charset=utf-8"
+
+
+def test_a_narrative_with_a_script_is_refused(client: TestClient) -> None:
+    """txt-1: a narrative of basic formatting only; other systems show it to people."""
+    div = '<div xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script>张三</div>'
+    answer = client.post("/fhir/Patient", headers=FHIR_JSON,
+                         json={**patient(), "text": {"status": "generated", "div": div}})
+    assert answer.status_code == 422
+    assert issue_expressions(answer.json()) == ["Patient.text.div"]
+    assert client.get("/fhir/Patient?_summary=count").json()["total"] == 0

@@ -9,6 +9,8 @@ import pytest
 
 from yilian.fhir.validate.primitives import CHECKS
 
+XHTML = "http://www.w3.org/1999/xhtml"
+
 VALID: list[tuple[str, Any]] = [
     ("boolean", True),
     ("boolean", False),
@@ -50,6 +52,10 @@ VALID: list[tuple[str, Any]] = [
     ("base64Binary", "aGVsbG8="),
     ("base64Binary", "aGVs\nbG8="),
     ("xhtml", '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'),
+    ("xhtml", '<div xmlns="http://www.w3.org/1999/xhtml"><!-- Snipped for Brevity --></div>'),
+    ("xhtml", '<div xmlns="http://www.w3.org/1999/xhtml"><table class="grid"><tr><td '
+              'style="color:red">1</td></tr></table><img src="#pic" alt="x"/>'
+              '<a href="http://example.org">x</a></div>'),
 ]
 
 INVALID: list[tuple[str, Any, str]] = [
@@ -115,6 +121,17 @@ INVALID: list[tuple[str, Any, str]] = [
     ("base64Binary", "", "value"),
     ("xhtml", "", "value"),
     ("xhtml", 1, "structure"),
+    # narrative.html: an XHTML div (not text, not another element, not another namespace),
+    # well-formed, of basic formatting only (txt-1), and never script.
+    ("xhtml", "plain text", "value"),
+    ("xhtml", "<div>x</div>", "value"),
+    ("xhtml", f'<p xmlns="{XHTML}">x</p>', "value"),
+    ("xhtml", f'<div xmlns="{XHTML}"><b>x</div>', "value"),
+    ("xhtml", f'<div xmlns="{XHTML}"><script>alert(1)</script></div>', "value"),
+    ("xhtml", f'<div xmlns="{XHTML}"><iframe src="x"/></div>', "value"),
+    ("xhtml", f'<div xmlns="{XHTML}" onclick="x()">x</div>', "value"),
+    ("xhtml", f'<div xmlns="{XHTML}"><a href=" JavaScript:x()">x</a></div>', "value"),
+    ("xhtml", f'<!DOCTYPE div [<!ENTITY e "x">]><div xmlns="{XHTML}">&e;</div>', "value"),
 ]
 
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from xml.etree import ElementTree
 
 Finding = tuple[str, str]
 Check = Callable[[Any], Finding | None]
@@ -238,11 +239,45 @@ def _base64(value: Any) -> Finding | None:
     return None
 
 
+_XHTML = "{http://www.w3.org/1999/xhtml}"
+# txt-1 (narrative.html): "only contain basic HTML formatting elements and attributes", the
+# elements the HL7 validator allows; no script, form, frame, object, head, body, link, base.
+_NARRATIVE_ELEMENTS = frozenset({
+    "a", "abbr", "acronym", "address", "area", "b", "bdo", "big", "blockquote", "br",
+    "caption", "cite", "code", "col", "colgroup", "dd", "dfn", "div", "dl", "dt", "em", "h1",
+    "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "map", "ol", "p", "pre", "q",
+    "samp", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th",
+    "thead", "tr", "tt", "ul", "var"})
+
+
 def _xhtml(value: Any) -> Finding | None:
+    """Narrative.div (narrative.html): an XHTML div of basic formatting only (txt-1). Event-
+    handler attributes and javascript: links are refused too: a narrative is shown to people
+    by other systems, and must carry no script."""
     if type(value) is not str:
         return _not_string(value, "xhtml")
     if not value.strip():
         return VALUE, "the narrative xhtml must not be empty"
+    if "<!" in value.replace("<!--", ""):  # a DOCTYPE or ENTITY: none in a narrative
+        return VALUE, "the narrative xhtml must not declare a DOCTYPE or entities"
+    try:
+        root = ElementTree.fromstring(value)
+    except ElementTree.ParseError as error:
+        return VALUE, f"the narrative is not well-formed XHTML ({error})"
+    if root.tag != f"{_XHTML}div":
+        return VALUE, "the narrative must be a <div> in the XHTML namespace " \
+            "(xmlns=\"http://www.w3.org/1999/xhtml\")"
+    for element in root.iter():
+        name = element.tag.removeprefix(_XHTML)
+        if name not in _NARRATIVE_ELEMENTS:
+            return VALUE, f"the narrative may hold basic formatting only, not <{name}> (txt-1)"
+        for attribute, text in element.attrib.items():
+            if attribute.lower().startswith("on") or (
+                    attribute in ("href", "src")
+                    and text.strip().lower().startswith(("javascript:", "vbscript:"))):
+                return VALUE, f"the narrative must carry no script (<{name} {attribute}>, txt-1)"
+    # txt-2 (some non-whitespace content) is not checked: the official examples' own
+    # narratives are often a comment alone ("<!-- Snipped for Brevity -->").
     return None
 
 
