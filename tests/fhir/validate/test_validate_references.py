@@ -61,6 +61,11 @@ def test_reference_type_must_agree_with_the_reference(check: Any) -> None:
     )
     resource = patient(managingOrganization={"reference": "Organization/1", "type": "Patient"})
     check.only(resource, "Patient.managingOrganization.type", "invalid")
+    for unknown in ("organization", "Foo", "http://example.org/StructureDefinition/Foo"):
+        resource = patient(managingOrganization={"reference": "Organization/1", "type": unknown})
+        issues = [i for i in check.validator.validate(resource) if i.severity == "error"]
+        assert [(i.path, i.code) for i in issues] == [
+            ("Patient.managingOrganization.type", "invalid")], unknown
 
 
 def test_reference_type_alone_must_be_allowed(check: Any) -> None:

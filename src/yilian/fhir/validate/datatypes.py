@@ -56,7 +56,9 @@ def reference(
         if parsed.local_id is not None:
             local_refs.append((parsed.local_id, f"{where}.reference"))
         if parsed.type_name is not None:
-            if known is not None and known != parsed.type_name:
+            # "both SHALL be consistent" (Reference.type): an unknown type too, which no
+            # literal reference's type can be.
+            if type(declared) is str and declared != parsed.type_name:
                 _error(
                     issues,
                     "invalid",
