@@ -373,3 +373,23 @@ def test_a_conditional_reference_means_the_conditional_create_or_update_of_its_c
     again = post_bundle(client, bundle, Prefer="return=representation").json()["entry"]
     assert [e["resource"]["subject"]["reference"] for e in again[2:]] == created
     assert client.get("/fhir/Patient?_summary=count").json()["total"] == 2
+
+
+def test_the_bundle_itself_is_validated(client: TestClient) -> None:
+    """The batch or transaction Bundle is an R4 Bundle too, not only its entries' resources."""
+    def entry(**extra: Any) -> dict[str, Any]:
+        return {"resource": patient(), "request": {"method": "POST", "url": "Patient"}, **extra}
+
+    for kind in ("transaction", "batch"):
+        for bundle, where in (
+            ({**tx(entry(), kind=kind), "foo": 1}, "Bundle.foo"),
+            (tx(entry(bogus=1), kind=kind), "Bundle.entry[0].bogus"),
+            ({**tx(entry(), kind=kind), "timestamp": "2020-02-30T00:00:00Z"},
+             "Bundle.timestamp"),
+            (tx(entry(fullUrl="has space"), kind=kind), "Bundle.entry[0].fullUrl"),
+            (tx(entry(search={"mode": "bogus"}), kind=kind), "Bundle.entry[0].search.mode"),
+        ):
+            response = post_bundle(client, bundle)
+            assert response.status_code == 422, (kind, where, response.text)
+            assert where in [e for i in response.json()["issue"] for e in i["expression"]]
+    assert client.get("/fhir/Patient?_summary=count").json()["total"] == 0

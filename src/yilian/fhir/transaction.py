@@ -159,6 +159,25 @@ def parse_entries(bundle: Any, *, base_url: str, kind: str) -> list[Entry]:
     return entries
 
 
+# What an entry's resource is replaced with when the Bundle itself is validated: the
+# resources are each validated on their own, with their entry's path.
+_STUB = {"resourceType": "Basic", "code": {"text": "entry"}}
+
+
+def check_bundle(bundle: JsonObject) -> None:
+    """The batch or transaction Bundle itself against R4's Bundle: its elements (an unknown
+    one, a malformed timestamp or fullUrl, a search mode outside its required binding), its
+    entries' resources aside."""
+    entries = bundle.get("entry")
+    shell = bundle if not isinstance(entries, list) else {**bundle, "entry": [
+        {**entry, "resource": _STUB}
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict) else entry
+        for entry in entries]}
+    if entries == []:  # "entry": [] is no entry, as clients often write an empty Bundle
+        del shell["entry"]
+    interactions.check_resource("Bundle", shell, validate=True)
+
+
 def _check_unique_full_url(raw: JsonObject, index: int, seen: dict[tuple[str, Any], int]
                            ) -> None:
     """bdl-7: a fullUrl is unique in a Bundle, but for versions of one resource (different
@@ -232,6 +251,8 @@ def prepare_transaction(
     does it all inside the transaction, where conditional criteria can be resolved.
     """
     entries = parse_entries(bundle, base_url=base_url, kind="transaction")
+    if validate:
+        check_bundle(bundle)
     if any(_conditional(entry) for entry in entries):
         return None
     ids = _plan(None, entries)
@@ -676,6 +697,8 @@ def process_batch(
     from yilian.kit.db import read_transaction
 
     entries = parse_entries(bundle, base_url=base_url, kind="batch")
+    if router.options.validate:
+        check_bundle(bundle)
     prefer = request.header("prefer")
     for entry in entries:
         single = entry.as_request()
