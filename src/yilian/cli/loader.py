@@ -29,8 +29,10 @@ class LoadSummary:
 
     def record(self, where: str, response: FhirResponse, entries: int = 1, *,
                method: str = "PUT") -> None:
-        self.count(where, response.status, method, entries,
-                   functools.partial(_reason, response.body_json(), response.status))
+        def reason() -> str:  # only for a failure: a success's body is not parsed
+            return _reason(response.body_json(), response.status)
+
+        self.count(where, response.status, method, entries, reason)
 
     def count(self, where: str, status: int, method: str, entries: int,
               reason: Callable[[], str]) -> None:
