@@ -211,3 +211,20 @@ def test_the_input_is_not_mutated(validator: Any) -> None:
     assert validator.validate(resource)
     assert resource == copy
     assert repr(resource) == snapshot
+
+
+def test_a_simple_quantity_has_no_comparator(check: Any) -> None:
+    """SimpleQuantity (Range.low/high, Dosage's doses...): comparator's max is 0 (sqty-1);
+    a plain Quantity may have one."""
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                   "valueQuantity": {"value": 5, "comparator": "<", "unit": "mg"}}
+    check.valid(observation)
+    check.valid({**observation, "referenceRange": [{"low": {"value": 1, "unit": "mg"}}]})
+    check.only({**observation, "referenceRange": [{"low": {"value": 1, "comparator": "<"}}]},
+               "Observation.referenceRange[0].low.comparator", "structure")
+    statement = {"resourceType": "MedicationStatement", "status": "active",
+                 "medicationCodeableConcept": {"text": "x"},
+                 "subject": {"reference": "Patient/1"},
+                 "dosage": [{"doseAndRate": [{"doseQuantity": {"value": 5, "comparator": ">"}}]}]}
+    check.only(statement, "MedicationStatement.dosage[0].doseAndRate[0].doseQuantity.comparator",
+               "structure")

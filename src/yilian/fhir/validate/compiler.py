@@ -63,6 +63,8 @@ class _Compiler:
         self.sds = structure_definitions()
         self.resource_names = resource_types()
         self.all_types: list[ComplexType] = []
+        # Quantity elements profiled as SimpleQuantity (Range.low, Dosage's doses...).
+        self.simple_quantities: list[Field] = []
 
     def compile_definition(self, sd: JsonObject) -> ComplexType:
         """The table of a type's root, and of its backbone elements, from its snapshot."""
@@ -130,6 +132,8 @@ class _Compiler:
                     made.hook = HOOKS[code].value
                 if code == "Reference":
                     made.targets = _targets(type_ref)
+                if code == "Quantity" and SIMPLE_QUANTITY in type_ref.get("profile", ()):
+                    self.simple_quantities.append(made)
             ctype.fields[key] = made
             keys.append(key)
             if made.kind is Kind.PRIMITIVE and not attribute and code != "xhtml":
@@ -158,6 +162,19 @@ class _Compiler:
                     made.complex = types[made.type_code]
 
 
+SIMPLE_QUANTITY = "http://hl7.org/fhir/StructureDefinition/SimpleQuantity"
+
+
+def _simple_quantity(quantity: ComplexType) -> ComplexType:
+    """SimpleQuantity, R4's profile of Quantity: no comparator (its max is 0, sqty-1)."""
+    return ComplexType(
+        name="SimpleQuantity (no comparator, sqty-1)",
+        fields={key: made for key, made in quantity.fields.items()
+                if key not in ("comparator", "_comparator")},
+        required=[(name, keys) for name, keys in quantity.required if name != "comparator"],
+    )
+
+
 def compile_schema() -> Schema:
     """Every concrete resource and complex data type of R4, compiled and linked."""
     compiler = _Compiler()
@@ -170,6 +187,9 @@ def compile_schema() -> Schema:
             resources[name] = compiler.compile_definition(sd)
     companion = types["Element"]  # id and extension: what a "_name" object may hold
     compiler.link(types)
+    simple = _simple_quantity(types["Quantity"])
+    for made in compiler.simple_quantities:
+        made.complex = simple
     for ctype in compiler.all_types:
         for made in ctype.fields.values():
             if made.kind is Kind.COMPANION:
