@@ -107,6 +107,13 @@ def test_contained_resource_refers_to_its_container(check: Any) -> None:
     check.valid(patient(contained=[related]))
 
 
+def test_only_a_contained_resource_refers_to_its_container(check: Any) -> None:
+    """ref-1: "#" alone is a contained resource's way to its container; the container has
+    none (it would refer to itself)."""
+    check.only(patient(managingOrganization={"reference": "#"}),
+               "Patient.managingOrganization.reference", "invariant")
+
+
 def test_contained_resource_must_be_referenced(check: Any) -> None:
     organization = {"resourceType": "Organization", "id": "org", "name": "ACME"}
     check.only(patient(contained=[organization]), "Patient.contained[0]", "invariant")

@@ -40,10 +40,15 @@ def _ids(resource: dict[str, Any]) -> set[str]:
 def unresolved(
     resource: dict[str, Any], local: list[tuple[str, str]], here: str
 ) -> Iterator[Issue]:
-    """ref-1: every "#id" reference (target, path) names a resource of `here`.contained."""
+    """ref-1: every "#id" reference (target, path) names a resource of `here`.contained;
+    "#" alone (target "") is a contained resource's reference to its container (dom-3)."""
     ids = _ids(resource)
     for target, path in local:
-        if target not in ids:
+        if not target:
+            if f"{here}.contained[" not in path:
+                yield _error(path, '"#" refers to the containing resource: only a contained '
+                             "resource can (ref-1)")
+        elif target not in ids:
             yield _error(
                 path,
                 f'"#{target}" does not match the id of any resource in {here}.contained (ref-1)',

@@ -53,8 +53,8 @@ def reference(
         if isinstance(parsed, str):
             _error(issues, "value", f"{where}.reference", parsed)
             return
-        if parsed.local_id is not None:
-            local_refs.append((parsed.local_id, f"{where}.reference"))
+        if parsed.form == "local":  # "#id"; "#" alone: the container (contained.unresolved)
+            local_refs.append((parsed.local_id or "", f"{where}.reference"))
         if parsed.type_name is not None:
             # "both SHALL be consistent" (Reference.type): an unknown type too, which no
             # literal reference's type can be.
