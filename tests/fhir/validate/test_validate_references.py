@@ -96,6 +96,18 @@ def test_local_reference_to_a_contained_resource(check: Any) -> None:
     check.valid(patient(contained=[organization], managingOrganization={"reference": "#org"}))
 
 
+def test_a_local_reference_is_held_to_its_elements_target_types(check: Any) -> None:
+    """A "#id" target must be of a type the element may refer to, as a Type/id's must (and
+    of its Reference.type, if given)."""
+    practitioner = {"resourceType": "Practitioner", "id": "p"}
+    check.only(patient(contained=[practitioner], managingOrganization={"reference": "#p"}),
+               "Patient.managingOrganization.reference", "invalid")
+    check.only(patient(contained=[practitioner],
+                       generalPractitioner=[{"reference": "#p", "type": "Organization"}]),
+               "Patient.generalPractitioner[0].reference", "invalid")
+    check.valid(patient(contained=[practitioner], generalPractitioner=[{"reference": "#p"}]))
+
+
 def test_local_reference_without_a_contained_resource(check: Any) -> None:
     resource = patient(managingOrganization={"reference": "#org"})
     check.only(resource, "Patient.managingOrganization.reference", "invariant")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from yilian.fhir.validate.issue import Issue
 
@@ -30,29 +30,49 @@ def rules_of_contained(resource: dict[str, Any], here: str) -> Iterator[Issue]:
                 )
 
 
-def _ids(resource: dict[str, Any]) -> set[str]:
+class LocalRef(NamedTuple):
+    """A "#id" reference met on the walk, resolved once the whole resource is walked."""
+
+    target: str  # the contained id; "" for "#" alone
+    path: str  # of the reference
+    element: str  # its element's definition path, for messages
+    allowed: frozenset[str] | None  # the element's target types (None: any)
+    declared: str | None  # Reference.type, if given
+
+
+def _types(resource: dict[str, Any]) -> dict[str, Any]:
+    """The contained resources' types by id."""
     contained = resource.get("contained")
     if type(contained) is not list:
-        return set()
-    return {item["id"] for item in contained if type(item) is dict and type(item.get("id")) is str}
+        return {}
+    return {item["id"]: item.get("resourceType") for item in contained
+            if type(item) is dict and type(item.get("id")) is str}
 
 
-def unresolved(
-    resource: dict[str, Any], local: list[tuple[str, str]], here: str
-) -> Iterator[Issue]:
-    """ref-1: every "#id" reference (target, path) names a resource of `here`.contained;
-    "#" alone (target "") is a contained resource's reference to its container (dom-3)."""
-    ids = _ids(resource)
-    for target, path in local:
-        if not target:
+def unresolved(resource: dict[str, Any], local: list[LocalRef], here: str) -> Iterator[Issue]:
+    """ref-1: every "#id" reference names a resource of `here`.contained, of a type its
+    element may refer to (and its Reference.type, if given); "#" alone (target "") is a
+    contained resource's reference to its container (dom-3)."""
+    types = _types(resource)
+    for ref in local:
+        path = ref.path
+        if not ref.target:
             if f"{here}.contained[" not in path:
                 yield _error(path, '"#" refers to the containing resource: only a contained '
                              "resource can (ref-1)")
-        elif target not in ids:
+        elif ref.target not in types:
             yield _error(
                 path,
-                f'"#{target}" does not match the id of any resource in {here}.contained (ref-1)',
+                f'"#{ref.target}" does not match the id of any resource in {here}.contained '
+                "(ref-1)",
             )
+        elif ref.allowed is not None and types[ref.target] not in ref.allowed:
+            allowed = ", ".join(sorted(ref.allowed))
+            yield Issue("error", "invalid", path, f"{path}: {ref.element} may refer to "
+                        f"{allowed}, not {types[ref.target]} (#{ref.target})")
+        elif ref.declared is not None and ref.declared != types[ref.target]:
+            yield Issue("error", "invalid", path, f"{path}: Reference.type {ref.declared} "
+                        f"disagrees with #{ref.target}, a {types[ref.target]}")
 
 
 def _fragments(node: Any, found: set[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from yilian.fhir.validate.contained import LocalRef
 from yilian.fhir.validate.issue import Issue
 from yilian.fhir.validate.model import ComplexType, Field
 from yilian.fhir.validate.primitives import show
@@ -27,11 +28,11 @@ def reference(
     where: str,
     names: frozenset[str],
     issues: list[Issue],
-    local_refs: list[tuple[str, str]],
+    local_refs: list[LocalRef],
 ) -> None:
     """Reference.reference syntax; agreement with Reference.type; the element's target types.
 
-    Local "#id" references are appended to `local_refs` as (id, path), to be resolved against
+    Local "#id" references are appended to `local_refs`, to be resolved against
     the resource's contained resources (ref-1) once the whole resource has been walked.
     """
     text = obj.get("reference")
@@ -54,7 +55,9 @@ def reference(
             _error(issues, "value", f"{where}.reference", parsed)
             return
         if parsed.form == "local":  # "#id"; "#" alone: the container (contained.unresolved)
-            local_refs.append((parsed.local_id or "", f"{where}.reference"))
+            local_refs.append(LocalRef(parsed.local_id or "", f"{where}.reference",
+                                       field.element, field.targets,
+                                       declared if type(declared) is str else None))
         if parsed.type_name is not None:
             # "both SHALL be consistent" (Reference.type): an unknown type too, which no
             # literal reference's type can be.

@@ -6,7 +6,12 @@ from typing import Any, Final
 
 from yilian.fhir.validate import datatypes
 from yilian.fhir.validate.compiler import Schema
-from yilian.fhir.validate.contained import rules_of_contained, unreferenced, unresolved
+from yilian.fhir.validate.contained import (
+    LocalRef,
+    rules_of_contained,
+    unreferenced,
+    unresolved,
+)
 from yilian.fhir.validate.issue import Issue
 from yilian.fhir.validate.model import ComplexType, Fast, Field, Hook, Kind
 from yilian.fhir.validate.primitives import article, describe, show
@@ -36,7 +41,7 @@ class Walk:
         self.schema = schema
         self.names = names
         self.issues: list[Issue] = []
-        self.local_refs: list[tuple[str, str]] = []  # ("#id" target, path) to resolve
+        self.local_refs: list[LocalRef] = []  # "#id" references to resolve
 
     def error(self, code: str, path: str, message: str) -> None:
         self.issues.append(Issue("error", code, path, message))
