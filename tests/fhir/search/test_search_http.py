@@ -171,6 +171,21 @@ def test_reverse_chaining_with_has(loaded: TestClient) -> None:
     ])
 
 
+def test_uri_above_finds_a_parent_with_or_without_its_trailing_slash(
+        client: TestClient) -> None:
+    """search §3.1.1.4.9: :above finds the value sets whose url is a parent of the given."""
+    put_all(client, [
+        {"resourceType": "ValueSet", "id": vs_id, "status": "active", "url": url}
+        for vs_id, url in (("root-slash", "http://acme.org/fhir/"), ("root", "http://acme.org/fhir"),
+                           ("vs", "http://acme.org/fhir/ValueSet/123"),
+                           ("other", "http://acme.org/fhirx"))])
+    check(client, [
+        ("ValueSet?url:above=http://acme.org/fhir/ValueSet/123/_history/5",
+         {"root", "root-slash", "vs"}),
+        ("ValueSet?url:below=http://acme.org/fhir/", {"root-slash", "vs"}),
+    ])
+
+
 def test_missing_composite_uri_and_last_updated(loaded: TestClient) -> None:
     before = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     check(loaded, [

@@ -108,10 +108,12 @@ def prepare(match: Match, res_type: str, base_url: str | None
                 if modifier == "below":
                     form.append(_prefix_range(value, bound))
                 elif modifier == "above":
-                    # The stored URI is the value or one of its parents, cut at a '/'.
+                    # The stored URI is the value or one of its parents, cut before or
+                    # after a '/' (http://acme.org/fhir and http://acme.org/fhir/ alike).
                     form.append("above")
-                    bound.append([value, *(value[:i] for i, char in enumerate(value)
-                                           if char == "/" and i > 0)])
+                    bound.append([value, *(parent for i, char in enumerate(value)
+                                           if char == "/" and i > 0
+                                           for parent in (value[:i], value[:i + 1]))])
                 else:
                     form.append("eq")
                     bound.append(value)
