@@ -393,3 +393,16 @@ def test_the_bundle_itself_is_validated(client: TestClient) -> None:
             assert response.status_code == 422, (kind, where, response.text)
             assert where in [e for i in response.json()["issue"] for e in i["expression"]]
     assert client.get("/fhir/Patient?_summary=count").json()["total"] == 0
+
+
+def test_prefer_operation_outcome_answers_in_each_entrys_response(client: TestClient) -> None:
+    """Bundle.entry.response.outcome: "hints and warnings produced as part of processing this
+    entry"; entry.resource stays for resources."""
+    for kind in ("transaction", "batch"):
+        result = post_bundle(client, tx(
+            {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+            kind=kind), Prefer="return=OperationOutcome").json()
+        entry = result["entry"][0]
+        assert "resource" not in entry, kind
+        assert entry["response"]["outcome"]["resourceType"] == "OperationOutcome"
+        assert entry["response"]["status"] == "201 Created"

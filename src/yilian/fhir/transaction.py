@@ -456,8 +456,9 @@ def process_bundle(
                 written(ctx, interaction, entry.res_type, entry.outcome)
             except YilianError as error:
                 raise _entry_error(entry.index, error) from error
-    return FhirResponse(200, resource=_response_bundle("transaction-response", entries,
-                                                       ctx.base_url))
+    return FhirResponse(200, resource=_response_bundle(
+        "transaction-response", entries, ctx.base_url,
+        outcomes=prefer.return_ == "OperationOutcome"))
 
 
 def _run(
@@ -727,7 +728,10 @@ def process_batch(
             failure = YilianError("YL-0500", "The server failed on this entry unexpectedly; "
                                   "nothing of it was written", issue_type="exception")
             entry.outcome = FhirResponse(500, resource=failure.to_outcome())
-    return FhirResponse(200, resource=_response_bundle("batch-response", entries, base_url))
+    asked = Preferences.parse(prefer) if prefer else None
+    return FhirResponse(200, resource=_response_bundle(
+        "batch-response", entries, base_url,
+        outcomes=asked is not None and asked.return_ == "OperationOutcome"))
 
 
 # ---------------------------------------------------------------------------------- answers
@@ -740,17 +744,20 @@ def _status_line(code: int) -> str:
         return str(code)
 
 
-def _response_bundle(kind: str, entries: list[Entry], base_url: str) -> JsonObject:
+def _response_bundle(kind: str, entries: list[Entry], base_url: str, *,
+                     outcomes: bool = False) -> JsonObject:
+    """`outcomes`: the client asked for OperationOutcomes (Prefer: return=OperationOutcome)."""
     return {
         "resourceType": "Bundle",
         "id": new_id(),
         "meta": {"lastUpdated": to_instant(utcnow())},
         "type": kind,
-        **({"entry": list(_response_entries(entries, base_url))} if entries else {}),
+        **({"entry": list(_response_entries(entries, base_url, outcomes))} if entries else {}),
     }
 
 
-def _response_entries(entries: list[Entry], base_url: str) -> Iterator[JsonObject]:
+def _response_entries(entries: list[Entry], base_url: str, outcomes: bool
+                      ) -> Iterator[JsonObject]:
     for entry in entries:
         outcome = entry.outcome
         assert outcome is not None
@@ -770,7 +777,10 @@ def _response_entries(entries: list[Entry], base_url: str) -> Iterator[JsonObjec
         if body is not None:
             import orjson
 
-            if outcome.status >= 400:
+            # An error's outcome, or the one `Prefer: return=OperationOutcome` asked for,
+            # goes in response.outcome, "hints and warnings produced as part of processing
+            # this entry"; a resource in entry.resource.
+            if outcome.status >= 400 or (outcomes and entry.method in ("POST", "PUT", "PATCH")):
                 response["outcome"] = orjson.Fragment(body)
             else:
                 result["resource"] = orjson.Fragment(body)
