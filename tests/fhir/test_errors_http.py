@@ -51,6 +51,8 @@ def test_xml_is_not_acceptable(client: TestClient) -> None:
     ("application/fhir+xml;q=0.9, application/json;q=0.5", 200),
     ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", 200),  # a browser
     ("application/*", 200), ("application/json+fhir", 200),
+    ("application/fhir+json; fhirVersion=4.0", 200),
+    ("application/fhir+json; fhirVersion=3.0", 406),  # http.html#version-parameter
 ])
 def test_accept_must_admit_json(client: TestClient, accept: str, status: int) -> None:
     """http.html#mime-type: 406 when Accept asks only for formats the server lacks."""

@@ -245,10 +245,14 @@ def _accepts_json(accept: str) -> bool:
 
 def _takes_json(media_range: str) -> bool:
     """Whether one range of an Accept header admits FHIR JSON (RFC 9110 §12.5.1): */*,
-    application/*, or a JSON type, and not with q=0."""
+    application/*, or a JSON type, and not with q=0 nor another FHIR version than R4's
+    (http.html#version-parameter: fhirVersion=4.0)."""
     kind, *parameters = (part.strip().lower() for part in media_range.split(";"))
-    if any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in parameters):
-        return False
+    for parameter in parameters:
+        name, _, value = (part.strip() for part in parameter.partition("="))
+        if (name == "q" and value in ("0", "0.0", "0.00", "0.000")) or (
+                name == "fhirversion" and value.strip('"') not in ("4.0", "4.0.1")):
+            return False
     return kind in ("*/*", "application/*") or "json" in kind
 
 
