@@ -406,3 +406,20 @@ def test_prefer_operation_outcome_answers_in_each_entrys_response(client: TestCl
         assert "resource" not in entry, kind
         assert entry["response"]["outcome"]["resourceType"] == "OperationOutcome"
         assert entry["response"]["status"] == "201 Created"
+
+
+def test_a_batch_entry_referring_to_another_entry_fails_alone(client: TestClient) -> None:
+    """http.html#brules: batch entries referring to each other are non-conformant, and
+    servers SHOULD say so: stored, the reference would point at nothing."""
+    person = "urn:uuid:7c1f3a2b-9d4e-4f5a-8b6c-0d1e2f3a4b5c"
+    result = post_bundle(client, tx(
+        {"fullUrl": person, "resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": person}},
+         "request": {"method": "POST", "url": "Observation"}}, kind="batch")).json()
+    first, second = result["entry"]
+    assert first["response"]["status"] == "201 Created"
+    assert second["response"]["status"].startswith("400")
+    assert second["response"]["outcome"]["issue"][0]["expression"] == [
+        "Bundle.entry[1].resource.subject.reference"]
+    assert client.get("/fhir/Observation?_summary=count").json()["total"] == 0

@@ -701,12 +701,14 @@ def process_batch(
     if router.options.validate:
         check_bundle(bundle)
     prefer = request.header("prefer")
+    full_urls = {entry.full_url for entry in entries if entry.full_url}
     for entry in entries:
         single = entry.as_request()
         if prefer:
             single = FhirRequest(single.method, single.path, single.query,
                                  {**single.headers, "prefer": prefer}, resource=single.resource)
         try:
+            _refer_to_no_entry(entry, full_urls)
             if is_write(single, router.options.operations):
                 entry.outcome = router.write(
                     functools.partial(dispatch, request=single, options=router.options),
@@ -742,6 +744,20 @@ def _status_line(code: int) -> str:
         return f"{code} {HTTPStatus(code).phrase}"
     except ValueError:
         return str(code)
+
+
+def _refer_to_no_entry(entry: Entry, full_urls: set[str]) -> None:
+    """A batch's entries are processed each on its own: one referring to another's fullUrl
+    is "non-conformant", and "Servers SHOULD validate that this is the case" (http.html
+    #brules); stored, the reference would point at nothing."""
+    if not full_urls or not isinstance(entry.resource, dict):
+        return
+    for node in _links(entry.resource, _Ids()).references:
+        if node["reference"] in full_urls:
+            raise BadRequest(
+                "YL-3022", f"The reference '{node['reference']}' is to another entry of this "
+                "batch, whose entries are processed each on its own: send a transaction",
+                expression=(_reference_path(entry.resource, node, entry.where),))
 
 
 def _response_bundle(kind: str, entries: list[Entry], base_url: str, *,
