@@ -76,3 +76,17 @@ def test_paging_is_stable_when_data_changes(client: TestClient) -> None:
     second_ids = [e["fullUrl"] for e in second["entry"]]
     assert not set(first_ids) & set(second_ids)
     assert len(first_ids) + len(second_ids) == 4
+
+
+def test_a_resource_created_again_after_its_deletion_shows_201(client: TestClient) -> None:
+    """An entry's response is the interaction's: the PUT that re-created a deleted resource
+    answered 201, and its history says so, at instance, type and system level."""
+    client.put("/fhir/Patient/re", json=patient(id="re"), headers=FHIR_JSON)
+    client.put("/fhir/Patient/re", json=patient(id="re", gender="female"), headers=FHIR_JSON)
+    client.delete("/fhir/Patient/re")
+    again = client.put("/fhir/Patient/re", json=patient(id="re"), headers=FHIR_JSON)
+    assert again.status_code == 201
+    for path in ("/fhir/Patient/re/_history", "/fhir/Patient/_history", "/fhir/_history"):
+        entries = client.get(path).json()["entry"]
+        assert [e["response"]["status"] for e in entries] == [
+            "201 Created", "204 No Content", "200 OK", "201 Created"], path

@@ -36,7 +36,10 @@ def page_url(base_url: str, path: str, params: Sequence[tuple[str, str]]) -> str
     return f"{url}?{urlencode(list(params))}" if params else url
 
 
-def history_entry(base_url: str, stored: StoredVersion) -> JsonObject:
+def history_entry(base_url: str, stored: StoredVersion, *, recreated: bool = False
+                  ) -> JsonObject:
+    """`recreated`: the version came after a deletion (a PUT that created the resource
+    again, 201 as its answer was)."""
     full_url = f"{base_url}/{stored.res_type}/{stored.res_id}"
     entry: JsonObject = {"fullUrl": full_url}
     if not stored.deleted:
@@ -49,7 +52,7 @@ def history_entry(base_url: str, stored: StoredVersion) -> JsonObject:
         status = "204 No Content"
     else:
         request = {"method": stored.method, "url": f"{stored.res_type}/{stored.res_id}"}
-        status = "201 Created" if stored.version == 1 else "200 OK"
+        status = "201 Created" if stored.version == 1 or recreated else "200 OK"
     entry["request"] = request
     entry["response"] = {
         "status": status,
@@ -65,7 +68,9 @@ def history_bundle(
     *,
     self_url: str,
     next_url: str | None,
+    recreated: frozenset[tuple[str, str, int]] = frozenset(),
 ) -> JsonObject:
+    """`recreated`: the (type, id, version)s that came after a deletion (`history_entry`)."""
     links = [link("self", self_url)]
     if next_url:
         links.append(link("next", next_url))
@@ -77,7 +82,8 @@ def history_bundle(
         "link": links,
     }
     if versions:
-        bundle["entry"] = [history_entry(base_url, v) for v in versions]
+        bundle["entry"] = [history_entry(base_url, v, recreated=(
+            (v.res_type, v.res_id, v.version) in recreated)) for v in versions]
     return bundle
 
 

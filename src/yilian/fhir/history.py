@@ -62,7 +62,7 @@ def history(
     # Across types: not those the caller's `*` grants do not reach (the audit events).
     hidden = [] if res_type is not None else [
         t for t in sorted(NAMED_ONLY) if not ctx.access.allows(Interaction.SEARCH, t)]
-    versions, next_cursor = store.read_history(
+    versions, next_cursor, recreated = store.read_history(
         ctx.conn, res_type=res_type, res_id=res_id, since=since, after=cursor, count=count,
         without_types=hidden,
     )
@@ -81,6 +81,6 @@ def history(
     )
     bundle = history_bundle(
         ctx.base_url, versions, self_url=page_url(ctx.base_url, path, self_params),
-        next_url=next_url,
+        next_url=next_url, recreated=recreated,
     )
     return FhirResponse(200, resource=bundle)

@@ -385,11 +385,15 @@ def read_history(
     after: HistoryCursor | None = None,
     count: int,
     without_types: Sequence[str] = (),
-) -> tuple[list[StoredVersion], HistoryCursor | None]:
-    """One page of history, newest first, and the cursor of the next page (None at the end);
+) -> tuple[list[StoredVersion], HistoryCursor | None, frozenset[tuple[str, str, int]]]:
+    """One page of history, newest first, the cursor of the next page (None at the end), and
+    the versions (type, id, version) that came after a deletion: a resource created again;
     across types, none of `without_types`."""
     rv = resource_version
-    query = select(rv.c.resource_pk, *VERSION_COLUMNS).select_from(_JOIN)
+    previous = resource_version.alias("previous")
+    query = select(rv.c.resource_pk, *VERSION_COLUMNS, previous.c.deleted).select_from(
+        _JOIN.outerjoin(previous, and_(previous.c.resource_pk == rv.c.resource_pk,
+                                       previous.c.version == rv.c.version - 1)))
     if res_type is not None:
         query = query.where(rv.c.res_type == res_type)
     if without_types:
@@ -420,7 +424,8 @@ def read_history(
     if len(rows) > count and page:
         last = page[-1]
         cursor = HistoryCursor(last_updated=last[4], resource_pk=last[0], version=last[3])
-    return [stored_version(row[1:]) for row in page], cursor
+    recreated = frozenset((row[1], row[2], row[3]) for row in page if row[8])
+    return [stored_version(row[1:]) for row in page], cursor, recreated
 
 
 class _NewResource:
