@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 from yilian.errors import BadRequest, NotFound, OutcomeIssue, PreconditionFailed, YilianError
 from yilian.fhir import definitions, interactions
 from yilian.fhir.access import Interaction
+from yilian.fhir.bundle_links import NO_LINKS, Links, find_links, path_to
 from yilian.fhir.guard import (
     require,
     require_instance,
@@ -32,7 +33,6 @@ from yilian.fhir.guard import (
 )
 from yilian.fhir.interactions import Context, Preferences
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
-from yilian.fhir.search import fhirmodel
 from yilian.fhir.store.sql import Indexer, IndexRows
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant, utcnow
@@ -257,9 +257,9 @@ def prepare_transaction(
         return None
     ids = _plan(None, entries)
     found = [
-        _links(entry.resource, ids)
+        find_links(entry.resource, ids)
         if entry.method in ("POST", "PUT") and isinstance(entry.resource, dict)
-        else _NO_LINKS
+        else NO_LINKS
         for entry in entries
     ]
     if any("?" in node["reference"] for links in found for node in links.references):
@@ -286,124 +286,6 @@ def _conditional(entry: Entry) -> bool:
     return bool(entry.if_none_exist) or (
         entry.method in ("PUT", "PATCH", "DELETE") and "/" not in entry.path
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Links:
-    """Where a resource points at other entries: objects holding a `reference` string, and
-    other string slots (container, key) whose whole value is a fullUrl of the Bundle."""
-
-    references: list[JsonObject]
-    values: list[tuple[Any, Any]]
-
-
-_NO_LINKS = _Links([], [])
-
-
-def _links(resource: JsonObject, ids: _Ids) -> _Links:
-    references: list[JsonObject] = []
-    values: list[tuple[Any, Any]] = []
-    stack = [resource]
-    pop, push = stack.pop, stack.append
-    while stack:
-        node = pop()
-        if type(node.get("reference")) is str:
-            references.append(node)
-        for key, value in node.items():
-            kind = type(value)
-            if kind is dict:
-                push(value)
-            elif kind is list:
-                for index, item in enumerate(value):
-                    if type(item) is dict:
-                        push(item)
-                    elif ids and type(item) is str and item in ids:
-                        values.append((value, index))
-            elif ids and kind is str and key != "reference" and value in ids:
-                values.append((node, key))
-    if values:  # rare: a string that is an entry's fullUrl; which it may be, its type says
-        values = [slot for slot in values if _is_uri_typed(resource, *slot)]
-    return _Links(references, values)
-
-
-# The element types whose values a transaction rewrites when they are an entry's fullUrl
-# (http.html#trules): "Elements of type canonical are not replaced", nor other strings (an
-# identifier's value that happens to be a fullUrl is the identifier's business).
-_URI_TYPES = frozenset({"uri", "url", "oid", "uuid"})
-
-
-def _is_uri_typed(resource: JsonObject, container: Any, slot: Any) -> bool:
-    """Whether `container[slot]` (a property of an object, or an item of an array) is of a
-    uri-like element type, by the base definitions along the way to it."""
-    trail = _trail_to(resource, container)
-    if trail is None or not isinstance(resource.get("resourceType"), str):
-        return False
-    if type(container) is dict:
-        trail.append((slot, container[slot]))
-    node = fhirmodel.root(resource["resourceType"])
-    element_type: str | None = None
-    for key, value in trail:
-        found = _element(node, key)
-        if found is None:
-            return False
-        info, element_type = found
-        if element_type == "Resource":  # contained, Bundle.entry.resource, Parameters...
-            kind = value.get("resourceType") if isinstance(value, dict) else None
-            if not isinstance(kind, str):
-                return False
-            node = fhirmodel.root(kind)
-        else:
-            node = fhirmodel.node_for(info, element_type)
-    return element_type in _URI_TYPES
-
-
-def _element(node: fhirmodel.Node, key: str) -> tuple[fhirmodel.ElementInfo, str] | None:
-    """The element a JSON property names under `node`, with its type (a choice's by the
-    property's suffix: valueUri → uri)."""
-    info = fhirmodel.child(node, key)
-    if info is not None and not info.choice:
-        return (info, info.types[0]) if info.types else None
-    for split in range(1, len(key)):
-        if key[split].isupper():
-            base = fhirmodel.child(node, key[:split])
-            if base is not None and base.choice:
-                for name in base.types:
-                    if fhirmodel.choice_key(key[:split], name) == key:
-                        return base, name
-            return None
-    return None
-
-
-def _trail_to(node: Any, target: Any) -> list[tuple[str, Any]] | None:
-    """The (property, value) steps from `node` down to `target`, an object or an array
-    (array indexes skipped: an array's items share their element); None if not inside."""
-    if node is target:
-        return []
-    if type(node) is dict:
-        for key, value in node.items():
-            for item in value if type(value) is list else (value,):
-                if item is target:
-                    return [(key, item)]
-                if type(item) is dict and (found := _trail_to(item, target)) is not None:
-                    return [(key, item), *found]
-            if value is target:
-                return [(key, value)]
-    return None
-
-
-def _path_to(node: Any, target: JsonObject, path: str) -> str | None:
-    """The FHIRPath of `target` within `node` (for error messages only)."""
-    if node is target:
-        return path
-    if type(node) is dict:
-        for key, value in node.items():
-            if (found := _path_to(value, target, f"{path}.{key}")) is not None:
-                return found
-    elif type(node) is list:
-        for index, item in enumerate(node):
-            if (found := _path_to(item, target, f"{path}[{index}]")) is not None:
-                return found
-    return None
 
 
 def process_bundle(
@@ -609,7 +491,7 @@ def _rewrite_references(
     where: str,
     *,
     full_url: str | None = None,
-    links: _Links | None = None,
+    links: Links | None = None,
 ) -> JsonObject:
     """Turn urn:uuid, fullUrl and conditional references into Type/id, in place (the
     resource was parsed from this request, so nothing else holds it), and the other links
@@ -617,7 +499,7 @@ def _rewrite_references(
     entry's fullUrl, and href/src links in the narrative. `full_url`: the entry's own, which
     relative references are read against. `links`: when already found."""
     if links is None:
-        links = _links(resource, ids)
+        links = find_links(resource, ids)
     for node in links.references:
         reference = node["reference"]
         if (local := _entry_reference(reference, ids, full_url)) is not None:
@@ -684,7 +566,7 @@ def _entry_reference(reference: str, ids: _Ids, full_url: str | None) -> str | N
 
 
 def _reference_path(resource: JsonObject, node: JsonObject, where: str) -> str:
-    return f"{_path_to(resource, node, f'{where}.resource') or where}.reference"
+    return f"{path_to(resource, node, f'{where}.resource') or where}.reference"
 
 
 # ------------------------------------------------------------------------------------ batch
@@ -752,7 +634,7 @@ def _refer_to_no_entry(entry: Entry, full_urls: set[str]) -> None:
     #brules); stored, the reference would point at nothing."""
     if not full_urls or not isinstance(entry.resource, dict):
         return
-    for node in _links(entry.resource, _Ids()).references:
+    for node in find_links(entry.resource, _Ids()).references:
         if node["reference"] in full_urls:
             raise BadRequest(
                 "YL-3022", f"The reference '{node['reference']}' is to another entry of this "
