@@ -343,3 +343,21 @@ def test_reads_survive_a_database_that_dropped_their_connections(client: TestCli
         answer = client.get(f"/fhir/{path}")
         assert answer.status_code == 200
         assert answer.json()["name"][0]["family"] == "Reconnect"
+
+
+def test_a_decimal_written_as_a_long_integer_reads_back_as_written(client: TestClient) -> None:
+    """A decimal may be written without a point, beyond 64 bits too (it was refused at
+    storage, without a location); an integer element refuses such a number with its path."""
+    digits = "123456789012345678901234567890"
+    body = ('{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+            f'"valueQuantity":{{"value":{digits},"unit":"mg"}}}}')
+    created = client.post("/fhir/Observation", content=body, headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    read = client.get(f"/fhir/Observation/{created.json()['id']}")
+    assert f'"value":{digits}' in read.text
+    twins = ('{"resourceType":"Patient","multipleBirthInteger":'
+             f'{digits}}}')
+    refused = client.post("/fhir/Patient", content=twins, headers=FHIR_JSON)
+    assert refused.status_code == 422
+    assert refused.json()["issue"][0]["expression"] == ["Patient.multipleBirthInteger"]
+    assert "outside the range" in refused.json()["issue"][0]["diagnostics"]

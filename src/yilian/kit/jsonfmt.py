@@ -22,7 +22,12 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON; decimals as Decimal. Refuses NaN/Infinity and lone surrogates (\\ud800
     escapes that stand for no character: they cannot be stored or hashed as UTF-8)."""
     try:
-        parsed = json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+        # An integer of 19 digits or more may not fit the 64 bits orjson writes: only then is
+        # each integer looked at (a decimal may be written without a point: 1234…890).
+        long_integer = _LONG_INTEGER_BYTES if isinstance(data, bytes) else _LONG_INTEGER_TEXT
+        parse_int = _integer if long_integer.search(data) else None  # type: ignore[arg-type]
+        parsed = json.loads(data, parse_float=Decimal, parse_int=parse_int,
+                            parse_constant=_reject_constant)
         # Only an escape can put NUL or a surrogate into JSON text: look for one before
         # walking every string.
         suspect = _SUSPECT_BYTES if isinstance(data, bytes) else _SUSPECT_TEXT
@@ -33,6 +38,16 @@ def loads(data: bytes | str) -> Any:
         raise JsonDecodeError(str(error)) from error
     except RecursionError as error:
         raise JsonDecodeError("the JSON is nested too deeply") from error
+
+
+_LONG_INTEGER_BYTES = re.compile(rb"\d{19}")
+_LONG_INTEGER_TEXT = re.compile(r"\d{19}")
+
+
+def _integer(text: str) -> int | Decimal:
+    """A JSON integer; beyond 64 bits a Decimal of the same digits, written back verbatim."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else Decimal(text)
 
 
 _SUSPECT_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
