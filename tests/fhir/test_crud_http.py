@@ -355,6 +355,8 @@ def test_a_decimal_written_as_a_long_integer_reads_back_as_written(client: TestC
     assert created.status_code == 201, created.text
     read = client.get(f"/fhir/Observation/{created.json()['id']}")
     assert f'"value":{digits}' in read.text
+    pretty = client.get(f"/fhir/Observation/{created.json()['id']}?_pretty=true")
+    assert pretty.status_code == 200 and f'"value": {digits}' in pretty.text
     twins = ('{"resourceType":"Patient","multipleBirthInteger":'
              f'{digits}}}')
     refused = client.post("/fhir/Patient", content=twins, headers=FHIR_JSON)

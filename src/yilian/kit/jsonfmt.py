@@ -22,12 +22,7 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON; decimals as Decimal. Refuses NaN/Infinity and lone surrogates (\\ud800
     escapes that stand for no character: they cannot be stored or hashed as UTF-8)."""
     try:
-        # An integer of 19 digits or more may not fit the 64 bits orjson writes: only then is
-        # each integer looked at (a decimal may be written without a point: 1234…890).
-        long_integer = _LONG_INTEGER_BYTES if isinstance(data, bytes) else _LONG_INTEGER_TEXT
-        parse_int = _integer if long_integer.search(data) else None  # type: ignore[arg-type]
-        parsed = json.loads(data, parse_float=Decimal, parse_int=parse_int,
-                            parse_constant=_reject_constant)
+        parsed = json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
         # Only an escape can put NUL or a surrogate into JSON text: look for one before
         # walking every string.
         suspect = _SUSPECT_BYTES if isinstance(data, bytes) else _SUSPECT_TEXT
@@ -38,16 +33,6 @@ def loads(data: bytes | str) -> Any:
         raise JsonDecodeError(str(error)) from error
     except RecursionError as error:
         raise JsonDecodeError("the JSON is nested too deeply") from error
-
-
-_LONG_INTEGER_BYTES = re.compile(rb"\d{19}")
-_LONG_INTEGER_TEXT = re.compile(r"\d{19}")
-
-
-def _integer(text: str) -> int | Decimal:
-    """A JSON integer; beyond 64 bits a Decimal of the same digits, written back verbatim."""
-    value = int(text)
-    return value if -(2**63) <= value < 2**64 else Decimal(text)
 
 
 _SUSPECT_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
@@ -97,11 +82,34 @@ class JsonEncodeError(ValueError):
 
 def dumps(value: Any) -> bytes:
     """Compact JSON. orjson refuses documents nested more than 255 levels deep."""
+    return _dumps(value, 0)
+
+
+def dumps_pretty(value: Any) -> bytes:
+    return _dumps(value, orjson.OPT_INDENT_2)
+
+
+def _dumps(value: Any, option: int) -> bytes:
     try:
-        return orjson.dumps(value, default=_default)
+        return orjson.dumps(value, default=_default, option=option)
+    except orjson.JSONEncodeError as error:
+        if "Integer exceeds 64-bit range" not in str(error):
+            raise JsonEncodeError(str(error)) from error
+    # A decimal written as an integer of more digits than orjson's 64 bits hold (a rare
+    # document, so looked for only when orjson refuses one): written as its digits.
+    try:
+        return orjson.dumps(_wide_integers(value), default=_default, option=option)
     except orjson.JSONEncodeError as error:
         raise JsonEncodeError(str(error)) from error
 
 
-def dumps_pretty(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=orjson.OPT_INDENT_2)
+def _wide_integers(node: Any) -> Any:
+    """A copy of `node` with integers beyond 64 bits as Decimals of the same digits."""
+    kind = type(node)
+    if kind is int and not -(2**63) <= node < 2**64:
+        return Decimal(node)
+    if kind is dict:
+        return {key: _wide_integers(value) for key, value in node.items()}
+    if kind is list:
+        return [_wide_integers(value) for value in node]
+    return node
