@@ -20,7 +20,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from yilian.errors import BadRequest, NotFound, OutcomeIssue, PreconditionFailed, YilianError
+from yilian.errors import BadRequest, OutcomeIssue, PreconditionFailed, YilianError
 from yilian.fhir import definitions, interactions
 from yilian.fhir.access import Interaction
 from yilian.fhir.bundle_links import NO_LINKS, Links, find_links, path_to
@@ -457,19 +457,20 @@ def _plan_entry(ctx: Context | None, entry: Entry, ids: _Ids) -> None:
         entry.target_id = parts[1]
     elif entry.method in ("PATCH", "DELETE") and len(parts) == 1:
         assert ctx is not None, "conditional entries are planned in the transaction"
-        matches = interactions.find_matches(ctx, entry.res_type, entry.query)
+        if entry.method == "PATCH":  # as PATCH Type?criteria: one match, else 412 or 404
+            matches = [interactions.conditional_patch_target(ctx, entry.res_type, entry.query)]
+        else:
+            matches = interactions.find_matches(ctx, entry.res_type, entry.query)
         if len(matches) > 1:
             raise PreconditionFailed(
-                "YL-3014", f"The conditional {entry.method} matched {len(matches)} resources"
+                "YL-3014", f"The conditional DELETE matched {len(matches)} resources"
             )
         if matches:
             entry.target_id = matches[0]
             entry.path = f"{entry.res_type}/{matches[0]}"
             entry.query = []
-        elif entry.method == "DELETE":
-            entry.outcome = FhirResponse(204)
         else:
-            raise NotFound("YL-3015", "The conditional PATCH matched no resource")
+            entry.outcome = FhirResponse(204)
     if entry.full_url and entry.target_id and entry.method in ("POST", "PUT"):
         ids[entry.full_url] = f"{entry.res_type}/{entry.target_id}"
         if entry.method == "POST" and entry.outcome is None:
@@ -634,7 +635,7 @@ def _refer_to_no_entry(entry: Entry, full_urls: set[str]) -> None:
     #brules); stored, the reference would point at nothing."""
     if not full_urls or not isinstance(entry.resource, dict):
         return
-    for node in find_links(entry.resource, _Ids()).references:
+    for node in find_links(entry.resource, ()).references:
         if node["reference"] in full_urls:
             raise BadRequest(
                 "YL-3022", f"The reference '{node['reference']}' is to another entry of this "
