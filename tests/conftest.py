@@ -27,6 +27,10 @@ from yilian.kit.migrate import upgrade
 POSTGRES_URL = os.environ.get(
     "YILIAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+# Each server process's audit recorder is a process of its own (fhir/audit_recorder.py),
+# ~0.4 s to start: the apps the tests make by the thousand append with a thread instead; the
+# audit trail's tests run both (api/test_audit_http.py, fhir/test_audit_recorder.py).
+os.environ.setdefault("YILIAN_AUDIT_RECORDER", "thread")
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,6 +36,12 @@ class Settings(BaseSettings):
         "YILIAN_AUTH=off turns it off, for local experiments only",
     )
     workers: int = 1
+    audit_recorder: Literal["process", "thread"] = Field(
+        default="process",
+        description="Who appends the audit entries of reads, searches and sign-ins: a "
+        "recorder process beside each server process, or a thread of the server (which "
+        "shares the GIL with the requests); a write's entry always goes in its transaction",
+    )
     threads: int | None = Field(
         default=None,
         description="Worker threads per process for database work (default: 2 on SQLite, "

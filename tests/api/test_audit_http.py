@@ -14,9 +14,17 @@ from typer.testing import CliRunner
 
 from yilian.auth.tokens import Keys, issue
 from yilian.cli.main import app as cli
+from yilian.config import Settings
 from yilian.fhir.audit import GENESIS, Auditor, Entry, append, verify
 from yilian.fhir.store.tables import audit_log
 from yilian.kit.db import read_transaction, write_transaction
+
+
+@pytest.fixture(params=["process", "thread"])
+def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
+    """The server's two ways of appending later entries (config.Settings.audit_recorder)."""
+    return Settings(database_url=database_url, base_url="http://testserver/fhir",
+                    audit_recorder=request.param)
 
 
 def _bearer(client: TestClient, scope: str, subject: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ from yilian.domains.inpatient import setup as inpatient
 from yilian.errors import OutcomeIssue, operation_outcome
 from yilian.fhir.access import UNRESTRICTED, Access
 from yilian.fhir.audit import Auditor
+from yilian.fhir.audit_recorder import RecordingAuditor
 from yilian.fhir.masking import masked_response
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.router import FhirRouter, RouterOptions, default_operations
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = make_engine(settings.database_url)
     reads = make_autocommit_engine(settings.database_url)
     reader = FastReader(reads)
-    auditor = Auditor(engine)
+    auditor = RecordingAuditor(engine) if settings.audit_recorder == "process" \
+        else Auditor(engine)
     operations = default_operations()
     write_hooks: dict[str, list[WriteHook]] = {}
     inpatient.install(operations, write_hooks)
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads or (
             2 if engine.dialect.name == "sqlite" else 8)
         warm_up()
+        if isinstance(auditor, RecordingAuditor):
+            auditor.start()
         heap.settle()
         if engine.dialect.name == "postgresql":
             endpoint.async_reader = AsyncFastReader(reads)

@@ -16,12 +16,11 @@ interaction codes as subtypes.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -226,6 +225,8 @@ def verify(conn: Connection, *, batch: int = 5000, expect: tuple[int, str] | Non
 class Auditor:
     """Appends entries: in a write's transaction (`append`), or soon (`later`)."""
 
+    beat_seconds = FLUSH_SECONDS
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._pending: deque[Entry] = deque()
@@ -237,17 +238,33 @@ class Auditor:
     def later(self, entry: Entry) -> None:
         self._pending.append(entry)
         if len(self._pending) >= MAX_PENDING:
-            # The background thread is not keeping up: the caller writes the backlog, so
-            # memory stays bounded and the load slows down instead of the trail falling back.
-            with self._lock:
-                if len(self._pending) >= MAX_PENDING:
-                    self.flush()
+            # The background work is not keeping up: the caller does it, so memory stays
+            # bounded and the load slows down instead of the trail falling behind.
+            self._catch_up()
         if self._thread is None:
             with self._lock:
                 if self._thread is None and not self._stop:
                     self._thread = threading.Thread(target=self._run, name="audit",
                                                     daemon=True)
                     self._thread.start()
+
+    def hold(self, entries: Iterable[Entry]) -> None:
+        """Queue entries for the next `flush`, without the background thread (for an owner
+        that flushes on its own beat: the audit recorder process)."""
+        self._pending.extend(entries)
+
+    @property
+    def held(self) -> int:
+        """Entries waiting for a flush."""
+        return len(self._pending)
+
+    def _catch_up(self) -> None:
+        with self._lock:
+            if len(self._pending) >= MAX_PENDING:
+                self.flush()
+
+    def _beat(self) -> None:
+        self.flush()
 
     def flush(self) -> None:
         """Append what is pending now (the background thread does this every half second).
@@ -286,9 +303,11 @@ class Auditor:
 
     def _run(self) -> None:
         while not self._stop:
-            self._wake.wait(FLUSH_SECONDS)
-            with contextlib.suppress(Exception):  # the database is away: next beat
-                self.flush()
+            self._wake.wait(self.beat_seconds)
+            try:
+                self._beat()
+            except Exception as error:  # the database is away: next beat
+                log.debug("audit entries wait for the next beat: %s", error)
 
 
 # --- entries of FHIR interactions ----------------------------------------------------------------

@@ -1,0 +1,297 @@
+"""The audit recorder: a process beside each server process that chains and stores the
+entries of reads, searches, refusals and sign-ins (IHE ATNA's audit record repository, one
+per server process).
+
+An entry handed to `Auditor.later` in the server would be chained and inserted by a thread
+of the server itself, and that thread's Python shares the GIL with the event loop: measured
+under load, reads by id cost the server's main thread about a third more with it. Here the
+server only queues the entry; a thread sends the queue every tenth of a second down a pipe,
+and the recorder process appends what it received every half second, as `Auditor` does
+(`append`: the same chain, the same tables). A write's own entry still goes in the write's
+transaction (`audit.append`), never through here.
+
+The pipe carries frames: a 4-byte little-endian length, then an orjson array:
+
+    ["e", [[subtype, actor, outcome, source, path, entities, detail, recorded], ...]]
+    ["f", n]   flush: append everything received, then answer the line "n ok" on stdout
+               (or "n failed: why" when the database refused)
+
+At the end of its input (the server closed it, or ended) the recorder appends what it holds
+and exits. If the recorder ends early, the server starts another and sends it the entries
+not yet handed over; those the ended one held and had not appended are lost, as a crashed
+server's last half second of entries is (`Auditor`). If no recorder can be started, the
+server appends the entries itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import IO, Any
+
+import orjson
+from sqlalchemy import Engine
+
+from yilian.fhir.audit import FLUSH_SECONDS, Auditor, Entry
+from yilian.kit.db import make_engine
+
+log = logging.getLogger("yilian.audit")
+
+URL_ENV = "YILIAN_AUDIT_RECORDER_DATABASE_URL"  # not an argument: `ps` shows arguments
+SEND_SECONDS = 0.1
+ANSWER_SECONDS = 60.0  # a flush's answer: a busy database's lock wait included
+_LENGTH = struct.Struct("<I")
+_PIPE_BYTES = 1 << 20  # a second of entries at ~10,000 reads/s, where Linux allows it
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python ≥ 3.10 on Linux names it too)
+
+Wire = list[Any]
+
+
+def to_wire(entry: Entry) -> tuple[Any, ...]:
+    return (entry.subtype, entry.actor, entry.outcome, entry.source, entry.path,
+            entry.entities, entry.detail, entry.recorded)
+
+
+def from_wire(fields: Wire) -> Entry:
+    subtype, actor, outcome, source, path, entities, detail, recorded = fields
+    # orjson writes an aware datetime as RFC 3339 with its offset and microseconds.
+    return Entry(subtype, actor, outcome, source, path, tuple(entities), detail,
+                 datetime.fromisoformat(recorded))
+
+
+def frame(message: Any) -> bytes:
+    body = orjson.dumps(message)
+    return _LENGTH.pack(len(body)) + body
+
+
+class RecorderFailed(RuntimeError):
+    """The recorder could not append the entries it was asked to flush."""
+
+
+class RecordingAuditor(Auditor):
+    """An `Auditor` whose later entries a recorder process appends (module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._url = engine.url.render_as_string(hide_password=False)
+        self._child: subprocess.Popen[bytes] | None = None
+        self._pipe = threading.Lock()  # one sender at a time; held while a child starts
+        self._flushes = 0
+
+    beat_seconds = SEND_SECONDS  # the sender's beat; the recorder appends every half second
+
+    def start(self) -> None:
+        """Start the recorder now (the server's start-up) rather than with the first entry:
+        a recorder that cannot start says so at once, and the first reads do not wait."""
+        with self._pipe:
+            self._recorder()
+
+    def _catch_up(self) -> None:
+        self._send()  # waits while the pipe is full: the recorder sets the pace
+
+    def _beat(self) -> None:
+        self._send()
+
+    def flush(self) -> None:
+        """Hand over what is pending and wait until the recorder has appended it."""
+        with self._pipe:
+            self._send_locked()
+            child = self._child
+            if child is None:
+                return  # nothing was ever sent, or entries went in in process
+            self._flushes += 1
+            token = self._flushes
+            try:
+                self._write(child, frame(["f", token]))
+                answer = _answer(child, token)
+            except OSError as error:
+                log.error("the audit recorder did not confirm its entries: %s", error)
+                self._child = None
+                _end(child)
+                return
+        if answer != "ok":
+            raise RecorderFailed(f"the audit recorder could not append its entries: {answer}")
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with contextlib.suppress(RecorderFailed):
+            self.flush()
+        with self._pipe:
+            child, self._child = self._child, None
+        if child is not None:
+            _end(child)
+
+    def _send(self) -> None:
+        with self._pipe:
+            self._send_locked()
+
+    def _send_locked(self) -> None:
+        entries = []
+        while self._pending:
+            entries.append(self._pending.popleft())
+        if not entries:
+            return
+        data = frame(["e", [to_wire(entry) for entry in entries]])
+        for _attempt in range(2):
+            try:
+                self._write(self._recorder(), data)
+                return
+            except OSError as error:
+                log.error("the audit recorder cannot take entries: %s", error)
+                if self._child is not None:
+                    _end(self._child)
+                    self._child = None
+        # No recorder at all: the entries go in from here rather than nowhere.
+        self._pending.extendleft(reversed(entries))
+        Auditor.flush(self)
+
+    def _recorder(self) -> subprocess.Popen[bytes]:
+        """The running recorder, started if there is none or the last one ended."""
+        child = self._child
+        if child is not None and child.poll() is not None:
+            log.error("the audit recorder ended (status %s); starting another: entries it "
+                      "held and had not appended are lost", child.returncode)
+            _end(child)
+            child = self._child = None
+        if child is None:
+            child = self._child = self._start()
+        return child
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "yilian.fhir.audit_recorder"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env={**os.environ, URL_ENV: self._url}, close_fds=True)
+        assert child.stdin is not None
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(child.stdin.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+        return child
+
+    @staticmethod
+    def _write(child: subprocess.Popen[bytes], data: bytes) -> None:
+        stdin = child.stdin
+        assert stdin is not None
+        stdin.write(data)
+        stdin.flush()
+
+
+def _answer(child: subprocess.Popen[bytes], token: int) -> str:
+    """The recorder's answer to flush `token` ("ok" or why not); OSError if it ended."""
+    stdout = child.stdout
+    assert stdout is not None
+    deadline = time.monotonic() + ANSWER_SECONDS
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([stdout], [], [], remaining)[0]:
+            raise OSError("no answer from the audit recorder")
+        line = stdout.readline().decode("utf-8", "replace").strip()
+        if not line:
+            raise OSError(f"the audit recorder ended ({child.wait()})")
+        number, _, answer = line.partition(" ")
+        if number == str(token):
+            return answer
+
+
+def _end(child: subprocess.Popen[bytes]) -> None:
+    """Close the recorder's input, which makes it append what it holds and exit."""
+    with contextlib.suppress(OSError):
+        assert child.stdin is not None
+        child.stdin.close()
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        log.error("the audit recorder did not end in 30 s; killed")
+        child.kill()
+        child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
+
+
+# --- the recorder process ------------------------------------------------------------------------
+
+
+def _frames(source: IO[bytes], buffer: bytearray) -> Iterator[Any]:
+    """Read what `source` has (EOFError at its end) and decode the whole frames `buffer`
+    then holds; a partial frame stays in `buffer` for the next read."""
+    chunk = os.read(source.fileno(), 1 << 20)
+    if not chunk:
+        raise EOFError
+    buffer += chunk
+    start = 0
+    while len(buffer) - start >= _LENGTH.size:
+        (size,) = _LENGTH.unpack_from(buffer, start)
+        end = start + _LENGTH.size + size
+        if end > len(buffer):
+            break
+        yield orjson.loads(memoryview(buffer)[start + _LENGTH.size:end])
+        start = end
+    del buffer[:start]
+
+
+def _append_held(auditor: Auditor) -> str:
+    try:
+        auditor.flush()
+    except Exception as error:  # the database is away: the entries wait for the next beat
+        log.warning("audit entries not appended yet: %s", error)
+        return f"failed: {error}"
+    return "ok"
+
+
+def record(engine: Engine, source: IO[bytes], answers: IO[bytes]) -> None:
+    """The recorder's loop: entries from `source` appended every FLUSH_SECONDS, flushes
+    answered on `answers`, until the end of `source`."""
+    auditor = Auditor(engine)  # used without its thread: this loop is its beat
+    buffer = bytearray()
+    due = time.monotonic() + FLUSH_SECONDS
+    while True:
+        wait = max(0.0, due - time.monotonic())
+        if select.select([source], [], [], wait)[0]:
+            try:
+                messages = list(_frames(source, buffer))
+            except EOFError:
+                break
+            for kind, body in messages:
+                if kind == "e":
+                    auditor.hold(from_wire(fields) for fields in body)
+                else:
+                    answers.write(f"{body} {_append_held(auditor)}\n".encode())
+                    answers.flush()
+        if time.monotonic() >= due:
+            if auditor.held:
+                _append_held(auditor)
+            due = time.monotonic() + FLUSH_SECONDS
+    for _ in range(10):  # the end: a database that is away gets a few seconds more
+        if _append_held(auditor) == "ok":
+            return
+        time.sleep(0.5)
+    log.error("%d audit entries lost: the database refused them at the end", auditor.held)
+
+
+def main() -> None:
+    # Ctrl-C reaches the whole process group: the recorder ends when the server closes its
+    # input, after the server's last entries, not before.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     [audit] %(message)s")
+    engine = make_engine(os.environ[URL_ENV], pool_size=1)
+    try:
+        record(engine, sys.stdin.buffer, sys.stdout.buffer)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""The audit recorder process, on SQLite and PostgreSQL: entries handed over are chained and
+stored by the recorder, on its own beat or when flushed; a recorder that ends is replaced; the
+server's close leaves nothing behind; without a recorder the server appends them itself."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from yilian.fhir import audit
+from yilian.fhir.audit import Entry, verify
+from yilian.fhir.audit_recorder import RecordingAuditor, frame, record, to_wire
+from yilian.fhir.store.tables import audit_entity, audit_log
+from yilian.kit.db import make_engine, read_transaction
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def auditor(engine: Engine) -> Iterator[RecordingAuditor]:
+    auditor = RecordingAuditor(engine)
+    yield auditor
+    auditor.close()
+
+
+def _read(n: int, who: str = "user a") -> Entry:
+    return Entry("read", who, 0, source="10.0.0.7", path=f"GET Patient/{n}",
+                 entities=(f"Patient/{n}",))
+
+
+def _stored(engine: Engine) -> list[tuple[int, str, str]]:
+    with read_transaction(engine) as conn:
+        return [(row.seq, row.actor, row.reference) for row in conn.execute(
+            select(audit_log.c.seq, audit_log.c.actor, audit_entity.c.reference)
+            .join(audit_entity, audit_entity.c.seq == audit_log.c.seq)
+            .order_by(audit_log.c.seq))]
+
+
+def _chain(engine: Engine) -> tuple[int, object]:
+    with read_transaction(engine) as conn:
+        return verify(conn)
+
+
+def test_flushed_entries_are_chained_by_the_recorder_in_order(
+        engine: Engine, auditor: RecordingAuditor) -> None:
+    auditor.start()
+    recorder = auditor._child
+    assert recorder is not None and recorder.poll() is None
+    for n in range(1, 1001):
+        auditor.later(_read(n))
+    auditor.flush()
+    stored = _stored(engine)
+    assert [reference for _, _, reference in stored] == [f"Patient/{n}" for n in range(1, 1001)]
+    assert _chain(engine) == (1000, None)
+    assert auditor._child is recorder  # one recorder did it all
+    with read_transaction(engine) as conn:
+        entry = conn.execute(select(audit_log.c.entry).where(audit_log.c.seq == 1)).scalar_one()
+    # The entry as the server made it: its moment (to the microsecond), source and path.
+    event = audit.to_audit_event(1, entry)
+    assert event["agent"][0]["network"]["address"] == "10.0.0.7"
+    assert event["entity"][-1] == {"description": "GET Patient/1"}
+
+
+def test_the_recorder_appends_on_its_own_beat(engine: Engine, auditor: RecordingAuditor
+                                              ) -> None:
+    for n in range(3):
+        auditor.later(_read(n))
+    deadline = time.monotonic() + 10
+    while len(_stored(engine)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_stored(engine)) == 3  # no flush asked: the sender and the recorder's beats
+
+
+def test_a_backlog_is_handed_over_by_the_caller(engine: Engine, auditor: RecordingAuditor,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "MAX_PENDING", 3)
+    auditor._stop = True  # no sender thread: only the backlog rule sends
+    for n in range(3):
+        auditor.later(_read(n))
+    assert auditor.held == 0  # the caller wrote them down the pipe
+    deadline = time.monotonic() + 10
+    while len(_stored(engine)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _chain(engine) == (3, None)
+
+
+def test_a_recorder_that_ended_is_replaced(engine: Engine, auditor: RecordingAuditor,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    auditor.later(_read(1))
+    auditor.flush()
+    first = auditor._child
+    assert first is not None
+    first.kill()
+    first.wait()
+    auditor.later(_read(2))
+    auditor.flush()
+    assert auditor._child is not None and auditor._child is not first
+    assert [ref for _, _, ref in _stored(engine)] == ["Patient/1", "Patient/2"]
+    assert _chain(engine) == (2, None)
+    assert "the audit recorder ended" in caplog.text
+
+
+def test_close_appends_what_is_held_and_ends_the_recorder(engine: Engine) -> None:
+    auditor = RecordingAuditor(engine)
+    for n in range(5):
+        auditor.later(_read(n))
+    recorder = auditor._child
+    auditor.close()
+    assert _chain(engine) == (5, None)
+    if recorder is not None:  # the sender may not have started it before close
+        assert recorder.poll() == 0
+
+
+def test_without_a_recorder_the_server_appends_the_entries(
+        engine: Engine, auditor: RecordingAuditor, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def cannot_start() -> None:
+        raise OSError("no such interpreter")
+
+    monkeypatch.setattr(auditor, "_start", cannot_start)
+    auditor.later(_read(1))
+    auditor.flush()
+    assert [ref for _, _, ref in _stored(engine)] == ["Patient/1"]
+    assert "cannot take entries: no such interpreter" in caplog.text
+
+
+def test_entries_from_several_threads_are_all_recorded(engine: Engine,
+                                                       auditor: RecordingAuditor) -> None:
+    def hand_over(who: str) -> None:
+        for n in range(500):
+            auditor.later(_read(n, who))
+
+    threads = [threading.Thread(target=hand_over, args=(f"user {t}",)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    auditor.flush()
+    stored = _stored(engine)
+    assert len(stored) == 2000 and len({(actor, ref) for _, actor, ref in stored}) == 2000
+    assert _chain(engine) == (2000, None)
+
+
+def test_frames_split_across_reads_are_put_back_together(engine: Engine) -> None:
+    """The recorder's loop itself, on a pipe written a byte at a time."""
+    entries_in, entries_out = os.pipe()
+    answers_in, answers_out = os.pipe()
+    data = (frame(["e", [to_wire(_read(n)) for n in range(3)]]) + frame(["f", 7])
+            + frame(["e", [to_wire(_read(3))]]))
+
+    def send() -> None:
+        for offset in range(len(data)):
+            os.write(entries_out, data[offset:offset + 1])
+        os.close(entries_out)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    with os.fdopen(entries_in, "rb") as source, os.fdopen(answers_out, "wb") as answers:
+        record(engine, source, answers)
+    sender.join()
+    with os.fdopen(answers_in, "rb") as answered:
+        assert answered.read() == b"7 ok\n"
+    assert [ref for _, _, ref in _stored(engine)] == [f"Patient/{n}" for n in range(4)]
+
+
+def test_reads_over_http_are_recorded_by_the_recorder(database_url: str) -> None:
+    """A server as `yilian serve` makes it: its lifespan starts the recorder, reads leave
+    their entries through it, and shutting down leaves no recorder behind."""
+    from fhir_helpers import FHIR_JSON, authorized
+    from starlette.testclient import TestClient
+
+    from yilian.api.app import create_app
+    from yilian.config import Settings
+
+    app = create_app(Settings(database_url=database_url, base_url="http://testserver/fhir",
+                              audit_recorder="process"))
+    auditor = app.state.audit
+    assert isinstance(auditor, RecordingAuditor)
+    with TestClient(app, base_url="http://testserver") as raw:
+        client = authorized(raw)
+        recorder = auditor._child
+        assert recorder is not None and recorder.poll() is None  # started with the server
+        created = client.post("/fhir/Patient", json={"resourceType": "Patient"},
+                              headers=FHIR_JSON)
+        patient = f"Patient/{created.json()['id']}"
+        for _ in range(3):
+            assert client.get(f"/fhir/{patient}").status_code == 200
+        auditor.flush()
+        engine: Engine = app.state.engine
+        with read_transaction(engine) as conn:
+            reads = conn.execute(
+                select(func.count()).select_from(audit_log.join(
+                    audit_entity, audit_entity.c.seq == audit_log.c.seq))
+                .where(audit_entity.c.reference == patient, audit_log.c.subtype == "read")
+            ).scalar_one()
+        assert reads == 3
+    assert recorder.poll() == 0
+    assert _chain(app.state.engine)[1] is None
+    app.state.engine.dispose()
