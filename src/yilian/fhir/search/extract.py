@@ -30,13 +30,22 @@ from yilian.fhir.search.paths import (
     walk_from,
 )
 from yilian.fhir.search.registry import (
+    IDENTIFIER_SUFFIX,
     NOT_INDEXED_CODES,
     ParamType,
     SearchParam,
     SearchRegistry,
     get_registry,
 )
-from yilian.fhir.search.rows import BUILDERS, Builder, ReferenceRow, Row, token_boolean
+from yilian.fhir.search.rows import (
+    BUILDERS,
+    Builder,
+    ReferenceRow,
+    Row,
+    reference_identifier,
+    reference_reference,
+    token_boolean,
+)
 from yilian.fhir.search.unions import is_stored
 
 _log = logging.getLogger(__name__)
@@ -281,12 +290,11 @@ def plan(res_type: str) -> Plan:
             if grouped := _grouped_indexer(param):
                 composites.append(grouped)
         elif isinstance(indexer, _PathIndexer):
-            for steps, builder in indexer.leaves:
+            for steps, builder, code, table in _with_identifiers(indexer):
                 if steps and steps[0][0] == KEY:
-                    op = _Op(steps[1:], builder, indexer.param, indexer.table)
-                    by_key.setdefault(steps[0][1], []).append(op)
+                    by_key.setdefault(steps[0][1], []).append(_Op(steps[1:], builder, code, table))
                 else:
-                    always.append(_PathIndexer(indexer.param, indexer.table, ((steps, builder),)))
+                    always.append(_PathIndexer(code, table, ((steps, builder),)))
         elif indexer is not None:
             always.append(indexer)
     return Plan(
@@ -294,6 +302,16 @@ def plan(res_type: str) -> Plan:
         tuple(always),
         tuple(composites),
     )
+
+
+def _with_identifiers(indexer: _PathIndexer) -> list[tuple[tuple[Step, ...], Builder, str, str]]:
+    """The indexer's leaves as (steps, builder, parameter code, table), and for each leaf
+    of a reference parameter that selects References, one more for their identifiers (the
+    `:identifier` modifier's tokens: registry.identifier_param)."""
+    leaves = [(steps, builder, indexer.param, indexer.table) for steps, builder in indexer.leaves]
+    leaves += [(steps, reference_identifier, indexer.param + IDENTIFIER_SUFFIX, "token")
+               for steps, builder in indexer.leaves if builder is reference_reference]
+    return leaves
 
 
 def warm_up() -> None:

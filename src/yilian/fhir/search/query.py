@@ -44,7 +44,7 @@ from yilian.fhir.search.plan import (
     probe,
     type_free_plan,
 )
-from yilian.fhir.search.registry import ParamType, SearchParam, get_registry
+from yilian.fhir.search.registry import ParamType, SearchParam, get_registry, identifier_param
 from yilian.fhir.search.sorting import Cursor, SortKey, after, order_by, sort_value
 from yilian.fhir.search.statements import STATEMENTS
 from yilian.fhir.search.values import split_escaped, unescape
@@ -170,7 +170,15 @@ def parse_criterion(res_type: str, name: str, raw: str, *, depth: int = 0) -> Ex
         if len(values) != 1:
             raise BadRequest("YL-2023", f"Parameter '{name}': :missing takes one value",
                              expression=(name,))
-        return Missing(param, parse_values.parse_missing(name, values[0]))
+        missing = parse_values.parse_missing(name, values[0])
+        if param.type is ParamType.REFERENCE:
+            # A reference by identifier alone is a value too (it has no literal reference).
+            return _either((Missing(param, missing), Missing(identifier_param(param), missing)),
+                           all_of=missing)
+        return Missing(param, missing)
+    if param.type is ParamType.REFERENCE and modifier == "identifier":
+        token = identifier_param(param)
+        return Match(token, None, tuple(_parse_value(token, None, name, v) for v in written))
     if param.type is ParamType.REFERENCE and modifier is not None:
         if modifier not in _resource_types() or (param.targets
                                                  and modifier not in param.targets):

@@ -46,6 +46,18 @@ class SearchParam:
     url: str
 
 
+IDENTIFIER_SUFFIX = ":identifier"
+
+
+def identifier_param(reference: SearchParam) -> SearchParam:
+    """The token parameter of a reference parameter's `:identifier` modifier: its elements'
+    Reference.identifier, indexed as tokens under `{code}:identifier` (a code no official
+    parameter has: `:` is not in the code's grammar)."""
+    expression = f"({reference.expression}).identifier" if reference.expression else None
+    return SearchParam(f"{reference.code}{IDENTIFIER_SUFFIX}", ParamType.TOKEN,
+                       reference.resource_type, expression, (), (), reference.url)
+
+
 # Not indexed by the extractor: full-text parameters have no expression to evaluate, _query
 # is a named query (type special), and _id and _lastUpdated are columns of the resource table.
 NOT_INDEXED_CODES = frozenset({"_text", "_content", "_query", "_id", "_lastUpdated"})

@@ -305,6 +305,16 @@ def reference_reference(rows: list[Any], param: str, res_type: str, value: Any) 
                 rows.append(row)
 
 
+def reference_identifier(rows: list[Any], param: str, res_type: str, value: Any) -> None:
+    """A Reference's logical identifier, as a token of `{param}:identifier` (search.html:
+    "the :identifier modifier ... searching by the identifier rather than the literal
+    reference"; Reference.identifier, not the target's identifiers)."""
+    if type(value) is dict:
+        identifier = value.get("identifier")
+        if type(identifier) is dict:
+            token_identifier(rows, param, res_type, identifier)
+
+
 def reference_canonical(rows: list[Any], param: str, res_type: str, value: Any) -> None:
     """canonical/uri elements of reference parameters: the URL as written (|version too)."""
     if type(value) is str and value:
