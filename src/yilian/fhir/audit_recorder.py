@@ -7,8 +7,8 @@ of the server itself, and that thread's Python shares the GIL with the event loo
 server only queues the entry (measured under load on SQLite, four rounds side by side: reads
 by id 9,181/s against 8,540/s with the thread); a thread sends the queue every tenth of a
 second down a pipe, and the recorder process appends what it received every half second, as
-`Auditor` does (`append`: the same chain, the same tables). A write's own entry still goes in the write's
-transaction (`audit.append`), never through here.
+`Auditor` does (`append`: the same chain, the same tables). A write's own entry still goes
+in the write's transaction (`audit.append`), never through here.
 
 The pipe carries frames: a 4-byte little-endian length, then an orjson array:
 
