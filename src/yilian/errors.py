@@ -144,3 +144,10 @@ class UnsupportedMediaType(YilianError):
 class Unprocessable(YilianError):
     http_status = 422
     issue_type = "processing"
+
+
+class ServiceUnavailable(YilianError):
+    """Not the caller's fault: something the answer needs is away for now (try again)."""
+
+    http_status = 503
+    issue_type = "transient"

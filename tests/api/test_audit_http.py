@@ -212,10 +212,8 @@ def test_odd_numbers_in_the_trail_search_are_not_a_500(client: TestClient) -> No
 
 def test_a_backlog_is_written_by_the_caller(engine: Engine, monkeypatch: pytest.MonkeyPatch
                                             ) -> None:
-    import yilian.fhir.audit as audit
-
-    monkeypatch.setattr(audit, "MAX_PENDING", 3)
     auditor = Auditor(engine)
+    monkeypatch.setattr(auditor, "max_pending", 3)
     auditor._stop = True  # no background thread: only the backlog rule writes
     for n in range(3):
         auditor.later(Entry("read", f"user {n}", 0))
@@ -243,3 +241,46 @@ def test_a_head_kept_elsewhere_shows_the_end_was_cut(engine: Engine) -> None:
     assert runner.invoke(cli, ["audit", "verify", "--db", url]).exit_code == 0
     cut = runner.invoke(cli, ["audit", "verify", "--expect", kept, "--db", url])
     assert cut.exit_code == 1 and "broken at entry 4" in cut.output
+
+
+def test_reads_are_refused_while_their_entries_cannot_be_handed_over(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stuck recorder (or a database refusing its entries) fills the pipe and then the
+    server's bounded queue: reads then answer 503 after a bounded wait, never unaudited, and
+    every read answered has its entry once the recorder goes on."""
+    import fcntl
+    import os
+    import signal
+
+    from yilian.fhir import audit_recorder
+    from yilian.fhir.audit_recorder import RecordingAuditor
+
+    auditor = client.app.state.audit  # type: ignore[attr-defined]
+    if not isinstance(auditor, RecordingAuditor):
+        pytest.skip("the thread appends in the request itself: nothing to hand over")
+    doctor = _bearer(client, "user/*.cruds", "dr.li")
+    created = client.post("/fhir/Patient", json={"resourceType": "Patient"},
+                          headers={**FHIR_JSON, **doctor})
+    patient = f"Patient/{created.json()['id']}"
+    auditor.flush()
+    recorder = auditor._child
+    assert recorder is not None and recorder.stdin is not None
+    fcntl.fcntl(recorder.stdin.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+    monkeypatch.setattr(auditor, "max_pending", 5)
+    monkeypatch.setattr(audit_recorder, "CATCH_UP_SECONDS", 0.2)
+    os.kill(recorder.pid, signal.SIGSTOP)
+    try:
+        statuses = []
+        for _ in range(500):
+            statuses.append(client.get(f"/fhir/{patient}", headers=doctor).status_code)
+            if statuses[-1] != 200:
+                break
+        refused = client.get(f"/fhir/{patient}", headers=doctor)
+    finally:
+        os.kill(recorder.pid, signal.SIGCONT)
+    assert statuses[-1] == 503 and refused.status_code == 503
+    assert "YL-0503" in refused.text and refused.json()["resourceType"] == "OperationOutcome"
+    answered = statuses.count(200)
+    reads = [e for e in _trail(client, f"entity={patient}&_count=1000")
+             if e["subtype"][0]["code"] == "read"]
+    assert len(reads) >= answered  # refused ones may have their entry too: they were queued

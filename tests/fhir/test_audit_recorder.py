@@ -5,18 +5,21 @@ server's close leaves nothing behind; without a recorder the server appends them
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 
-from yilian.fhir import audit
-from yilian.fhir.audit import Entry, verify
+from yilian.fhir import audit, audit_recorder
+from yilian.fhir.audit import AuditUnavailable, Entry, verify
 from yilian.fhir.audit_recorder import RecordingAuditor, frame, record, to_wire
 from yilian.fhir.store.tables import audit_entity, audit_log
 from yilian.kit.db import make_engine, read_transaction
+from yilian.kit.migrate import upgrade
 
 
 @pytest.fixture
@@ -81,17 +84,106 @@ def test_the_recorder_appends_on_its_own_beat(engine: Engine, auditor: Recording
     assert len(_stored(engine)) == 3  # no flush asked: the sender and the recorder's beats
 
 
-def test_a_backlog_is_handed_over_by_the_caller(engine: Engine, auditor: RecordingAuditor,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit, "MAX_PENDING", 3)
-    auditor._stop = True  # no sender thread: only the backlog rule sends
+def _stalled(auditor: RecordingAuditor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small queue and a one-page pipe, so that a stopped recorder is felt at once."""
+    monkeypatch.setattr(auditor, "max_pending", 20)
+    monkeypatch.setattr(audit_recorder, "_PIPE_BYTES", 4096)
+    monkeypatch.setattr(audit_recorder, "CATCH_UP_SECONDS", 0.3)
+
+
+def test_a_full_queue_waits_for_the_recorder_then_fails(
+        engine: Engine, auditor: RecordingAuditor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database refuses, or the recorder is stuck: the queue stays bounded and callers
+    get AuditUnavailable (a 503) after a bounded wait; nothing handed over is lost."""
+    _stalled(auditor, monkeypatch)
+    auditor.start()
+    recorder = auditor._child
+    assert recorder is not None
+    os.kill(recorder.pid, signal.SIGSTOP)
+    try:
+        handed = 0
+        with pytest.raises(AuditUnavailable) as refused:
+            for n in range(20_000):
+                handed += 1
+                auditor.later(_read(n))
+        assert handed < 1000  # a one-page pipe and twenty queued, not twenty thousand
+        assert refused.value.http_status == 503
+    finally:
+        os.kill(recorder.pid, signal.SIGCONT)
+    auditor.flush()
+    assert auditor._child is recorder
+    assert _chain(engine) == (handed, None)  # the refused caller's entry too
+
+
+def test_the_recorder_outlives_a_process_groups_sigterm(
+        engine: Engine, auditor: RecordingAuditor) -> None:
+    """A service manager stops a server by signalling its whole group: the recorder ends
+    when the server closes its input, after the server's last entries, not before."""
+    auditor.start()
+    recorder = auditor._child
+    assert recorder is not None
+    for ending in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        os.kill(recorder.pid, ending)
+    auditor.later(_read(1))
+    auditor.flush()
+    assert auditor._child is recorder and recorder.poll() is None
+    assert _stored(engine) == [(1, "user a", "Patient/1")]
+
+
+def test_a_recorder_that_cannot_start_is_not_tried_every_beat(
+        engine: Engine, auditor: RecordingAuditor, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """One that exits before it is ready (here: a database URL it cannot use) is never
+    handed an entry; the server appends them itself from then on."""
+    started: list[object] = []
+    real_popen = audit_recorder.subprocess.Popen
+
+    def counted(*args: object, **kwargs: object) -> object:
+        started.append(args)
+        return real_popen(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(audit_recorder.subprocess, "Popen", counted)
+    monkeypatch.setattr(auditor, "_url", "nosuchdriver://nowhere")
+    auditor.start()  # the server still starts
+    assert auditor._child is None
     for n in range(3):
         auditor.later(_read(n))
-    assert auditor.held == 0  # the caller wrote them down the pipe
-    deadline = time.monotonic() + 10
-    while len(_stored(engine)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _chain(engine) == (3, None)
+        time.sleep(0.15)  # a sender's beat or more each
+    auditor.flush()
+    assert [ref for _, _, ref in _stored(engine)] == ["Patient/0", "Patient/1", "Patient/2"]
+    assert len(started) == 1
+    assert "no audit recorder could start" in caplog.text
+
+
+def test_the_recorder_stops_reading_while_the_database_refuses(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """Entries it cannot append stay in the pipe, not in its memory; once the database
+    takes them again, all go in."""
+    monkeypatch.setattr(audit_recorder, "MAX_PENDING", 10)
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # no tables yet: refused
+    entries_in, entries_out = os.pipe()
+    answers_in, answers_out = os.pipe()
+    data = b"".join(frame(["e", [to_wire(_read(n))]]) for n in range(3000))
+
+    def send() -> None:
+        with os.fdopen(entries_out, "wb") as pipe:
+            pipe.write(data)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    with os.fdopen(entries_in, "rb") as source, os.fdopen(answers_out, "wb") as answers:
+        recorder = threading.Thread(target=record, args=(engine, source, answers))
+        recorder.start()
+        time.sleep(1.5)
+        assert sender.is_alive()  # blocked on a full pipe: the recorder reads no more
+        upgrade(engine)  # the database takes entries again
+        sender.join(timeout=30)
+        recorder.join(timeout=30)
+    os.close(answers_in)
+    assert not recorder.is_alive()
+    assert _chain(engine) == (3000, None)
+    engine.dispose()
 
 
 def test_a_recorder_that_ended_is_replaced(engine: Engine, auditor: RecordingAuditor,

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from yilian.errors import (
     BadRequest,
     PayloadTooLarge,
+    ServiceUnavailable,
     Unauthorized,
     YilianError,
     operation_outcome,
@@ -133,6 +134,9 @@ class FhirEndpoint:
                 answer = self.router.read_now(fhir_request, base_url, target)
             else:
                 answer = await run_in_threadpool(self.router.handle, fhir_request, base_url)
+        except ServiceUnavailable as error:  # the audit trail cannot be written: no answer
+            await _send_outcome(send, error.http_status, error.to_outcome())
+            return
         except Exception:
             log.exception("unexpected failure in %s %s", method, scope["path"])
             await _send_outcome(

@@ -30,6 +30,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
+from yilian.errors import ServiceUnavailable
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.store.bulk import BulkInsert, pipelined
 from yilian.fhir.store.tables import audit_entity, audit_head, audit_log
@@ -47,7 +48,7 @@ assert _INSERT_LOG.columns == ["seq", "recorded", "actor", "subtype", "outcome",
                                "prev_hash", "hash"]
 assert _INSERT_ENTITY.columns == ["seq", "reference"]
 FLUSH_SECONDS = 0.5
-MAX_PENDING = 20_000  # entries waiting at most; beyond, the caller appends them itself
+MAX_PENDING = 20_000  # entries waiting at most; beyond, the caller appends them or waits
 
 # AuditEvent.action (C create, R read, U update, D delete, E execute) by interaction.
 _ACTIONS = {"create": "C", "read": "R", "vread": "R", "history-instance": "R",
@@ -222,10 +223,21 @@ def verify(conn: Connection, *, batch: int = 5000, expect: tuple[int, str] | Non
     return checked, None
 
 
+class AuditUnavailable(ServiceUnavailable):
+    """A full queue of entries (MAX_PENDING) cannot be appended or handed over: the database
+    refuses them. The caller's request fails (503) rather than be answered unaudited."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__("YL-0503", f"The audit trail cannot be written now ({waiting} "
+                         "entries wait for the database): the request was not answered; "
+                         "try again later")
+
+
 class Auditor:
     """Appends entries: in a write's transaction (`append`), or soon (`later`)."""
 
     beat_seconds = FLUSH_SECONDS
+    max_pending = MAX_PENDING
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -237,7 +249,7 @@ class Auditor:
 
     def later(self, entry: Entry) -> None:
         self._pending.append(entry)
-        if len(self._pending) >= MAX_PENDING:
+        if len(self._pending) >= self.max_pending:
             # The background work is not keeping up: the caller does it, so memory stays
             # bounded and the load slows down instead of the trail falling behind.
             self._catch_up()
@@ -260,8 +272,11 @@ class Auditor:
 
     def _catch_up(self) -> None:
         with self._lock:
-            if len(self._pending) >= MAX_PENDING:
-                self.flush()
+            if len(self._pending) >= self.max_pending:
+                try:
+                    Auditor.flush(self)
+                except Exception as error:  # the database is away: no answer unaudited
+                    raise AuditUnavailable(len(self._pending)) from error
 
     def _beat(self) -> None:
         self.flush()
@@ -303,7 +318,8 @@ class Auditor:
 
     def _run(self) -> None:
         while not self._stop:
-            self._wake.wait(self.beat_seconds)
+            if self._wake.wait(self.beat_seconds) and not self._stop:
+                self._wake.clear()  # woken early (a full queue), not stopped
             try:
                 self._beat()
             except Exception as error:  # the database is away: next beat

@@ -16,11 +16,15 @@ The pipe carries frames: a 4-byte little-endian length, then an orjson array:
     ["f", n]   flush: append everything received, then answer the line "n ok" on stdout
                (or "n failed: why" when the database refused)
 
-At the end of its input (the server closed it, or ended) the recorder appends what it holds
-and exits. If the recorder ends early, the server starts another and sends it the entries
-not yet handed over; those the ended one held and had not appended are lost, as a crashed
-server's last half second of entries is (`Auditor`). If no recorder can be started, the
-server appends the entries itself.
+A recorder says it is ready before it gets any entry. At the end of its input (the server
+closed it, or ended) it appends what it holds and exits; the signals that end a process group
+(Ctrl-C, a service manager's SIGTERM) do not end it before that. One that ends early is
+replaced, and the entries it held and had not appended are lost, as a crashed server's last
+half second of entries is (`Auditor`); if none can start (twice in a row), the server appends
+its entries itself from then on. When the database refuses the entries, the recorder stops
+reading at MAX_PENDING of them, the pipe fills, then the server's queue; requests then wait
+up to CATCH_UP_SECONDS and fail with a 503 (`AuditUnavailable`): none is answered unaudited,
+and no memory grows without bound.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from typing import IO, Any
 import orjson
 from sqlalchemy import Engine
 
-from yilian.fhir.audit import FLUSH_SECONDS, Auditor, Entry
+from yilian.fhir.audit import FLUSH_SECONDS, MAX_PENDING, Auditor, AuditUnavailable, Entry
 from yilian.kit.db import make_engine
 
 log = logging.getLogger("yilian.audit")
@@ -51,6 +55,11 @@ log = logging.getLogger("yilian.audit")
 URL_ENV = "YILIAN_AUDIT_RECORDER_DATABASE_URL"  # not an argument: `ps` shows arguments
 SEND_SECONDS = 0.1
 ANSWER_SECONDS = 60.0  # a flush's answer: a busy database's lock wait included
+READY = "ready"  # the recorder's first line, once it can take entries
+READY_SECONDS = 60.0  # its start: Python, its imports and an engine, on a busy machine
+# A full queue (MAX_PENDING) waits this long for the sender before the caller's request
+# fails: a request is not answered unaudited.
+CATCH_UP_SECONDS = 5.0
 _LENGTH = struct.Struct("<I")
 _PIPE_BYTES = 1 << 20  # half a second of entries at 10,000 reads/s, where Linux allows it
 
@@ -79,31 +88,55 @@ class RecorderFailed(RuntimeError):
 
 
 class RecordingAuditor(Auditor):
-    """An `Auditor` whose later entries a recorder process appends (module docstring)."""
+    """An `Auditor` whose later entries a recorder process appends (module docstring).
+
+    Only the sender thread (and `flush`, `close`) write to the pipe, under `_pipe`; the
+    callers of `later`, the event loop among them, only queue, and wait a bounded time when
+    the queue is full."""
+
+    beat_seconds = SEND_SECONDS  # the sender's beat; the recorder appends every half second
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._url = engine.url.render_as_string(hide_password=False)
         self._child: subprocess.Popen[bytes] | None = None
-        self._pipe = threading.Lock()  # one sender at a time; held while a child starts
+        self._pipe = threading.Lock()  # one writer to the pipe; held while a recorder starts
         self._flushes = 0
-
-    beat_seconds = SEND_SECONDS  # the sender's beat; the recorder appends every half second
+        self._closing = False
+        # No recorder could start (twice in a row): entries are appended in process from
+        # then on, rather than a new recorder tried (~0.4 s of CPU) every beat.
+        self._in_process = False
 
     def start(self) -> None:
-        """Start the recorder now (the server's start-up) rather than with the first entry:
-        a recorder that cannot start says so at once, and the first reads do not wait."""
+        """Start the recorder now (the server's start-up) rather than with the first entry,
+        so that the first reads do not wait for it; if none can start, the server appends
+        the entries itself, and says so."""
         with self._pipe:
-            self._recorder()
+            try:
+                self._recorder()
+            except OSError as error:
+                log.error("no audit recorder could start (%s): this process appends its "
+                          "audit entries itself", error)
+                self._in_process = True
 
     def _catch_up(self) -> None:
-        self._send()  # waits while the pipe is full: the recorder sets the pace
+        """The queue is full: wait, a bounded time, for the sender to hand it over."""
+        if self._closing or self._in_process or self._thread is None:
+            Auditor._catch_up(self)  # no sender to wait for: appended from here
+            return
+        self._wake.set()
+        deadline = time.monotonic() + CATCH_UP_SECONDS
+        while len(self._pending) >= self.max_pending:
+            if time.monotonic() >= deadline:
+                raise AuditUnavailable(len(self._pending))
+            time.sleep(0.01)
 
     def _beat(self) -> None:
         self._send()
 
     def flush(self) -> None:
-        """Hand over what is pending and wait until the recorder has appended it."""
+        """Hand over what is pending and wait until the recorder has appended it; raises
+        RecorderFailed if it could not (the database refused, or the recorder ended)."""
         with self._pipe:
             self._send_locked()
             child = self._child
@@ -115,20 +148,23 @@ class RecordingAuditor(Auditor):
                 self._write(child, frame(["f", token]))
                 answer = _answer(child, token)
             except OSError as error:
-                log.error("the audit recorder did not confirm its entries: %s", error)
                 self._child = None
                 _end(child)
-                return
+                raise RecorderFailed(f"the audit recorder ended before confirming its "
+                                     f"entries ({error}): those it held are lost") from error
         if answer != "ok":
             raise RecorderFailed(f"the audit recorder could not append its entries: {answer}")
 
     def close(self) -> None:
+        self._closing = True
         self._stop = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        with contextlib.suppress(RecorderFailed):
+        try:
             self.flush()
+        except RecorderFailed as error:
+            log.error("%s", error)
         with self._pipe:
             child, self._child = self._child, None
         if child is not None:
@@ -143,34 +179,48 @@ class RecordingAuditor(Auditor):
         while self._pending:
             entries.append(self._pending.popleft())
         if not entries:
+            self._reap()
             return
-        data = frame(["e", [to_wire(entry) for entry in entries]])
-        for _attempt in range(2):
-            try:
-                self._write(self._recorder(), data)
-                return
-            except OSError as error:
-                log.error("the audit recorder cannot take entries: %s", error)
-                if self._child is not None:
-                    _end(self._child)
-                    self._child = None
-        # No recorder at all: the entries go in from here rather than nowhere.
+        if not self._in_process:
+            data = frame(["e", [to_wire(entry) for entry in entries]])
+            for _attempt in range(2):
+                try:
+                    self._write(self._recorder(), data)
+                    return
+                except OSError as error:
+                    log.error("the audit recorder cannot take entries: %s", error)
+                    if self._child is not None:
+                        _end(self._child)
+                        self._child = None
+            log.error("no audit recorder could start: this process appends its audit "
+                      "entries itself from now on")
+            self._in_process = True
+        # No recorder: the entries go in from here rather than nowhere.
         self._pending.extendleft(reversed(entries))
         Auditor.flush(self)
 
-    def _recorder(self) -> subprocess.Popen[bytes]:
-        """The running recorder, started if there is none or the last one ended."""
+    def _reap(self) -> None:
+        """A recorder that ended while no entries came: said now, not at the next entry."""
         child = self._child
         if child is not None and child.poll() is not None:
-            log.error("the audit recorder ended (status %s); starting another: entries it "
-                      "held and had not appended are lost", child.returncode)
+            log.error("the audit recorder ended (status %s): entries it held and had not "
+                      "appended are lost", child.returncode)
             _end(child)
-            child = self._child = None
-        if child is None:
-            child = self._child = self._start()
-        return child
+            self._child = None
+
+    def _recorder(self) -> subprocess.Popen[bytes]:
+        """The running recorder, started if there is none or the last one ended (not while
+        closing: the entries then go in from here)."""
+        self._reap()
+        if self._child is None:
+            if self._closing:
+                raise OSError("closing: no new audit recorder")
+            self._child = self._start()
+        return self._child
 
     def _start(self) -> subprocess.Popen[bytes]:
+        """A new recorder, once it says it is ready (its imports done, its engine made): one
+        that cannot start fails here, before any entry is handed to it."""
         child = subprocess.Popen(
             [sys.executable, "-m", "yilian.fhir.audit_recorder"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -178,6 +228,11 @@ class RecordingAuditor(Auditor):
         assert child.stdin is not None
         with contextlib.suppress(OSError):
             fcntl.fcntl(child.stdin.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        try:
+            _answer(child, READY, timeout=READY_SECONDS)
+        except OSError:
+            _end(child)
+            raise
         return child
 
     @staticmethod
@@ -188,18 +243,22 @@ class RecordingAuditor(Auditor):
         stdin.flush()
 
 
-def _answer(child: subprocess.Popen[bytes], token: int) -> str:
-    """The recorder's answer to flush `token` ("ok" or why not); OSError if it ended."""
+def _answer(child: subprocess.Popen[bytes], token: int | str, *,
+            timeout: float = ANSWER_SECONDS) -> str:
+    """The recorder's answer to flush `token` ("ok" or why not), or its READY line; OSError
+    if it ended or said nothing in time."""
     stdout = child.stdout
     assert stdout is not None
-    deadline = time.monotonic() + ANSWER_SECONDS
+    waiting = select.poll()  # not select.select: descriptors past 1024 happen in a server
+    waiting.register(stdout.fileno(), select.POLLIN)
+    deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([stdout], [], [], remaining)[0]:
+        if remaining <= 0 or not waiting.poll(remaining * 1000):
             raise OSError("no answer from the audit recorder")
         line = stdout.readline().decode("utf-8", "replace").strip()
         if not line:
-            raise OSError(f"the audit recorder ended ({child.wait()})")
+            raise OSError(f"the audit recorder ended (status {child.wait()})")
         number, _, answer = line.partition(" ")
         if number == str(token):
             return answer
@@ -255,10 +314,17 @@ def record(engine: Engine, source: IO[bytes], answers: IO[bytes]) -> None:
     answered on `answers`, until the end of `source`."""
     auditor = Auditor(engine)  # used without its thread: this loop is its beat
     buffer = bytearray()
+    waiting = select.poll()
+    waiting.register(source.fileno(), select.POLLIN)
     due = time.monotonic() + FLUSH_SECONDS
     while True:
         wait = max(0.0, due - time.monotonic())
-        if select.select([source], [], [], wait)[0]:
+        if auditor.held >= MAX_PENDING:
+            # The database refuses them: read no more, so that the pipe fills and the
+            # server's own bound applies (its requests wait, then fail) rather than this
+            # process's memory growing without end.
+            time.sleep(wait)
+        elif waiting.poll(wait * 1000):
             try:
                 messages = list(_frames(source, buffer))
             except EOFError:
@@ -283,11 +349,15 @@ def record(engine: Engine, source: IO[bytes], answers: IO[bytes]) -> None:
 
 
 def main() -> None:
-    # Ctrl-C reaches the whole process group: the recorder ends when the server closes its
-    # input, after the server's last entries, not before.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C, and a service manager's SIGTERM, reach the whole process group: the recorder
+    # ends when the server closes its input, after the server's last entries, not before
+    # (and at the end of its input if the server is killed).
+    for ending in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(ending, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     [audit] %(message)s")
     engine = make_engine(os.environ[URL_ENV], pool_size=1)
+    sys.stdout.buffer.write(f"{READY} ok\n".encode())
+    sys.stdout.buffer.flush()
     try:
         record(engine, sys.stdin.buffer, sys.stdout.buffer)
     finally:

@@ -130,6 +130,8 @@ def test_a_reference_by_identifier_alone_is_not_missing(client: TestClient) -> N
 
 def test_identifier_modifier_is_refused_where_it_does_not_apply(client: TestClient) -> None:
     strict = {"Prefer": "handling=strict"}
-    for query in ("Observation?code:identifier=x", "Observation?subject:identifier:not=x"):
+    for query in ("Observation?code:identifier=x", "Observation?subject:identifier:not=x",
+                  # Bundle.entry[0].resource and a canonical: no Reference to have one
+                  "Bundle?composition:identifier=x", "PlanDefinition?definition:identifier=x"):
         answer = client.get(f"/fhir/{query}", headers=strict)
         assert answer.status_code == 400, (query, answer.text)

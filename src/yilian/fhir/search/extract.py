@@ -314,6 +314,16 @@ def _with_identifiers(indexer: _PathIndexer) -> list[tuple[tuple[Step, ...], Bui
     return leaves
 
 
+@cache
+def has_identifiers(res_type: str, code: str) -> bool:
+    """Whether a reference parameter selects References, whose identifiers its
+    `:identifier` modifier searches (not a canonical's or a Resource's parameter)."""
+    compiled = plan(res_type)
+    wanted = code + IDENTIFIER_SUFFIX
+    return any(op.param == wanted for ops in compiled.by_first_key.values() for op in ops) \
+        or any(indexer.param == wanted for indexer in compiled.always)
+
+
 def warm_up() -> None:
     """Compile every resource type's plan now (~0.4 s) rather than on its first write."""
     registry = get_registry()

@@ -31,6 +31,7 @@ from yilian.fhir.search.expressions import (
     Missing,
     Together,
 )
+from yilian.fhir.search.extract import has_identifiers
 from yilian.fhir.search.plan import (
     Count,
     Names,
@@ -177,6 +178,9 @@ def parse_criterion(res_type: str, name: str, raw: str, *, depth: int = 0) -> Ex
                            all_of=missing)
         return Missing(param, missing)
     if param.type is ParamType.REFERENCE and modifier == "identifier":
+        if not has_identifiers(res_type, code):
+            raise _Skip(f"Modifier ':identifier' is not supported on '{code}': its "
+                        "elements are not References")
         token = identifier_param(param)
         return Match(token, None, tuple(_parse_value(token, None, name, v) for v in written))
     if param.type is ParamType.REFERENCE and modifier is not None:
