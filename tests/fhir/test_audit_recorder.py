@@ -186,6 +186,27 @@ def test_the_recorder_stops_reading_while_the_database_refuses(tmp_path: Path,
     engine.dispose()
 
 
+def test_a_recorder_holding_refused_entries_ends_with_its_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading no more, it still sees its input end (the server gone): it tries the
+    database a last few times, says what is lost, and exits rather than live on."""
+    monkeypatch.setattr(audit_recorder, "MAX_PENDING", 10)
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # no tables: refused
+    entries_in, entries_out = os.pipe()
+    answers_in, answers_out = os.pipe()
+    with os.fdopen(entries_out, "wb") as pipe:  # fits in the pipe, then the server is gone
+        pipe.write(b"".join(frame(["e", [to_wire(_read(n))]]) for n in range(50)))
+    with os.fdopen(entries_in, "rb") as source, os.fdopen(answers_out, "wb") as answers:
+        recorder = threading.Thread(target=record, args=(engine, source, answers))
+        recorder.start()
+        recorder.join(timeout=30)
+    os.close(answers_in)
+    assert not recorder.is_alive()
+    assert "audit entries lost: the database refused them at the end" in caplog.text
+    engine.dispose()
+
+
 def test_a_recorder_that_ended_is_replaced(engine: Engine, auditor: RecordingAuditor,
                                            caplog: pytest.LogCaptureFixture) -> None:
     auditor.later(_read(1))

@@ -319,7 +319,8 @@ def record(engine: Engine, source: IO[bytes], answers: IO[bytes]) -> None:
     due = time.monotonic() + FLUSH_SECONDS
     while True:
         wait = max(0.0, due - time.monotonic())
-        if auditor.held >= MAX_PENDING:
+        full = auditor.held >= MAX_PENDING
+        if full:
             # The database refuses them: read no more, so that the pipe fills and the
             # server's own bound applies (its requests wait, then fail) rather than this
             # process's memory growing without end.
@@ -341,6 +342,9 @@ def record(engine: Engine, source: IO[bytes], answers: IO[bytes]) -> None:
             if auditor.held:
                 _append_held(auditor)
             due = time.monotonic() + FLUSH_SECONDS
+        if full and auditor.held >= MAX_PENDING \
+                and any(event & select.POLLHUP for _, event in waiting.poll(0)):
+            break  # the server is gone and the database still refuses: no one to wait for
     for _ in range(10):  # the end: a database that is away gets a few seconds more
         if _append_held(auditor) == "ok":
             return
