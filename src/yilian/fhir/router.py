@@ -22,7 +22,7 @@ from yilian.errors import (
     NotFound,
     UnsupportedMediaType,
 )
-from yilian.fhir import interactions
+from yilian.fhir import definitions, interactions
 from yilian.fhir.access import Access, Interaction
 from yilian.fhir.audit import Auditor, append, entry_for
 from yilian.fhir.guard import (
@@ -49,6 +49,7 @@ from yilian.fhir.store.sql import (
 from yilian.kit import jsonfmt
 from yilian.kit.clock import utcnow
 from yilian.kit.db import LostRace, run_read, run_write
+from yilian.kit.ids import is_valid_id
 
 FHIR_JSON = ("application/fhir+json", "application/json", "application/json+fhir")
 JSON_PATCH = "application/json-patch+json"
@@ -337,6 +338,20 @@ def is_write(request: FhirRequest, operations: OperationRegistry) -> bool:
         except NotFound:
             return False  # dispatch reports it, in a read transaction
     return True
+
+
+def plainly_readable(access: Access, res_type: str, res_id: str) -> bool:
+    """Whether `access` may read res_type/res_id with no check past the type, the id and its
+    grants: not for a caller confined to a patient's compartment, bound to organizations'
+    patients, in an emergency, or whose reads are masked. False for an unknown type or a
+    malformed id too (the general path says which, in an OperationOutcome)."""
+    return (
+        not access.masked and not access.emergency and not access.staff_bound_anywhere
+        and res_type in definitions.resource_types() and is_valid_id(res_id)
+        and access.allows(Interaction.READ, res_type)
+        and (access.patient is None or not access.confined(Interaction.READ, res_type))
+        and not access.staff_bound(Interaction.READ, res_type)
+    )
 
 
 def fast_read_target(request: FhirRequest) -> tuple[str, str] | None:
