@@ -348,10 +348,15 @@ def plainly_readable(access: Access, res_type: str, res_id: str) -> bool:
     return (
         not access.masked and not access.emergency and not access.staff_bound_anywhere
         and res_type in definitions.resource_types() and is_valid_id(res_id)
-        and access.allows(Interaction.READ, res_type)
-        and (access.patient is None or not access.confined(Interaction.READ, res_type))
-        and not access.staff_bound(Interaction.READ, res_type)
+        and access.allows(Interaction.READ, res_type) and not _bounded_read(access, res_type)
     )
+
+
+def _bounded_read(access: Access, res_type: str) -> bool:
+    """Whether reading `res_type` is bounded to some patients' records: whether a resource
+    is one of them takes a search (fhir.guard)."""
+    return (access.patient is not None and access.confined(Interaction.READ, res_type)) \
+        or access.staff_bound(Interaction.READ, res_type)
 
 
 def fast_read_target(request: FhirRequest) -> tuple[str, str] | None:
@@ -366,11 +371,7 @@ def fast_read_target(request: FhirRequest) -> tuple[str, str] | None:
         return None
     if res_id in ("_history", "_search") or res_type == "metadata":
         return None
-    access = request.access
-    if (access.patient is not None and access.confined(Interaction.READ, res_type)) \
-            or access.staff_bound(Interaction.READ, res_type):
-        return None
-    return res_type, res_id
+    return None if _bounded_read(request.access, res_type) else (res_type, res_id)
 
 
 class FhirRouter:
