@@ -223,6 +223,47 @@ def test_a_recorder_that_ended_is_replaced(engine: Engine, auditor: RecordingAud
     assert "the audit recorder ended" in caplog.text
 
 
+def test_entries_a_recorder_had_not_stored_go_to_the_next_one(
+        engine: Engine, auditor: RecordingAuditor, caplog: pytest.LogCaptureFixture) -> None:
+    """Killed with entries sent to it and not stored, a recorder's replacement gets them:
+    each stored once, in order."""
+    auditor.start()
+    first = auditor._child
+    assert first is not None
+    os.kill(first.pid, signal.SIGSTOP)  # it reads nothing more, stores nothing more
+    for n in range(100):
+        auditor.later(_read(n))
+    deadline = time.monotonic() + 10
+    while len(auditor._unacked) < 100 and time.monotonic() < deadline:
+        time.sleep(0.02)  # the sender's beat hands them over
+    assert len(auditor._unacked) == 100 and not auditor._pending
+    first.kill()
+    first.wait()
+    auditor.later(_read(100))
+    auditor.flush()
+    assert auditor._child is not None and auditor._child is not first
+    assert [ref for _, _, ref in _stored(engine)] == [f"Patient/{n}" for n in range(101)]
+    assert _chain(engine) == (101, None)
+    assert "entries it had not stored go to a new one" in caplog.text
+    assert not auditor._unacked
+
+
+def test_stored_entries_are_acknowledged_and_forgotten(engine: Engine,
+                                                      auditor: RecordingAuditor) -> None:
+    """The server keeps an entry until the recorder says it is stored: after a flush, or
+    the recorder's own beat, it holds none."""
+    for n in range(10):
+        auditor.later(_read(n))
+    auditor.flush()
+    assert not auditor._unacked
+    for n in range(10, 15):
+        auditor.later(_read(n))
+    deadline = time.monotonic() + 10
+    while (len(_stored(engine)) < 15 or auditor._unacked) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_stored(engine)) == 15 and not auditor._unacked  # no flush asked
+
+
 def test_close_appends_what_is_held_and_ends_the_recorder(engine: Engine) -> None:
     auditor = RecordingAuditor(engine)
     for n in range(5):
@@ -282,7 +323,8 @@ def test_frames_split_across_reads_are_put_back_together(engine: Engine) -> None
         record(engine, source, answers)
     sender.join()
     with os.fdopen(answers_in, "rb") as answered:
-        assert answered.read() == b"7 ok\n"
+        # Each append acknowledged (the first N entries stored), the flush answered after.
+        assert answered.read() == b"a 3\n7 ok\na 4\n"
     assert [ref for _, _, ref in _stored(engine)] == [f"Patient/{n}" for n in range(4)]
 
 

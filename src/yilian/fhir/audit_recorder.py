@@ -16,15 +16,20 @@ The pipe carries frames: a 4-byte little-endian length, then an orjson array:
     ["f", n]   flush: append everything received, then answer the line "n ok" on stdout
                (or "n failed: why" when the database refused)
 
-A recorder says it is ready before it gets any entry. At the end of its input (the server
-closed it, or ended) it appends what it holds and exits; the signals that end a process group
-(Ctrl-C, a service manager's SIGTERM) do not end it before that. One that ends early is
-replaced, and the entries it held and had not appended are lost, as a crashed server's last
-half second of entries is (`Auditor`); if none can start (twice in a row), the server appends
-its entries itself from then on. When the database refuses the entries, the recorder stops
-reading at MAX_PENDING of them, the pipe fills, then the server's queue; requests then wait
-up to CATCH_UP_SECONDS and fail with a 503 (`AuditUnavailable`): none is answered unaudited,
-and no memory grows without bound.
+and the recorder's stdout carries lines: "ready ok" first, before it gets any entry; the
+answers to flushes; and after each append, "a N": the N first entries it received are
+stored (committed). The server keeps every entry it sent until it is acknowledged so.
+
+At the end of its input (the server closed it, or ended) a recorder appends what it holds
+and exits; the signals that end a process group (Ctrl-C, a service manager's SIGTERM) do not
+end it before that. One that ends early is replaced, and the entries it had not acknowledged
+are sent to the new one: none is lost (one that dies between its commit and its "a N" line
+has its last append's entries stored twice, which `verify` accepts: each is a link of its
+own). If none can start (twice in a row), the server appends its entries itself from then
+on. When the database refuses the entries, the recorder stops reading at MAX_PENDING of
+them, the pipe fills, then the server's queue; requests then wait up to CATCH_UP_SECONDS and
+fail with a 503 (`AuditUnavailable`): none is answered unaudited, and no memory grows
+without bound.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import IO, Any
 
@@ -60,6 +66,7 @@ READY_SECONDS = 60.0  # its start: Python, its imports and an engine, on a busy 
 # A full queue (MAX_PENDING) waits this long for the sender before the caller's request
 # fails: a request is not answered unaudited.
 CATCH_UP_SECONDS = 5.0
+END_SECONDS = 30  # a recorder whose input is closed appends what it holds and exits
 _LENGTH = struct.Struct("<I")
 _PIPE_BYTES = 1 << 20  # half a second of entries at 10,000 reads/s, where Linux allows it
 
@@ -103,6 +110,12 @@ class RecordingAuditor(Auditor):
         self._pipe = threading.Lock()  # one writer to the pipe; held while a recorder starts
         self._flushes = 0
         self._closing = False
+        # Sent to the recorder and not yet acknowledged as stored, oldest first: sent again
+        # to the next recorder if this one ends. `_acked`: its last "a N"; `_output`: what
+        # it wrote that is not a whole line yet.
+        self._unacked: deque[Entry] = deque()
+        self._acked = 0
+        self._output = bytearray()
         # No recorder could start (twice in a row): entries are appended in process from
         # then on, rather than a new recorder tried (~0.4 s of CPU) every beat.
         self._in_process = False
@@ -139,19 +152,22 @@ class RecordingAuditor(Auditor):
         RecorderFailed if it could not (the database refused, or the recorder ended)."""
         with self._pipe:
             self._send_locked()
-            child = self._child
-            if child is None:
+            if self._child is None and not self._unacked:
                 return  # nothing was ever sent, or entries went in in process
-            self._flushes += 1
-            token = self._flushes
-            try:
-                self._write(child, frame(["f", token]))
-                answer = _answer(child, token)
-            except OSError as error:
-                self._child = None
-                _end(child)
-                raise RecorderFailed(f"the audit recorder ended before confirming its "
-                                     f"entries ({error}): those it held are lost") from error
+            for attempt in range(2):  # a recorder that ended is replaced once
+                try:
+                    child = self._recorder()
+                    self._flushes += 1
+                    token = self._flushes
+                    self._write(child, frame(["f", token]))
+                    answer = self._answer(child, token)
+                    break
+                except OSError as error:
+                    self._drop_child()
+                    if attempt:
+                        raise RecorderFailed(
+                            f"the audit recorder ended before confirming its entries "
+                            f"({error}); {len(self._unacked)} wait for the next") from error
         if answer != "ok":
             raise RecorderFailed(f"the audit recorder could not append its entries: {answer}")
 
@@ -164,17 +180,22 @@ class RecordingAuditor(Auditor):
         try:
             self.flush()
         except RecorderFailed as error:
-            log.error("%s", error)
+            log.error("%s: appended by this process", error)
         with self._pipe:
-            child, self._child = self._child, None
-        if child is not None:
-            _end(child)
+            self._drop_child()
+            # What no recorder stored (it refused, or none could start): appended here.
+            self._pending.extendleft(reversed(self._unacked))
+            self._unacked.clear()
+        if self._pending:
+            Auditor.flush(self)
 
     def _send(self) -> None:
         with self._pipe:
             self._send_locked()
 
     def _send_locked(self) -> None:
+        if self._child is not None:
+            self._take_acks()
         entries = []
         while self._pending:
             entries.append(self._pending.popleft())
@@ -186,36 +207,107 @@ class RecordingAuditor(Auditor):
             for _attempt in range(2):
                 try:
                     self._write(self._recorder(), data)
+                    self._unacked.extend(entries)
                     return
                 except OSError as error:
                     log.error("the audit recorder cannot take entries: %s", error)
-                    if self._child is not None:
-                        _end(self._child)
-                        self._child = None
+                    self._drop_child()
             log.error("no audit recorder could start: this process appends its audit "
                       "entries itself from now on")
             self._in_process = True
-        # No recorder: the entries go in from here rather than nowhere.
+        # No recorder: the entries go in from here rather than nowhere, after those sent
+        # and never acknowledged.
         self._pending.extendleft(reversed(entries))
+        self._pending.extendleft(reversed(self._unacked))
+        self._unacked.clear()
         Auditor.flush(self)
+
+    def _take_acks(self) -> None:
+        """Read the acknowledgements the running recorder has written; one that ended is
+        dropped (`_reap` says so)."""
+        assert self._child is not None
+        with contextlib.suppress(OSError):  # it ended: _reap, next, replaces it
+            self._lines(self._child, 0)
+
+    def _lines(self, child: subprocess.Popen[bytes], timeout: float) -> list[str]:
+        """The whole lines `child` wrote, waiting up to `timeout` for some, its
+        acknowledgements ("a N") taken in; OSError once it ended and all it wrote was read."""
+        stdout = child.stdout
+        assert stdout is not None
+        waiting = select.poll()  # not select.select: descriptors past 1024 happen in a server
+        waiting.register(stdout.fileno(), select.POLLIN)
+        if not waiting.poll(timeout * 1000):
+            return []
+        chunk = os.read(stdout.fileno(), 1 << 16)
+        if not chunk:
+            raise OSError(f"the audit recorder ended (status {child.wait()})")
+        self._output += chunk
+        *whole, rest = self._output.split(b"\n")
+        self._output = bytearray(rest)
+        lines = []
+        for raw in whole:
+            line = raw.decode("utf-8", "replace").strip()
+            if line.startswith("a "):
+                self._acknowledged(int(line[2:]))
+            elif line:
+                lines.append(line)
+        return lines
+
+    def _acknowledged(self, stored: int) -> None:
+        """The recorder stored the first `stored` entries it was sent."""
+        for _ in range(min(stored - self._acked, len(self._unacked))):
+            self._unacked.popleft()
+        self._acked = stored
+
+    def _answer(self, child: subprocess.Popen[bytes], token: int | str, *,
+                timeout: float = ANSWER_SECONDS) -> str:
+        """The recorder's answer to flush `token` ("ok" or why not), or its READY line;
+        OSError if it ended or said nothing in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OSError("no answer from the audit recorder")
+            for line in self._lines(child, remaining):
+                number, _, answer = line.partition(" ")
+                if number == str(token):
+                    return answer
+
+    def _drop_child(self) -> None:
+        """End the recorder, its last acknowledgements read first: what it stored is not
+        sent again."""
+        child, self._child = self._child, None
+        if child is None:
+            return
+        _end(child, then=lambda: self._drain(child))
+
+    def _drain(self, child: subprocess.Popen[bytes]) -> None:
+        """Read what `child` writes until it ends (its input is closed: it appends what it
+        holds, acknowledges it and exits), for at most END_SECONDS."""
+        deadline = time.monotonic() + END_SECONDS
+        with contextlib.suppress(OSError, ValueError):
+            while (remaining := deadline - time.monotonic()) > 0:
+                self._lines(child, remaining)
 
     def _reap(self) -> None:
         """A recorder that ended while no entries came: said now, not at the next entry."""
         child = self._child
         if child is not None and child.poll() is not None:
-            log.error("the audit recorder ended (status %s): entries it held and had not "
-                      "appended are lost", child.returncode)
-            _end(child)
-            self._child = None
+            self._drop_child()
+            log.error("the audit recorder ended (status %s): the %d entries it had not "
+                      "stored go to a new one", child.returncode, len(self._unacked))
 
     def _recorder(self) -> subprocess.Popen[bytes]:
         """The running recorder, started if there is none or the last one ended (not while
         closing: the entries then go in from here)."""
         self._reap()
         if self._child is None:
-            if self._closing:
+            if self._closing and not self._unacked:
                 raise OSError("closing: no new audit recorder")
-            self._child = self._start()
+            child = self._start()
+            self._child, self._acked = child, 0
+            if self._unacked:  # sent to the recorder that ended, never stored
+                self._write(child, frame(["e", [to_wire(entry) for entry in self._unacked]]))
         return self._child
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -228,8 +320,9 @@ class RecordingAuditor(Auditor):
         assert child.stdin is not None
         with contextlib.suppress(OSError):
             fcntl.fcntl(child.stdin.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        self._output = bytearray()
         try:
-            _answer(child, READY, timeout=READY_SECONDS)
+            self._answer(child, READY, timeout=READY_SECONDS)
         except OSError:
             _end(child)
             raise
@@ -243,36 +336,18 @@ class RecordingAuditor(Auditor):
         stdin.flush()
 
 
-def _answer(child: subprocess.Popen[bytes], token: int | str, *,
-            timeout: float = ANSWER_SECONDS) -> str:
-    """The recorder's answer to flush `token` ("ok" or why not), or its READY line; OSError
-    if it ended or said nothing in time."""
-    stdout = child.stdout
-    assert stdout is not None
-    waiting = select.poll()  # not select.select: descriptors past 1024 happen in a server
-    waiting.register(stdout.fileno(), select.POLLIN)
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not waiting.poll(remaining * 1000):
-            raise OSError("no answer from the audit recorder")
-        line = stdout.readline().decode("utf-8", "replace").strip()
-        if not line:
-            raise OSError(f"the audit recorder ended (status {child.wait()})")
-        number, _, answer = line.partition(" ")
-        if number == str(token):
-            return answer
-
-
-def _end(child: subprocess.Popen[bytes]) -> None:
-    """Close the recorder's input, which makes it append what it holds and exit."""
+def _end(child: subprocess.Popen[bytes], then: Callable[[], None] | None = None) -> None:
+    """Close the recorder's input, which makes it append what it holds and exit; `then`
+    runs before its output is closed (to read what it said last)."""
     with contextlib.suppress(OSError):
         assert child.stdin is not None
         child.stdin.close()
+    if then is not None:
+        then()
     try:
-        child.wait(timeout=30)
+        child.wait(timeout=END_SECONDS)
     except subprocess.TimeoutExpired:
-        log.error("the audit recorder did not end in 30 s; killed")
+        log.error("the audit recorder did not end in %d s; killed", END_SECONDS)
         child.kill()
         child.wait()
     if child.stdout is not None:
@@ -300,19 +375,38 @@ def _frames(source: IO[bytes], buffer: bytearray) -> Iterator[Any]:
     del buffer[:start]
 
 
-def _append_held(auditor: Auditor) -> str:
-    try:
-        auditor.flush()
-    except Exception as error:  # the database is away: the entries wait for the next beat
-        log.warning("audit entries not appended yet: %s", error)
-        return "failed: " + " ".join(str(error).split())[:300]  # one line: the answer's frame
-    return "ok"
+class _Appender:
+    """The recorder's appends, each acknowledged on `answers` ("a N": the N first entries
+    received are stored) once committed."""
+
+    def __init__(self, auditor: Auditor, answers: IO[bytes]) -> None:
+        self.auditor = auditor
+        self.answers = answers
+        self.stored = 0
+
+    def append_held(self) -> str:
+        held = self.auditor.held
+        try:
+            self.auditor.flush()
+        except Exception as error:  # the database is away: the entries wait for the next beat
+            log.warning("audit entries not appended yet: %s", error)
+            return "failed: " + " ".join(str(error).split())[:300]  # one line, as framed
+        if held:
+            self.stored += held
+            self.say(f"a {self.stored}")
+        return "ok"
+
+    def say(self, line: str) -> None:
+        with contextlib.suppress(OSError):  # the server is gone: its end follows
+            self.answers.write(f"{line}\n".encode())
+            self.answers.flush()
 
 
 def record(engine: Engine, source: IO[bytes], answers: IO[bytes]) -> None:
     """The recorder's loop: entries from `source` appended every FLUSH_SECONDS, flushes
     answered on `answers`, until the end of `source`."""
     auditor = Auditor(engine)  # used without its thread: this loop is its beat
+    appender = _Appender(auditor, answers)
     buffer = bytearray()
     waiting = select.poll()
     waiting.register(source.fileno(), select.POLLIN)
@@ -334,19 +428,16 @@ def record(engine: Engine, source: IO[bytes], answers: IO[bytes]) -> None:
                 if kind == "e":
                     auditor.hold(from_wire(fields) for fields in body)
                 else:
-                    answer = _append_held(auditor)
-                    with contextlib.suppress(OSError):  # the server is gone: its end follows
-                        answers.write(f"{body} {answer}\n".encode())
-                        answers.flush()
+                    appender.say(f"{body} {appender.append_held()}")
         if time.monotonic() >= due:
             if auditor.held:
-                _append_held(auditor)
+                appender.append_held()
             due = time.monotonic() + FLUSH_SECONDS
         if full and auditor.held >= MAX_PENDING \
                 and any(event & select.POLLHUP for _, event in waiting.poll(0)):
             break  # the server is gone and the database still refuses: no one to wait for
     for _ in range(10):  # the end: a database that is away gets a few seconds more
-        if _append_held(auditor) == "ok":
+        if appender.append_held() == "ok":
             return
         time.sleep(0.5)
     log.error("%d audit entries lost: the database refused them at the end", auditor.held)
