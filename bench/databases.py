@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
+from bench.loadgen import processes_named
 from yilian.kit.db import make_engine
 from yilian.kit.migrate import upgrade
 
@@ -14,6 +16,16 @@ KINDS = ("sqlite", "postgresql")
 POSTGRES_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def database_pids(kind: str) -> Callable[[], list[int]] | None:
+    """The processes of the bench's database server, when it runs on this machine (PostgreSQL
+    at a loopback address): their CPU shares the two cores with the server and the load.
+    None for SQLite, whose work is the server's own."""
+    host = make_url(POSTGRES_URL).host
+    if kind != "postgresql" or host not in ("127.0.0.1", "localhost", "::1", None):
+        return None
+    return lambda: processes_named("postgres")
 
 
 def postgres_problem() -> str | None:

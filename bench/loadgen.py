@@ -15,6 +15,7 @@ Raw asyncio streams (uvloop when installed) keep the client's cost per request s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -61,8 +62,10 @@ class LoadResult:
     statuses: Counter[int] = field(default_factory=Counter)
     errors: int = 0
     # The server's CPU seconds per second over the counted window (1.0: one core busy), when
-    # its process id was given and the window was sampled.
+    # its process id was given and the window was sampled; the database server's likewise,
+    # when its processes run on this machine.
     server_cores: float | None = None
+    database_cores: float | None = None
 
     @property
     def requests(self) -> int:
@@ -88,19 +91,26 @@ class LoadResult:
             return None
         return self.server_cores / self.rate * 1e6
 
+    @property
+    def database_cpu_per_answer_us(self) -> float | None:
+        """The database server's CPU time per answer (its processes on this machine)."""
+        if self.database_cores is None or not self.rate:
+            return None
+        return self.database_cores / self.rate * 1e6
 
-class ServerCpu:
-    """A server's CPU time (its process and the processes it started: uvicorn's workers),
-    sampled every `every` seconds by a thread of the bench until stopped."""
 
-    def __init__(self, pid: int, every: float = 0.1) -> None:
-        self.pids = [pid, *_children(pid)]
+class ProcessCpu:
+    """The CPU time of some processes, sampled every `every` seconds by a thread of the bench
+    until stopped; `pids` is asked at every sample (a database's backends come and go)."""
+
+    def __init__(self, pids: Callable[[], list[int]], every: float = 0.1) -> None:
+        self.pids = pids
         self.every = every
         self.samples: list[tuple[float, float]] = []  # (time.monotonic(), CPU seconds)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="server-cpu", daemon=True)
 
-    def __enter__(self) -> ServerCpu:
+    def __enter__(self) -> ProcessCpu:
         self._thread.start()
         return self
 
@@ -110,9 +120,9 @@ class ServerCpu:
 
     def _sample(self) -> None:
         while True:
-            self.samples.append((time.monotonic(), _cpu_seconds(self.pids)))
+            self.samples.append((time.monotonic(), _cpu_seconds(self.pids())))
             if self._stop.wait(self.every):
-                self.samples.append((time.monotonic(), _cpu_seconds(self.pids)))
+                self.samples.append((time.monotonic(), _cpu_seconds(self.pids())))
                 return
 
     def cores(self, start: float, end: float) -> float | None:
@@ -145,6 +155,18 @@ def _cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / _TICKS
+
+
+def processes_named(name: str) -> list[int]:
+    """The processes of this machine whose command is `name` (/proc/PID/comm)."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == name:
+                found.append(int(comm.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def _children(pid: int) -> list[int]:
@@ -298,17 +320,24 @@ def _next_answer(
             raise RuntimeError("a load process did not report back in time")
 
 
-def run_load(plan: LoadPlan, server_pid: int | None = None) -> LoadResult:
+def run_load(plan: LoadPlan, server_pid: int | None = None,
+             database_pids: Callable[[], list[int]] | None = None) -> LoadResult:
     """Run the plan in `plan.processes` processes and merge what they counted; with
-    `server_pid`, the server's CPU time in the window every process counted in."""
+    `server_pid`, the server's CPU time in the window every process counted in, and with
+    `database_pids`, that of the database server's processes (sampled twice a second: the
+    listing is not free, and the load shares the machine)."""
     if server_pid is None:
         return _run_load(plan)[0]
-    with ServerCpu(server_pid) as cpu:
+    server = [server_pid, *_children(server_pid)]
+    database = ProcessCpu(database_pids, every=0.5) if database_pids is not None else None
+    with ProcessCpu(lambda: server) as cpu, database or contextlib.nullcontext():
         result, spans = _run_load(plan)
     # Sampled to the end now. CLOCK_MONOTONIC is the machine's: the load processes' instants
     # are ours too.
-    result.server_cores = cpu.cores(max(start for start, _ in spans),
-                                    min(end for _, end in spans))
+    window = max(start for start, _ in spans), min(end for _, end in spans)
+    result.server_cores = cpu.cores(*window)
+    if database is not None:
+        result.database_cores = database.cores(*window)
     return result
 
 

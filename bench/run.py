@@ -10,7 +10,7 @@ import httpx
 
 from bench.auth import SERVER_ENV, bench_authorization, require_access_control
 from bench.ceiling_app import DATA_ENV, write_data
-from bench.databases import drop_database, fresh_database
+from bench.databases import database_pids, drop_database, fresh_database
 from bench.indexing import measure_indexing
 from bench.ingest import Ingestion, ingest_in_parallel, ingest_over_http
 from bench.loadgen import LoadPlan, LoadResult, run_load
@@ -65,18 +65,21 @@ class Loads:
 
 
 def _run_loads(options: Options, label: str, server: Server, paths: tuple[str, ...],
-               authorization: str) -> Loads:
+               authorization: str, database: Callable[[], list[int]] | None = None) -> Loads:
+    """The three loads; `database`: the database server's processes, whose CPU is sampled
+    too (ours on PostgreSQL; the ceilings use none)."""
     port, pid = server.port, server.proc.pid
     phase = f"{options.warmup:g}+{options.duration:g} s"
     say(f"{label}: read by id, {options.processes}x{options.connections} connections, {phase}")
     options.quiet.check(f"{label} read")
-    reads = run_load(_plan(options, port, "read", authorization, paths), pid)
+    reads = run_load(_plan(options, port, "read", authorization, paths), pid, database)
     say(f"{label}: read by id, 1 connection, {phase}")
     options.quiet.check(f"{label} read, 1 connection")
-    serial = run_load(_plan(options, port, "read", authorization, paths, serial=True), pid)
+    serial = run_load(_plan(options, port, "read", authorization, paths, serial=True), pid,
+                      database)
     say(f"{label}: create Patient, {phase}")
     options.quiet.check(f"{label} create")
-    creates = run_load(_plan(options, port, "create", authorization), pid)
+    creates = run_load(_plan(options, port, "create", authorization), pid, database)
     return Loads(reads, serial, creates)
 
 
@@ -99,7 +102,8 @@ def _load_lines(
 ) -> list[Line]:
     """Answers per second (the goal on its ratio), p50, p95, and the server's CPU time per
     answer: where answers per second also depend on how much of the two cores the load
-    processes leave the server, this says what each answer costs it."""
+    processes leave the server, this says what each answer costs it; on PostgreSQL, the
+    database server's CPU time per answer too (the ceiling spends none)."""
     return [
         Line(database, what, "requests/s", ours.rate, ceiling.rate, goal=goal,
              goal_on_ratio=goal is not None),
@@ -109,6 +113,9 @@ def _load_lines(
              ceiling.percentile_ms(0.95), higher_is_better=False),
         Line(database, f"{what}, server CPU per answer", "µs", ours.server_cpu_per_answer_us,
              ceiling.server_cpu_per_answer_us, higher_is_better=False),
+        *([Line(database, f"{what}, database server CPU per answer", "µs",
+                ours.database_cpu_per_answer_us, higher_is_better=False)]
+          if ours.database_cpu_per_answer_us is not None else []),
     ]
 
 
@@ -149,7 +156,7 @@ def _ours(kind: str, options: Options, workdir: Path, url: str) -> Ours:
             notes.append(f"{kind}: {different} sampled reads differ from the stored bytes "
                          "the ceiling serves")
         paths = tuple(f"/fhir/{key}" for key in back.reads)
-        loads = _run_loads(options, kind, server, paths, authorization)
+        loads = _run_loads(options, kind, server, paths, authorization, database_pids(kind))
         peak = server.peak_rss_kib()
     finally:
         server.stop()
@@ -169,7 +176,7 @@ def _unaudited_reads(kind: str, options: Options, workdir: Path, url: str,
     try:
         options.quiet.check(f"{kind} read, audit trail off")
         return run_load(_plan(options, server.port, "read", authorization, paths),
-                        server.proc.pid)
+                        server.proc.pid, database_pids(kind))
     finally:
         server.stop()
 

@@ -303,12 +303,22 @@ class AsyncFastReader:
                 return self._idle.pop()
             self._opened += 1
         try:
-            return await psycopg.AsyncConnection.connect(
+            connection = await psycopg.AsyncConnection.connect(
                 self.conninfo, autocommit=True, connect_timeout=3
             )
         except BaseException:
             await self._discard(None)
             raise
+        try:
+            # The statement's generic plan (index lookups, key by key) is the plan for any
+            # keys, but PostgreSQL's estimates for an unnest of parameters keep it planning
+            # every execution anew: measured, 157 µs of the database server's CPU a batch
+            # of three against 53 with the generic plan kept.
+            await connection.execute("SET plan_cache_mode = force_generic_plan")
+        except BaseException:
+            await self._discard(connection)
+            raise
+        return connection
 
     async def _release(self, connection: Any) -> None:
         assert self._available is not None
