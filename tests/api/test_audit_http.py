@@ -16,7 +16,7 @@ from yilian.auth.tokens import Keys, issue
 from yilian.cli.main import app as cli
 from yilian.config import Settings
 from yilian.fhir.audit import GENESIS, Auditor, Entry, append, verify
-from yilian.fhir.store.tables import audit_log
+from yilian.fhir.store.tables import audit_entity, audit_log
 from yilian.kit.db import read_transaction, write_transaction
 
 
@@ -152,6 +152,22 @@ def test_removed_or_inserted_entries_break_the_chain(engine: Engine, damage: str
     assert found is not None and found.seq == {"delete middle": 2, "delete last": 4,
                                                "insert": 4}[damage]
     assert checked == found.seq - 1
+
+
+@pytest.mark.parametrize("seq", [3, -1])
+def test_an_entity_row_without_its_entry_breaks_the_trail(engine: Engine, seq: int) -> None:
+    """Nothing ties an entity row to its entry in the schema (no foreign key, for speed):
+    `verify` finds one put in with no entry, which searches of the trail would show."""
+    with write_transaction(engine) as conn:
+        append(conn, [Entry("read", "user u", 0, entities=("Patient/1",)) for _ in range(2)])
+    with read_transaction(engine) as conn:
+        assert verify(conn) == (2, None)
+    with write_transaction(engine) as conn:
+        conn.execute(insert(audit_entity).values(seq=seq, reference="Patient/2"))
+    with read_transaction(engine) as conn:
+        checked, found = verify(conn)
+    assert checked == 2 and found is not None
+    assert (found.seq, found.why) == (seq, "has an entity row but no entry")
 
 
 def test_buffered_entries_are_written_when_the_auditor_closes(

@@ -207,10 +207,13 @@ audit_log = Table(
     Index("ix_audit_log_actor", "actor", "seq"),
 )
 
+# No foreign key to audit_log: `append` writes an entry's rows together, and `verify` finds
+# an entity row without its entry; the key's check cost PostgreSQL more than the rest of an
+# entry's insert (15.6 µs an entry with it, 6.8 without).
 audit_entity = Table(
     "audit_entity",
     metadata,
-    Column("seq", BigId, ForeignKey("audit_log.seq"), primary_key=True),
+    Column("seq", BigId, primary_key=True),
     Column("reference", String(200), primary_key=True),  # Type/id the entry is about
     Index("ix_audit_entity_reference", "reference", "seq"),
 )
