@@ -149,9 +149,9 @@ def test_a_refused_pipelined_row_fails_the_transaction_with_sqlalchemys_error(
     engine = make_engine(database_url)
     try:
         with pytest.raises(IntegrityError), write_transaction(engine) as conn, \
-                pipelined(conn, [3, 1]):
+                pipelined(conn, [3, 2]):
             LOG.insert(conn, _log_rows(1, 3))
-            ENTITY.insert(conn, [(9, "Patient/9")])  # no entry 9: a foreign key refuses
+            ENTITY.insert(conn, [(1, "Patient/1"), (1, "Patient/1")])  # a key twice
         with engine.connect() as conn:
             assert conn.execute(select(audit_log.c.seq)).first() is None
     finally:
