@@ -4,6 +4,7 @@ server's close leaves nothing behind; without a recorder the server appends them
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 
 from yilian.fhir import audit, audit_recorder
 from yilian.fhir.audit import AuditUnavailable, Entry, verify
@@ -180,10 +182,38 @@ def test_the_recorder_stops_reading_while_the_database_refuses(tmp_path: Path,
         upgrade(engine)  # the database takes entries again
         sender.join(timeout=30)
         recorder.join(timeout=30)
-    os.close(answers_in)
+    with os.fdopen(answers_in, "rb") as answered:
+        acks = [int(line[2:]) for line in answered.read().decode().split("\n") if line]
     assert not recorder.is_alive()
     assert _chain(engine) == (3000, None)
+    # Acknowledged only once stored, in order: none while refused, all at the end.
+    assert acks == sorted(set(acks)) and acks[-1] == 3000
     engine.dispose()
+
+
+def test_an_append_cut_short_acknowledges_what_it_stored(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch refused, the entries one by one until the database goes away: the first
+    few are stored, and acknowledged; the rest wait, and are acknowledged once stored."""
+    auditor = audit.Auditor(engine)
+    answers = io.BytesIO()
+    appender = audit_recorder._Appender(auditor, answers)
+    auditor.hold(_read(n) for n in range(10))
+    real_append, calls = audit.append, []
+
+    def going_away(conn: object, entries: list[Entry]) -> None:
+        calls.append(len(entries))
+        if len(calls) == 1 or len(calls) == 6:  # the batch, then the fifth alone
+            raise OperationalError("INSERT", None, Exception("the database went away"))
+        real_append(conn, entries)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit, "append", going_away)
+    assert appender.append_held().startswith("failed: ")
+    assert answers.getvalue() == b"a 4\n" and auditor.held == 6
+    monkeypatch.setattr(audit, "append", real_append)
+    assert appender.append_held() == "ok"
+    assert answers.getvalue() == b"a 4\na 10\n"
+    assert [ref for _, _, ref in _stored(engine)] == [f"Patient/{n}" for n in range(10)]
 
 
 def test_a_recorder_holding_refused_entries_ends_with_its_server(

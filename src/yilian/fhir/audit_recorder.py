@@ -298,8 +298,9 @@ class RecordingAuditor(Auditor):
                       "stored go to a new one", child.returncode, len(self._unacked))
 
     def _recorder(self) -> subprocess.Popen[bytes]:
-        """The running recorder, started if there is none or the last one ended (not while
-        closing: the entries then go in from here)."""
+        """The running recorder, started if there is none or the last one ended, and given
+        first the entries the last one had not stored (not while closing, unless there are
+        such entries: new ones then go in from here)."""
         self._reap()
         if self._child is None:
             if self._closing and not self._unacked:
@@ -388,13 +389,17 @@ class _Appender:
         held = self.auditor.held
         try:
             self.auditor.flush()
+            answer = "ok"
         except Exception as error:  # the database is away: the entries wait for the next beat
             log.warning("audit entries not appended yet: %s", error)
-            return "failed: " + " ".join(str(error).split())[:300]  # one line, as framed
-        if held:
-            self.stored += held
+            answer = "failed: " + " ".join(str(error).split())[:300]  # one line, as framed
+        # Done with, in order: stored, or refused for good (logged); a failed flush may
+        # have stored the first few one by one before the database went away.
+        done = held - self.auditor.held
+        if done:
+            self.stored += done
             self.say(f"a {self.stored}")
-        return "ok"
+        return answer
 
     def say(self, line: str) -> None:
         with contextlib.suppress(OSError):  # the server is gone: its end follows
