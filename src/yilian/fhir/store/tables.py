@@ -89,12 +89,11 @@ def _index_table(name: str, *columns: Column[object], indexes: tuple[Index, ...]
         name,
         metadata,
         Column("id", BigId, primary_key=True, autoincrement=True),
-        Column(
-            "resource_pk",
-            BigId,
-            ForeignKey("resource.pk", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        # No foreign key to resource: the store writes a resource's rows with it and deletes
+        # them itself when it is written again (`delete_index_rows`); resource rows are never
+        # deleted. PostgreSQL checked the key with a lookup per row: ingestion in process
+        # went from 3,131-3,147 to 4,348-4,486 resources/s without it (SQLite: no change).
+        Column("resource_pk", BigId, nullable=False),
         Column("res_type", String(64), nullable=False),
         Column("param", String(100), nullable=False),
         *columns,
