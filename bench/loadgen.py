@@ -108,7 +108,7 @@ class ProcessCpu:
         self.every = every
         self.samples: list[tuple[float, float]] = []  # (time.monotonic(), CPU seconds)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="server-cpu", daemon=True)
+        self._thread = threading.Thread(target=self._sample, name="process-cpu", daemon=True)
 
     def __enter__(self) -> ProcessCpu:
         self._thread.start()
