@@ -214,9 +214,9 @@ def verify(conn: Connection, *, batch: int = 5000, expect: tuple[int, str] | Non
     if top is not None and (top.seq != last or top.hash != prev):
         return checked, Broken(last + 1, f"entries after {last} are missing (the chain's "
                                f"head is at {top.seq})")
-    # An entity row past the last entry (the checks above saw every entry's own): it names
-    # a resource no entry says was touched, and would show in searches of the trail.
-    # Its ends only: each is one probe of the key's index.
+    # An entity row outside the chain (the checks above saw every entry's own rows): it
+    # names a resource no entry says was touched, and would show in searches of the trail.
+    # Found from the key's two ends: one index probe each.
     lowest, highest = conn.execute(select(func.min(audit_entity.c.seq),
                                           func.max(audit_entity.c.seq))).one()
     if highest is not None and (highest > last or lowest < 1):
