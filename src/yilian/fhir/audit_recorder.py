@@ -183,9 +183,7 @@ class RecordingAuditor(Auditor):
             log.error("%s: appended by this process", error)
         with self._pipe:
             self._drop_child()
-            # What no recorder stored (it refused, or none could start): appended here.
-            self._pending.extendleft(reversed(self._unacked))
-            self._unacked.clear()
+            self._take_back_unacked()  # what no recorder stored: appended here
         if self._pending:
             Auditor.flush(self)
 
@@ -218,9 +216,14 @@ class RecordingAuditor(Auditor):
         # No recorder: the entries go in from here rather than nowhere, after those sent
         # and never acknowledged.
         self._pending.extendleft(reversed(entries))
+        self._take_back_unacked()
+        Auditor.flush(self)
+
+    def _take_back_unacked(self) -> None:
+        """Put the entries sent and never acknowledged back at the head of the queue, in
+        their order, for this process to append."""
         self._pending.extendleft(reversed(self._unacked))
         self._unacked.clear()
-        Auditor.flush(self)
 
     def _take_acks(self) -> None:
         """Read the acknowledgements the running recorder has written; one that ended is
