@@ -149,6 +149,17 @@ def test_a_patient_token_reaches_only_that_patient(loaded: TestClient) -> None:
                       headers=_as(loaded, "patient/*.rs")).status_code == 403
 
 
+def test_an_ambiguous_bare_id_is_judged_on_what_the_caller_sees(loaded: TestClient) -> None:
+    """`subject=p1` is refused when the Observations found point at Patient/p1 and Group/p1
+    (search/ambiguity.py); the patient, who cannot see the Group's Observation, gets their
+    own: the refusal tells no one about records they may not see."""
+    put_all(loaded, [{"resourceType": "Group", "id": "p1", "type": "person", "actual": True},
+                     {**_observation("of-group", "p1"), "subject": {"reference": "Group/p1"}}])
+    assert loaded.get("/fhir/Observation?subject=p1").status_code == 400
+    mine = _as(loaded, "patient/*.rs", patient="p1")
+    assert _ids(loaded.get("/fhir/Observation?subject=p1", headers=mine)) == {"o1"}
+
+
 def test_a_patient_writes_only_into_their_own_compartment(loaded: TestClient) -> None:
     mine = _as(loaded, "patient/*.cruds", patient="p1")
     created = loaded.post("/fhir/Observation", json=_observation("x", "p1"),

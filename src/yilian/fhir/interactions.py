@@ -292,6 +292,7 @@ def find_matches(ctx: Context, res_type: str, criteria: QueryPairs, *, limit: in
     the same criteria run one after the other and the second sees what the first wrote.
     """
     from yilian.fhir.guard import confine
+    from yilian.fhir.search.ambiguity import refuse_ambiguous_ids
     from yilian.fhir.search.query import RESULT_PARAMETERS, parse_query, search_ids
 
     # Matching is searching: the caller must be allowed to, and sees only what it may.
@@ -310,8 +311,9 @@ def find_matches(ctx: Context, res_type: str, criteria: QueryPairs, *, limit: in
     store.lock_key(ctx.conn, f"{res_type}?{sorted(parsed.applied())}")
     if ctx.uow is not None:
         ctx.uow.flush()
-    return search_ids(ctx.conn, res_type, confine(ctx.access, res_type, parsed.expression()),
-                      limit=limit)
+    expression = confine(ctx.access, res_type, parsed.expression())
+    refuse_ambiguous_ids(ctx.conn, res_type, parsed, expression, ctx.base_url)
+    return search_ids(ctx.conn, res_type, expression, limit=limit)
 
 
 def do_create(

@@ -9,6 +9,7 @@ access control alike.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fhir_helpers import FHIR_JSON, put_all
@@ -135,3 +136,44 @@ def test_identifier_modifier_is_refused_where_it_does_not_apply(client: TestClie
                   "Bundle?composition:identifier=x", "PlanDefinition?definition:identifier=x"):
         answer = client.get(f"/fhir/{query}", headers=strict)
         assert answer.status_code == 400, (query, answer.text)
+
+
+def _refusal(answer: Any) -> dict[str, Any]:
+    assert answer.status_code == 400, answer.text
+    issue: dict[str, Any] = answer.json()["issue"][0]
+    return issue
+
+
+def test_a_bare_id_that_names_several_types_is_refused(client: TestClient) -> None:
+    """`subject=x23` when the Observations found point at Patient/x23 and at Group/x23: two
+    resources, which the search would mix; refused, saying how to name one (R4 search,
+    reference parameters: SHOULD)."""
+    put_all(client, [
+        {"resourceType": "Patient", "id": "x23", "name": [{"family": "Alpha"}]},
+        {"resourceType": "Group", "id": "x23", "type": "person", "actual": True},
+        _observation("of-patient", "Patient/x23"),
+    ])
+    # Group/x23 exists, but no Observation points at it: nothing would be mixed.
+    assert _ids(client, "Observation?subject=x23") == ["of-patient"]
+    put_all(client, [_observation("of-group", "Group/x23"),
+                     _observation("of-other", "Patient/p9")])
+    for query in ("Observation?subject=x23", "Observation?subject=p9,x23",
+                  "Observation?subject=x23&status=final"):
+        issue = _refusal(client.get(f"/fhir/{query}"))
+        assert issue["expression"] == ["subject"], query
+        assert issue["diagnostics"] == (
+            "[YL-2063] 'x23' in subject names resources of several types (Group, Patient): "
+            "say which, as subject=Group/x23 or subject:Group=x23")
+    # Named by type, or through a parameter with one target type, or where the other
+    # criteria leave one type: answered.
+    assert _ids(client, "Observation?subject=Patient/x23") == ["of-patient"]
+    assert _ids(client, "Observation?subject:Group=x23") == ["of-group"]
+    assert _ids(client, "Observation?patient=x23") == ["of-patient"]
+    assert _ids(client, "Observation?subject=x23&_id=of-group,of-other") == ["of-group"]
+    assert _ids(client, "Observation?subject=p9") == ["of-other"]
+    assert _ids(client, "Patient/x23/Observation?subject=x23") == ["of-patient"]
+    # Conditional criteria are searches too: nothing is written.
+    answer = client.post("/fhir/Observation", json=_observation("new", "Patient/x23"),
+                         headers={**FHIR_JSON, "If-None-Exist": "subject=x23"})
+    assert _refusal(answer)["expression"] == ["subject"]
+    assert _ids(client, "Observation?_id=new") == []

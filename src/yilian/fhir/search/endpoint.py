@@ -14,6 +14,7 @@ from yilian.fhir.bundles import embedded, link, page_url
 from yilian.fhir.guard import confine, visible
 from yilian.fhir.interactions import Context
 from yilian.fhir.messages import FhirRequest, FhirResponse, JsonObject
+from yilian.fhir.search.ambiguity import refuse_ambiguous_ids
 from yilian.fhir.search.expressions import All, Expression
 from yilian.fhir.search.include import Include, included, parse_include
 from yilian.fhir.search.query import (
@@ -89,6 +90,8 @@ def search(
     includes, skipped = _includes(pairs, strict=strict)
     if ctx.uow is not None:
         ctx.uow.flush()
+    if res_type is not None:
+        refuse_ambiguous_ids(ctx.conn, res_type, parsed, scope[0][1], ctx.base_url)
 
     total: int | None = None
     if summary == "count" or total_mode in ("estimate", "accurate"):
