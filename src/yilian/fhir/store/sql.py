@@ -742,6 +742,12 @@ def delete_index_rows(conn: Connection, pks: Sequence[int]) -> None:
 def replace_index_rows(conn: Connection, rows: Sequence[tuple[int, str, IndexRows]]) -> None:
     """Swap the index rows of the given resources, (pk, type, rows by table), for new ones."""
     delete_index_rows(conn, [pk for pk, _, _ in rows])
+    insert_index_rows(conn, rows)
+
+
+def insert_index_rows(conn: Connection, rows: Sequence[tuple[int, str, IndexRows]]) -> None:
+    """Write index rows of resources that have none, (pk, type, rows by table): a table's
+    rows in one go, as a write's flush sends them."""
     by_table: dict[str, list[Group]] = {}
     for pk, res_type, tables in rows:
         for name, table_rows in tables.items():
