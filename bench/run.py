@@ -10,7 +10,7 @@ import httpx
 
 from bench.auth import SERVER_ENV, bench_authorization, require_access_control
 from bench.ceiling_app import DATA_ENV, write_data
-from bench.databases import database_pids, drop_database, fresh_database
+from bench.databases import analyze, database_pids, drop_database, fresh_database
 from bench.indexing import measure_indexing
 from bench.ingest import Ingestion, ingest_in_parallel, ingest_over_http
 from bench.loadgen import LoadPlan, LoadResult, run_load
@@ -136,6 +136,7 @@ class Ours:
     notes: list[str]
     authorization: str  # the bench user's token, sent to the ceiling app too
     unaudited_reads: LoadResult  # reads by id from the same database, audit trail off
+    store_reads: LoadResult  # the same reads by a bare app that only reads the database
 
 
 def _ours(kind: str, options: Options, workdir: Path, url: str) -> Ours:
@@ -151,6 +152,7 @@ def _ours(kind: str, options: Options, workdir: Path, url: str) -> Ours:
         ingestion = ingest_over_http(server.base, options.bundles, authorization)
         say(f"{kind}: {ingestion.rate:,.0f} resources/s; reading the rows back")
         back = read_back(url, ingestion.keys)
+        analyze(url)
         different = _same_bytes(server.base, back.reads, authorization)
         if different:
             notes.append(f"{kind}: {different} sampled reads differ from the stored bytes "
@@ -163,7 +165,9 @@ def _ours(kind: str, options: Options, workdir: Path, url: str) -> Ours:
     notes += loads.failures(f"{kind} (yilian)")
     unaudited = _unaudited_reads(kind, options, workdir, url, paths, authorization)
     notes += _failures(f"{kind} (yilian, audit trail off) read", unaudited)
-    return Ours(ingestion, back, loads, peak, notes, authorization, unaudited)
+    store_reads = _store_reads(kind, options, workdir, url, paths, authorization)
+    notes += _failures(f"{kind} (the database alone) read", store_reads)
+    return Ours(ingestion, back, loads, peak, notes, authorization, unaudited, store_reads)
 
 
 def _unaudited_reads(kind: str, options: Options, workdir: Path, url: str,
@@ -175,6 +179,22 @@ def _unaudited_reads(kind: str, options: Options, workdir: Path, url: str,
                           log_dir=workdir, env={**SERVER_ENV, "YILIAN_DATABASE_URL": url})
     try:
         options.quiet.check(f"{kind} read, audit trail off")
+        return run_load(_plan(options, server.port, "read", authorization, paths),
+                        server.proc.pid, database_pids(kind))
+    finally:
+        server.stop()
+
+
+def _store_reads(kind: str, options: Options, workdir: Path, url: str,
+                 paths: tuple[str, ...], authorization: str) -> LoadResult:
+    """The same reads from the same database by the ceiling's stack with nothing but the
+    store's reader (bench/store_read_app.py): what fetching the bytes from this database
+    costs on this machine (a diagnostic)."""
+    say(f"{kind}: read by id again, a bare app reading the database (diagnostic)")
+    server = start_server(f"store-read-{kind}", bench_app_argv("bench.store_read_app:app"),
+                          log_dir=workdir, env={"YILIAN_DATABASE_URL": url})
+    try:
+        options.quiet.check(f"{kind} read, the database alone")
         return run_load(_plan(options, server.port, "read", authorization, paths),
                         server.proc.pid, database_pids(kind))
     finally:
@@ -279,6 +299,9 @@ def run_database(kind: str, options: Options, workdir: Path) -> Half:
         *(line for line in _load_lines(kind, "read by id, audit trail off (diagnostic)",
                                        found.unaudited_reads, ceiling.reads, None)
           if "p50" not in line.measure),
+        *(line for line in _load_lines(
+            kind, "read by id, a bare app reading the database (diagnostic)",
+            found.store_reads, ceiling.reads, None) if "p50" not in line.measure),
         *(line for line in _load_lines(kind, "read by id, 1 connection", ours.serial_reads,
                                        ceiling.serial_reads, None) if "p95" not in line.measure),
         *_load_lines(kind, "create Patient", ours.creates, ceiling.creates, None),
