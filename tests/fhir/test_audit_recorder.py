@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from yilian.fhir import audit, audit_recorder
 from yilian.fhir.audit import AuditUnavailable, Entry, verify
 from yilian.fhir.audit_recorder import RecordingAuditor, frame, record, to_wire
-from yilian.fhir.store.tables import audit_entity, audit_log
+from yilian.fhir.store.tables import audit_entity, audit_log, audit_progress
 from yilian.kit.db import make_engine, read_transaction
 from yilian.kit.migrate import upgrade
 
@@ -194,25 +194,32 @@ def test_the_recorder_stops_reading_while_the_database_refuses(tmp_path: Path,
 def test_an_append_cut_short_acknowledges_what_it_stored(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """The batch refused, the entries one by one until the database goes away: the first
-    few are stored, and acknowledged; the rest wait, and are acknowledged once stored."""
-    auditor = audit.Auditor(engine)
+    few are stored, and acknowledged; the rest wait, and are acknowledged once stored. The
+    progress stored with them says the same."""
+    auditor = audit.Auditor(engine, progress_key="r1")
     answers = io.BytesIO()
     appender = audit_recorder._Appender(auditor, answers)
     auditor.hold(_read(n) for n in range(10))
     real_append, calls = audit.append, []
 
-    def going_away(conn: object, entries: list[Entry]) -> None:
+    def going_away(conn: object, entries: list[Entry], **progress: object) -> None:
         calls.append(len(entries))
         if len(calls) == 1 or len(calls) == 6:  # the batch, then the fifth alone
             raise OperationalError("INSERT", None, Exception("the database went away"))
-        real_append(conn, entries)  # type: ignore[arg-type]
+        real_append(conn, entries, **progress)  # type: ignore[arg-type]
+
+    def progress() -> int | None:
+        with read_transaction(engine) as conn:
+            return audit.progress_of(conn, "r1")
 
     monkeypatch.setattr(audit, "append", going_away)
     assert appender.append_held().startswith("failed: ")
     assert answers.getvalue() == b"a 4\n" and auditor.held == 6
+    assert progress() == 4
     monkeypatch.setattr(audit, "append", real_append)
     assert appender.append_held() == "ok"
     assert answers.getvalue() == b"a 4\na 10\n"
+    assert progress() == 10
     assert [ref for _, _, ref in _stored(engine)] == [f"Patient/{n}" for n in range(10)]
 
 
@@ -276,6 +283,41 @@ def test_entries_a_recorder_had_not_stored_go_to_the_next_one(
     assert _chain(engine) == (101, None)
     assert "entries it had not stored go to a new one" in caplog.text
     assert not auditor._unacked
+
+
+def test_a_recorder_that_dies_before_confirming_its_append_has_nothing_sent_again(
+        engine: Engine, auditor: RecordingAuditor, caplog: pytest.LogCaptureFixture) -> None:
+    """Killed after committing 50 entries and before the server heard its "a 50": the
+    progress it stored with them says they are done, so the next recorder does not get
+    them again. Each stored once, in order; the dead recorder's progress is forgotten."""
+    auditor.start()
+    first = auditor._child
+    assert first is not None and first.stdout is not None
+    with auditor._pipe:  # the sender thread stays out: no acknowledgement is read
+        for n in range(50):
+            auditor.later(_read(n))
+        auditor._send_locked()
+        assert len(auditor._unacked) == 50
+        deadline = time.monotonic() + 10
+        while len(_stored(engine)) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the recorder's own beat appends them
+        said = b""
+        while b"a 50\n" not in said and time.monotonic() < deadline:
+            said += os.read(first.stdout.fileno(), 1 << 16)  # the line the server misses
+        assert b"a 50\n" in said
+        first.kill()
+        first.wait()
+    assert len(auditor._unacked) == 50
+    auditor.later(_read(50))
+    auditor.flush()
+    assert auditor._child is not None and auditor._child is not first
+    assert [ref for _, _, ref in _stored(engine)] == [f"Patient/{n}" for n in range(51)]
+    assert _chain(engine) == (51, None)
+    assert "storing 50 entries it had not confirmed" in caplog.text
+    assert not auditor._unacked
+    with read_transaction(engine) as conn:
+        recorders = conn.execute(select(audit_progress.c.recorder)).scalars().all()
+    assert recorders == [auditor._key]  # the running recorder's alone
 
 
 def test_stored_entries_are_acknowledged_and_forgotten(engine: Engine,

@@ -27,13 +27,13 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
 from yilian.errors import ServiceUnavailable
 from yilian.fhir.messages import FhirRequest, FhirResponse
 from yilian.fhir.store.bulk import BulkInsert, pipelined
-from yilian.fhir.store.tables import audit_entity, audit_head, audit_log
+from yilian.fhir.store.tables import audit_entity, audit_head, audit_log, audit_progress
 from yilian.kit import jsonfmt
 from yilian.kit.clock import to_instant, utcnow
 from yilian.kit.db import write_transaction
@@ -97,8 +97,13 @@ _MOVE_HEAD = (update(audit_head).where(audit_head.c.id == 1)
               .values(seq=bindparam("head_seq"), hash=bindparam("head_hash")))
 
 
-def append(conn: Connection, entries: Sequence[Entry]) -> None:
-    """Chain entries onto the trail, in the caller's write transaction."""
+Progress = tuple[str, int]  # (an audit recorder's key, how many of its entries are done)
+
+
+def append(conn: Connection, entries: Sequence[Entry], *, progress: Progress | None = None
+           ) -> None:
+    """Chain entries onto the trail, in the caller's write transaction; `progress`: an
+    audit recorder's, stored with them (`audit_progress`)."""
     if not entries:
         return
     head = conn.execute(_LOCK_HEAD).first()
@@ -134,6 +139,8 @@ def append(conn: Connection, entries: Sequence[Entry]) -> None:
         _INSERT_LOG.insert(conn, rows)
         _INSERT_ENTITY.insert(conn, refs)
         _move_head(conn, seq, prev)
+        if progress is not None:
+            _record_progress(conn, *progress)
 
 
 def _move_head(conn: Connection, seq: int, digest: str) -> None:
@@ -146,6 +153,35 @@ def _move_head(conn: Connection, seq: int, digest: str) -> None:
     assert driver is not None
     with psycopg.RawCursor(driver) as raw:
         raw.execute("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", [seq, digest])
+
+
+_PROGRESS_SQL = ("INSERT INTO audit_progress (recorder, done) VALUES ({0}, {1}) "
+                 "ON CONFLICT (recorder) DO UPDATE SET done = excluded.done")
+
+
+def _record_progress(conn: Connection, recorder: str, done: int) -> None:
+    """The recorder's count of done entries, as `_move_head` sends its UPDATE (one
+    statement, in SQLite and PostgreSQL alike)."""
+    if conn.dialect.name != "postgresql":
+        conn.exec_driver_sql(_PROGRESS_SQL.format("?", "?"), (recorder, done))
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with psycopg.RawCursor(driver) as raw:
+        raw.execute(_PROGRESS_SQL.format("$1", "$2"), [recorder, done])
+
+
+def progress_of(conn: Connection, recorder: str) -> int | None:
+    """How many of the entries sent to a recorder it stored (or refused for good); None if
+    it stored none."""
+    done: int | None = conn.execute(
+        select(audit_progress.c.done).where(audit_progress.c.recorder == recorder)
+    ).scalar_one_or_none()
+    return done
+
+
+def forget_progress(conn: Connection, recorder: str) -> None:
+    conn.execute(delete(audit_progress).where(audit_progress.c.recorder == recorder))
 
 
 def _stamps(moment: datetime) -> tuple[str, str]:
@@ -247,8 +283,12 @@ class Auditor:
     beat_seconds = FLUSH_SECONDS
     max_pending = MAX_PENDING
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, progress_key: str | None = None) -> None:
         self.engine = engine
+        # An audit recorder's key: each append also stores how many of the entries this
+        # auditor was handed are done (`done`), for its server to read if it ends unheard.
+        self.progress_key = progress_key
+        self.done = 0
         self._pending: deque[Entry] = deque()
         self._wake = threading.Event()
         self._stop = False
@@ -301,7 +341,8 @@ class Auditor:
             return
         try:
             with write_transaction(self.engine) as conn:
-                append(conn, entries)
+                append(conn, entries, progress=self._progress(len(entries)))
+            self.done += len(entries)
             return
         except Exception:
             log.warning("a batch of %d audit entries failed; writing them one by one",
@@ -309,13 +350,19 @@ class Auditor:
         for number, entry in enumerate(entries):
             try:
                 with write_transaction(self.engine) as conn:
-                    append(conn, [entry])
+                    append(conn, [entry], progress=self._progress(number + 1))
             except (DataError, IntegrityError):
                 log.exception("an audit entry (%s by %s) cannot be written",
                               entry.subtype, entry.actor)
             except Exception:  # the database is away: keep the rest for the next beat
                 self._pending.extendleft(reversed(entries[number:]))
+                self.done += number
                 raise
+        self.done += len(entries)
+
+    def _progress(self, more: int) -> Progress | None:
+        """What an append of the next `more` entries stores as this auditor's progress."""
+        return None if self.progress_key is None else (self.progress_key, self.done + more)
 
     def close(self) -> None:
         self._stop = True

@@ -18,15 +18,18 @@ The pipe carries frames: a 4-byte little-endian length, then an orjson array:
 
 and the recorder's stdout carries lines: "ready ok" first, before it gets any entry; the
 answers to flushes; and after each append, "a N": the N first entries it received are
-stored (committed). The server keeps every entry it sent until it is acknowledged so.
+stored (committed). The server keeps every entry it sent until it is acknowledged so. The
+same N goes into the database in the append's own transaction (`audit_progress`, under a key
+the server gives each recorder it starts).
 
 At the end of its input (the server closed it, or ended) a recorder appends what it holds
 and exits; the signals that end a process group (Ctrl-C, a service manager's SIGTERM) do not
-end it before that. One that ends early is replaced, and the entries it had not acknowledged
-are sent to the new one: none is lost (one that dies between its commit and its "a N" line
-has its last append's entries stored twice, which `verify` accepts: each is a link of its
-own). If none can start (twice in a row), the server appends its entries itself from then
-on. When the database refuses the entries, the recorder stops reading at MAX_PENDING of
+end it before that. One that ends early is replaced: the server reads the progress it stored,
+which counts what it committed and never said (it died between its commit and its "a N"
+line), and sends the new one the entries it had not stored: none is lost, none stored twice.
+(Only if the database cannot say, right then, are they all sent again; an entry stored twice
+is still a valid link of the chain.) If none can start (twice in a row), the server appends
+its entries itself from then on. When the database refuses the entries, the recorder stops reading at MAX_PENDING of
 them, the pipe fills, then the server's queue; requests then wait up to CATCH_UP_SECONDS and
 fail with a 503 (`AuditUnavailable`): none is answered unaudited, and no memory grows
 without bound.
@@ -45,6 +48,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -53,12 +57,21 @@ from typing import IO, Any
 import orjson
 from sqlalchemy import Engine
 
-from yilian.fhir.audit import FLUSH_SECONDS, MAX_PENDING, Auditor, AuditUnavailable, Entry
-from yilian.kit.db import make_engine
+from yilian.fhir.audit import (
+    FLUSH_SECONDS,
+    MAX_PENDING,
+    Auditor,
+    AuditUnavailable,
+    Entry,
+    forget_progress,
+    progress_of,
+)
+from yilian.kit.db import make_engine, write_transaction
 
 log = logging.getLogger("yilian.audit")
 
 URL_ENV = "YILIAN_AUDIT_RECORDER_DATABASE_URL"  # not an argument: `ps` shows arguments
+KEY_ENV = "YILIAN_AUDIT_RECORDER_KEY"  # the name its progress is stored under
 SEND_SECONDS = 0.1
 ANSWER_SECONDS = 60.0  # a flush's answer: a busy database's lock wait included
 READY = "ready"  # the recorder's first line, once it can take entries
@@ -115,6 +128,7 @@ class RecordingAuditor(Auditor):
         # it wrote that is not a whole line yet.
         self._unacked: deque[Entry] = deque()
         self._acked = 0
+        self._key = ""  # the running recorder's, under which it stores its progress
         self._output = bytearray()
         # No recorder could start (twice in a row): entries are appended in process from
         # then on, rather than a new recorder tried (~0.4 s of CPU) every beat.
@@ -277,12 +291,33 @@ class RecordingAuditor(Auditor):
                     return answer
 
     def _drop_child(self) -> None:
-        """End the recorder, its last acknowledgements read first: what it stored is not
-        sent again."""
+        """End the recorder, its last acknowledgements read first, then the progress it
+        stored with its last append: what it stored is not sent again, said or not."""
         child, self._child = self._child, None
         if child is None:
             return
         _end(child, then=lambda: self._drain(child))
+        self._settle_progress(self._key)
+
+    def _settle_progress(self, key: str) -> None:
+        """A recorder has ended: drop the entries its stored progress counts as done (it
+        ended between a commit and saying so), and forget its progress. If the database
+        cannot say, the entries go to the next recorder; one stored already is then stored
+        twice, each a valid link of the chain."""
+        try:
+            with write_transaction(self.engine) as conn:
+                done = progress_of(conn, key) if self._unacked else None
+                forget_progress(conn, key)
+        except Exception as error:
+            if self._unacked:
+                log.warning("the audit recorder's progress could not be read (%s): its %d "
+                            "unconfirmed entries go to the next one", error,
+                            len(self._unacked))
+            return
+        if done is not None and done > self._acked:
+            log.warning("the audit recorder ended after storing %d entries it had not "
+                        "confirmed: not sent again", min(done - self._acked, len(self._unacked)))
+            self._acknowledged(done)
 
     def _drain(self, child: subprocess.Popen[bytes]) -> None:
         """Read what `child` writes until it ends (its input is closed: it appends what it
@@ -317,10 +352,11 @@ class RecordingAuditor(Auditor):
     def _start(self) -> subprocess.Popen[bytes]:
         """A new recorder, once it says it is ready (its imports done, its engine made): one
         that cannot start fails here, before any entry is handed to it."""
+        self._key = uuid.uuid4().hex
         child = subprocess.Popen(
             [sys.executable, "-m", "yilian.fhir.audit_recorder"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env={**os.environ, URL_ENV: self._url}, close_fds=True)
+            env={**os.environ, URL_ENV: self._url, KEY_ENV: self._key}, close_fds=True)
         assert child.stdin is not None
         with contextlib.suppress(OSError):
             fcntl.fcntl(child.stdin.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
@@ -386,10 +422,9 @@ class _Appender:
     def __init__(self, auditor: Auditor, answers: IO[bytes]) -> None:
         self.auditor = auditor
         self.answers = answers
-        self.stored = 0
 
     def append_held(self) -> str:
-        held = self.auditor.held
+        before = self.auditor.done
         try:
             self.auditor.flush()
             answer = "ok"
@@ -397,11 +432,10 @@ class _Appender:
             log.warning("audit entries not appended yet: %s", error)
             answer = "failed: " + " ".join(str(error).split())[:300]  # one line, as framed
         # Done with, in order: stored, or refused for good (logged); a failed flush may
-        # have stored the first few one by one before the database went away.
-        done = held - self.auditor.held
-        if done:
-            self.stored += done
-            self.say(f"a {self.stored}")
+        # have stored the first few one by one before the database went away. The same
+        # count went into the database with them (`audit_progress`).
+        if self.auditor.done != before:
+            self.say(f"a {self.auditor.done}")
         return answer
 
     def say(self, line: str) -> None:
@@ -410,10 +444,13 @@ class _Appender:
             self.answers.flush()
 
 
-def record(engine: Engine, source: IO[bytes], answers: IO[bytes]) -> None:
+def record(engine: Engine, source: IO[bytes], answers: IO[bytes], *,
+           key: str | None = None) -> None:
     """The recorder's loop: entries from `source` appended every FLUSH_SECONDS, flushes
-    answered on `answers`, until the end of `source`."""
-    auditor = Auditor(engine)  # used without its thread: this loop is its beat
+    answered on `answers`, until the end of `source`; `key`: the name its progress is stored
+    under (`audit_progress`)."""
+    # Used without its thread: this loop is its beat.
+    auditor = Auditor(engine, progress_key=key)
     appender = _Appender(auditor, answers)
     buffer = bytearray()
     waiting = select.poll()
@@ -462,7 +499,7 @@ def main() -> None:
     sys.stdout.buffer.write(f"{READY} ok\n".encode())
     sys.stdout.buffer.flush()
     try:
-        record(engine, sys.stdin.buffer, sys.stdout.buffer)
+        record(engine, sys.stdin.buffer, sys.stdout.buffer, key=os.environ.get(KEY_ENV))
     finally:
         engine.dispose()
 

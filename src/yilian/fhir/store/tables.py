@@ -217,6 +217,16 @@ audit_entity = Table(
     Index("ix_audit_entity_reference", "reference", "seq"),
 )
 
+# How far each audit recorder process has got (fhir.audit_recorder): the number of the
+# entries it was sent that are done, written in the transaction that stores them. A server
+# whose recorder ended before saying so reads it here, and does not send those again.
+audit_progress = Table(
+    "audit_progress",
+    metadata,
+    Column("recorder", String(64), primary_key=True),
+    Column("done", BigInteger, nullable=False),
+)
+
 audit_head = Table(
     "audit_head",
     metadata,
