@@ -29,10 +29,10 @@ which counts what it committed and never said (it died between its commit and it
 line), and sends the new one the entries it had not stored: none is lost, none stored twice.
 (Only if the database cannot say, right then, are they all sent again; an entry stored twice
 is still a valid link of the chain.) If none can start (twice in a row), the server appends
-its entries itself from then on. When the database refuses the entries, the recorder stops reading at MAX_PENDING of
-them, the pipe fills, then the server's queue; requests then wait up to CATCH_UP_SECONDS and
-fail with a 503 (`AuditUnavailable`): none is answered unaudited, and no memory grows
-without bound.
+its entries itself from then on. When the database refuses the entries, the recorder stops
+reading at MAX_PENDING of them, the pipe fills, then the server's queue; requests then wait up
+to CATCH_UP_SECONDS and fail with a 503 (`AuditUnavailable`): none is answered unaudited, and
+no memory grows without bound.
 """
 
 from __future__ import annotations
