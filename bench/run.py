@@ -174,15 +174,9 @@ def _unaudited_reads(kind: str, options: Options, workdir: Path, url: str,
                      paths: tuple[str, ...], authorization: str) -> LoadResult:
     """The same reads from the same database, served with the audit trail off: what an
     audit entry per read costs (a diagnostic; the audit trail is not optional)."""
-    say(f"{kind}: read by id again, audit trail off (diagnostic)")
-    server = start_server(f"yilian-{kind}-unaudited", bench_app_argv("bench.unaudited_app:app"),
-                          log_dir=workdir, env={**SERVER_ENV, "YILIAN_DATABASE_URL": url})
-    try:
-        options.quiet.check(f"{kind} read, audit trail off")
-        return run_load(_plan(options, server.port, "read", authorization, paths),
-                        server.proc.pid, database_pids(kind))
-    finally:
-        server.stop()
+    return _reads_served_by("bench.unaudited_app:app", "audit trail off", kind, options,
+                            workdir, {**SERVER_ENV, "YILIAN_DATABASE_URL": url}, paths,
+                            authorization)
 
 
 def _store_reads(kind: str, options: Options, workdir: Path, url: str,
@@ -190,11 +184,20 @@ def _store_reads(kind: str, options: Options, workdir: Path, url: str,
     """The same reads from the same database by the ceiling's stack with nothing but the
     store's reader (bench/store_read_app.py): what fetching the bytes from this database
     costs on this machine (a diagnostic)."""
-    say(f"{kind}: read by id again, a bare app reading the database (diagnostic)")
-    server = start_server(f"store-read-{kind}", bench_app_argv("bench.store_read_app:app"),
-                          log_dir=workdir, env={"YILIAN_DATABASE_URL": url})
+    return _reads_served_by("bench.store_read_app:app", "a bare app reading the database",
+                            kind, options, workdir, {"YILIAN_DATABASE_URL": url}, paths,
+                            authorization)
+
+
+def _reads_served_by(app: str, what: str, kind: str, options: Options, workdir: Path,
+                     env: dict[str, str], paths: tuple[str, ...], authorization: str
+                     ) -> LoadResult:
+    """The read load once more, against another app of the bench on the same database."""
+    say(f"{kind}: read by id again, {what} (diagnostic)")
+    name = app.partition(":")[0].rpartition(".")[2]
+    server = start_server(f"{name}-{kind}", bench_app_argv(app), log_dir=workdir, env=env)
     try:
-        options.quiet.check(f"{kind} read, the database alone")
+        options.quiet.check(f"{kind} read, {what}")
         return run_load(_plan(options, server.port, "read", authorization, paths),
                         server.proc.pid, database_pids(kind))
     finally:

@@ -260,6 +260,18 @@ def test_a_recorder_that_ended_is_replaced(engine: Engine, auditor: RecordingAud
     assert "the audit recorder ended" in caplog.text
 
 
+def _stored_once_by_a_new_recorder(engine: Engine, auditor: RecordingAuditor,
+                                   first: object, sent: int) -> None:
+    """One more entry, flushed: a recorder other than `first` takes it, and the `sent`
+    entries before it and it are each stored once, in order, the server holding none."""
+    auditor.later(_read(sent))
+    auditor.flush()
+    assert auditor._child is not None and auditor._child is not first
+    assert [ref for _, _, ref in _stored(engine)] == [f"Patient/{n}" for n in range(sent + 1)]
+    assert _chain(engine) == (sent + 1, None)
+    assert not auditor._unacked
+
+
 def test_entries_a_recorder_had_not_stored_go_to_the_next_one(
         engine: Engine, auditor: RecordingAuditor, caplog: pytest.LogCaptureFixture) -> None:
     """Killed with entries sent to it and not stored, a recorder's replacement gets them:
@@ -276,13 +288,8 @@ def test_entries_a_recorder_had_not_stored_go_to_the_next_one(
     assert len(auditor._unacked) == 100 and not auditor._pending
     first.kill()
     first.wait()
-    auditor.later(_read(100))
-    auditor.flush()
-    assert auditor._child is not None and auditor._child is not first
-    assert [ref for _, _, ref in _stored(engine)] == [f"Patient/{n}" for n in range(101)]
-    assert _chain(engine) == (101, None)
+    _stored_once_by_a_new_recorder(engine, auditor, first, 100)
     assert "entries it had not stored go to a new one" in caplog.text
-    assert not auditor._unacked
 
 
 def test_a_recorder_that_dies_before_confirming_its_append_has_nothing_sent_again(
@@ -308,13 +315,8 @@ def test_a_recorder_that_dies_before_confirming_its_append_has_nothing_sent_agai
         first.kill()
         first.wait()
     assert len(auditor._unacked) == 50
-    auditor.later(_read(50))
-    auditor.flush()
-    assert auditor._child is not None and auditor._child is not first
-    assert [ref for _, _, ref in _stored(engine)] == [f"Patient/{n}" for n in range(51)]
-    assert _chain(engine) == (51, None)
+    _stored_once_by_a_new_recorder(engine, auditor, first, 50)
     assert "storing 50 entries it had not confirmed" in caplog.text
-    assert not auditor._unacked
     with read_transaction(engine) as conn:
         recorders = conn.execute(select(audit_progress.c.recorder)).scalars().all()
     assert recorders == [auditor._key]  # the running recorder's alone
