@@ -6,7 +6,7 @@ FhirRouter.handle (what POST /fhir calls, without HTTP), one router with the ser
 search index rows. The issue's goal: (time with - time without) / time without under 50%.
 
 Then the database's share of that overhead, its floor: the index rows the indexed database
-holds, read back bundle by bundle, are written into a fifth fresh database through the
+holds, read back bundle by bundle, are written into a third fresh database through the
 store's own insert (`insert_index_rows`, what a write's flush does with them), one
 transaction per bundle as in the run, with no FHIR work at all: no parsing, validation,
 extraction or resource rows.
