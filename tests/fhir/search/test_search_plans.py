@@ -283,3 +283,14 @@ def test_prefixes_are_ranges_that_keep_case_and_script(client: TestClient) -> No
     assert found("Patient?family=张") == ["张", "张三丰"]
     assert found("Patient?family:exact=张") == ["张"]
     assert found("Patient?name=章") == ["章"]
+
+
+def test_a_bare_id_of_a_many_typed_reference_is_looked_up_by_each_type(
+        sqlite_client: TestClient) -> None:
+    """`subject=p1` leaves the type open (Patient, Group, Device, Location): each type is
+    a lookup in the reference index, which leads with the type, not a scan of the rows."""
+    with _engine(sqlite_client).connect() as conn:
+        found = _plan(conn, "Observation?subject=p1")
+        explained = _explain(conn, found.select().order_by(found.pk).limit(21))
+    assert "ix_idx_reference_target (target_type=? AND target_id=?" in explained, explained
+    assert "SCAN" not in explained.replace("SCAN CONSTANT ROW", ""), explained

@@ -15,9 +15,8 @@ from __future__ import annotations
 from sqlalchemy import Connection, select
 
 from yilian.errors import BadRequest
-from yilian.fhir.definitions import resource_types
 from yilian.fhir.search.expressions import Expression, Match
-from yilian.fhir.search.predicates import of_param
+from yilian.fhir.search.predicates import of_param, reference_targets
 from yilian.fhir.search.query import ParsedQuery, search_plan
 from yilian.fhir.search.registry import ParamType
 from yilian.fhir.store.tables import idx_reference
@@ -37,7 +36,7 @@ def refuse_ambiguous_ids(conn: Connection, res_type: str, parsed: ParsedQuery,
         if not ids:
             continue
         # The types as the leading column of the reference index's key: a seek per type.
-        targets = match.param.targets or tuple(sorted(resource_types()))
+        targets = reference_targets(match.param)
         found = search_plan(conn, res_type, expression, base_url).select().subquery()
         rows = idx_reference
         pointed = (

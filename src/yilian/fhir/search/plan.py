@@ -409,7 +409,7 @@ def _prefix(value: Any) -> Prefix | None:
 
 
 # Static ranks: what usually finds fewer rows first. Not probed: lookups without an index
-# to count from cheaply (`:contains`, `:text`, a bare id of a many-typed reference).
+# to count from cheaply (`:contains`, `:text`).
 _RANKS = {ParamType.REFERENCE: 10, ParamType.TOKEN: 20, ParamType.URI: 25,
           ParamType.STRING: 30, ParamType.DATE: 40, ParamType.NUMBER: 45,
           ParamType.QUANTITY: 45}
@@ -419,9 +419,6 @@ def _match_rank(match: Match) -> tuple[int, bool]:
     param, modifier = match.param, match.modifier
     if modifier in ("contains", "text", "of-type"):
         return 70, False
-    if param.type is ParamType.REFERENCE and len(param.targets) != 1 and not modifier and any(
-            "/" not in v and ":" not in v for v in match.values):
-        return 60, False  # target_id alone: no index leads with it
     if param.type is ParamType.DATE and all(within_a_day(v) for v in match.values):
         return 15, True  # a day's rows: counted first, a code's count stops at as many
     return _RANKS[param.type], True

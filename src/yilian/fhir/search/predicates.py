@@ -21,8 +21,18 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import BindParameter, ColumnElement, Table, and_, not_, or_, tuple_
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Table,
+    and_,
+    literal_column,
+    not_,
+    or_,
+    tuple_,
+)
 
+from yilian.fhir.definitions import resource_types
 from yilian.fhir.search.dates import DATE_MAX, DATE_MIN
 from yilian.fhir.search.expressions import Match
 from yilian.fhir.search.registry import ParamType, SearchParam
@@ -263,7 +273,7 @@ def matching_rows(rows: Columns, bound: Bound, res_type: str) -> Condition:
                 _starts_with(rows.c.value_norm, form, binds) for form in forms)))
         case ParamType.REFERENCE:
             return and_(of_param(rows, res_type, param),
-                        or_(*(_reference(rows, form, binds) for form in forms)))
+                        or_(*(_reference(rows, form, binds, param) for form in forms)))
         case ParamType.URI:
             return and_(of_param(rows, res_type, param), or_(*(
                 rows.c.uri.in_(next(binds)) if form == "above" else
@@ -312,12 +322,31 @@ def _token(rows: Columns, res_type: str, param: SearchParam, modifier: str | Non
     return or_(*alternatives)
 
 
-def _reference(rows: Columns, form: str, binds: Binds) -> Condition:
+def _reference(rows: Columns, form: str, binds: Binds, param: SearchParam) -> Condition:
     if form == "url":
         return rows.c.url == next(binds)
     if form == "typed":
         return and_(rows.c.target_type == next(binds), rows.c.target_id == next(binds))
-    return rows.c.target_id == next(binds)
+    # A bare id of a many-typed reference: any of the types the parameter reaches (a row's
+    # type is always one of them, or none for a URL), named so that the reference index,
+    # which leads with the type, is looked up once per type instead of read through.
+    return and_(_one_of_types(rows.c.target_type, reference_targets(param)),
+                rows.c.target_id == next(binds))
+
+
+@lru_cache(maxsize=1024)
+def _one_of_types(column: ColumnElement[Any], types: tuple[str, ...]) -> Condition:
+    """`column IN ('Patient', 'Group', ...)` written out: the types are fixed for a
+    parameter, so the statement keeps one text (no list to expand at every run, one plan
+    on PostgreSQL). Resource type names are letters alone."""
+    assert all(name.isalpha() and name.isascii() for name in types), types
+    return column.in_([literal_column(f"'{name}'") for name in types])
+
+
+def reference_targets(param: SearchParam) -> tuple[str, ...]:
+    """The types a reference parameter's values can point at (every type for an
+    any-resource reference)."""
+    return param.targets or tuple(sorted(resource_types()))
 
 
 # --- ranges: date, number, quantity ------------------------------------------------------------
