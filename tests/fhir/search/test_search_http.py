@@ -511,6 +511,44 @@ def test_ap_dates_at_the_ends_of_the_calendar_clamp_the_widened_range(client: Te
     ])
 
 
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+
+def _typed(patient_id: str, value: str, *types: tuple[str | None, str],
+           system: str | None = None) -> dict[str, Any]:
+    coding = [{"code": code, **({"system": of} if of else {})} for of, code in types]
+    identifier: dict[str, Any] = {"value": value, **({"system": system} if system else {})}
+    if coding:
+        identifier["type"] = {"coding": coding}
+    return {"resourceType": "Patient", "id": patient_id, "identifier": [identifier]}
+
+
+def test_identifier_of_type_matches_the_type_and_the_value(client: TestClient) -> None:
+    """R4 search §3.1.1.4.6 `:of-type`: type system|type code|value, of one identifier (a
+    type coding without a system is matched by an empty type system)."""
+    put_all(client, [
+        _typed("mr-a", "12345", (V2_0203, "MR"), system="urn:hospital-a"),
+        _typed("mr-b", "12345", (V2_0203, "MR")),
+        _typed("ss", "12345", (V2_0203, "SS")),
+        _typed("two-types", "999", (V2_0203, "MR"), ("urn:local", "MRN")),
+        _typed("untyped", "12345"),
+        _typed("no-type-system", "12345", (None, "MR")),
+    ])
+    check(client, [
+        (q(f"Patient?identifier:of-type={V2_0203}|MR|12345"), {"mr-a", "mr-b"}),
+        (q(f"Patient?identifier:of-type={V2_0203}|SS|12345"), {"ss"}),
+        (q(f"Patient?identifier:of-type={V2_0203}|MR|12345,{V2_0203}|SS|12345"),
+         {"mr-a", "mr-b", "ss"}),
+        (q(f"Patient?identifier:of-type={V2_0203}|MR|999"), {"two-types"}),
+        (q("Patient?identifier:of-type=urn:local|MRN|999"), {"two-types"}),
+        (q("Patient?identifier:of-type=|MR|12345"), {"no-type-system"}),
+        (q(f"Patient?identifier:of-type={V2_0203}|MR|1234"), set()),
+        (q(f"Patient?identifier:of-type={V2_0203}|SS|999"), set()),
+        (q(f"Patient?identifier:of-type={V2_0203}|MR|12345&identifier=urn:hospital-a|"),
+         {"mr-a"}),
+    ])
+
+
 # --- escaped separators (R4 search §3.1.1.3.x "Escaping search parameters") -----------------
 
 

@@ -294,3 +294,14 @@ def test_a_bare_id_of_a_many_typed_reference_is_looked_up_by_each_type(
         explained = _explain(conn, found.select().order_by(found.pk).limit(21))
     assert "ix_idx_reference_target (target_type=? AND target_id=?" in explained, explained
     assert "SCAN" not in explained.replace("SCAN CONSTANT ROW", ""), explained
+
+
+def test_an_identifier_of_a_type_is_looked_up_by_its_value(sqlite_client: TestClient) -> None:
+    """`identifier:of-type=system|MR|12345`: the value is the row's code, whose hash leads the
+    code index; the type is then checked on the rows found, not every identifier read."""
+    with _engine(sqlite_client).connect() as conn:
+        found = _plan(conn, "Patient?identifier:of-type="
+                            "http://terminology.hl7.org/CodeSystem/v2-0203|MR|12345")
+        explained = _explain(conn, found.select().order_by(found.pk).limit(21))
+    assert "ix_idx_token_code (hash_code=?" in explained, explained
+    assert "SCAN" not in explained.replace("SCAN CONSTANT ROW", ""), explained

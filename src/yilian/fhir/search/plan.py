@@ -409,7 +409,8 @@ def _prefix(value: Any) -> Prefix | None:
 
 
 # Static ranks: what usually finds fewer rows first. Not probed: lookups without an index
-# to count from cheaply (`:contains`, `:text`).
+# to count from cheaply (`:contains`, `:text`). An identifier `:of-type` is a token's code
+# lookup, ranked as one.
 _RANKS = {ParamType.REFERENCE: 10, ParamType.TOKEN: 20, ParamType.URI: 25,
           ParamType.STRING: 30, ParamType.DATE: 40, ParamType.NUMBER: 45,
           ParamType.QUANTITY: 45}
@@ -417,7 +418,7 @@ _RANKS = {ParamType.REFERENCE: 10, ParamType.TOKEN: 20, ParamType.URI: 25,
 
 def _match_rank(match: Match) -> tuple[int, bool]:
     param, modifier = match.param, match.modifier
-    if modifier in ("contains", "text", "of-type"):
+    if modifier in ("contains", "text"):
         return 70, False
     if param.type is ParamType.DATE and all(within_a_day(v) for v in match.values):
         return 15, True  # a day's rows: counted first, a code's count stops at as many

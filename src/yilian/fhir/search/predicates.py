@@ -165,9 +165,13 @@ def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
             form.append(_prefix_range(normalize_for_search(unescape(value)), bound))
         return
     if modifier == "of-type":
+        codes = stored_codes(param)
         for value in values:
             type_system, type_code, ident = (unescape(p) for p in split_escaped(value, "|"))
             form.append(bool(type_system))
+            # The identifier's value is its row's code: the code's hash finds the rows.
+            of_code = [hash64(res_type, code, ident) for code in codes]
+            bound.append(of_code[0] if len(of_code) == 1 else of_code)
             bound.extend([type_system, type_code, ident] if type_system
                          else [type_code, ident])
         return
@@ -303,8 +307,11 @@ def _token(rows: Columns, res_type: str, param: SearchParam, modifier: str | Non
         return and_(of_param(rows, res_type, param),
                     or_(*(_starts_with(rows.c.text, form, binds) for form in forms)))
     if modifier == "of-type":
+        several = len(stored_codes(param)) > 1  # a list of hashes, as `_prepare_token` binds
         return and_(of_param(rows, res_type, param), or_(*(
-            and_(rows.c.type_system == next(binds) if with_system
+            and_(rows.c.hash_code.in_(next(binds)) if several
+                 else rows.c.hash_code == next(binds),
+                 rows.c.type_system == next(binds) if with_system
                  else rows.c.type_system.is_(None),
                  rows.c.type_code == next(binds), rows.c.code == next(binds))
             for with_system in forms)))
