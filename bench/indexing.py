@@ -177,7 +177,7 @@ def _index_rows_between(engine: Engine, after: int, up_to: int
             columns = [table.c[field] for field in ROW_TYPES[name]._fields]
             query = (select(table.c.resource_pk, table.c.res_type, *columns)
                      .where(table.c.resource_pk > after, table.c.resource_pk <= up_to)
-                     .order_by(table.c.id))
+                     .order_by(table.c.resource_pk))
             for pk, res_type, *values in conn.execute(query):
                 tables = found.setdefault(pk, (res_type, {}))[1]
                 tables.setdefault(name, []).append(tuple(values))

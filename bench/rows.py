@@ -3,9 +3,8 @@
 The rows are read back from the server's database after its ingestion (outside any timing),
 grouped by the Bundle that created them, then inserted into an empty migrated database of the
 same kind through the same engine setup (make_engine, write_transaction: BEGIN IMMEDIATE on
-SQLite), one transaction per Bundle, each table with one SQLAlchemy Core executemany. The
-index rows get new ids from the database, as the server's did; resources keep their pks
-because index and version rows refer to them.
+SQLite), one transaction per Bundle, each table with one SQLAlchemy Core executemany.
+Resources keep their pks because index and version rows refer to them.
 
 A second, driver-only variant sends the same rows as pre-converted tuples through
 exec_driver_sql: the floor of what the database and its driver need.
@@ -88,12 +87,11 @@ def read_back(url: str, keys: list[list[ResourceKey]]) -> ReadBack:
                         to_http_date(row["last_updated"]),
                     )
             for name, table in INDEX_TABLES.items():
-                for row in conn.execute(select(table).order_by(table.c.id)).mappings():
+                query = select(table).order_by(table.c.resource_pk)
+                for row in conn.execute(query).mappings():
                     number = of_pk.get(row["resource_pk"])
                     if number is not None:
-                        copy = dict(row)
-                        del copy["id"]
-                        bundles[number].index.setdefault(name, []).append(copy)
+                        bundles[number].index.setdefault(name, []).append(dict(row))
     finally:
         engine.dispose()
     missing = len(wanted) - len(of_pk)

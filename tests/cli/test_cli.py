@@ -21,7 +21,7 @@ def test_db_upgrade_creates_schema(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade", "--db", url])
     assert result.exit_code == 0, result.output
     assert f"revision {head_revision()}" in result.output
-    assert head_revision() == "0017"
+    assert head_revision() == "0018"
     assert "8 OperationDefinitions stored" in result.output  # $admit ..., $audit-trail
     again = runner.invoke(app, ["db", "upgrade", "--db", url])  # idempotent
     assert again.exit_code == 0
