@@ -546,10 +546,8 @@ def read_back(url: str, before: Snapshot, clerks: Sequence[Sequence[tuple[str, s
                 for batch in _batches(wanted_pks):
                     for row in conn.execute(select(table).where(
                             table.c.resource_pk.in_(batch))).mappings():
-                        copy = dict(row)
-                        del copy["id"]
-                        index.setdefault(copy["resource_pk"], {}).setdefault(name, []).append(
-                            copy)
+                        index.setdefault(row["resource_pk"], {}).setdefault(name, []).append(
+                            dict(row))
             bed_versions: dict[int, list[Row]] = {}
             for old in before.beds:
                 bed_versions[old["pk"]] = [dict(r) for r in conn.execute(
