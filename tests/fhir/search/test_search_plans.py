@@ -305,3 +305,16 @@ def test_an_identifier_of_a_type_is_looked_up_by_its_value(sqlite_client: TestCl
         explained = _explain(conn, found.select().order_by(found.pk).limit(21))
     assert "ix_idx_token_code (hash_code=?" in explained, explained
     assert "SCAN" not in explained.replace("SCAN CONSTANT ROW", ""), explained
+
+
+def test_a_reference_or_token_present_is_checked_on_the_type_in_pk_order(
+        sqlite_client: TestClient) -> None:
+    """`subject:missing=false`: every row of the parameter, which the reference and token
+    tables could only read through. The type's resources are walked in pk order instead,
+    each probed, so a page ends after a few when most have a value."""
+    with _engine(sqlite_client).connect() as conn:
+        for query in ("Observation?subject:missing=false", "Observation?code:missing=false"):
+            found = _plan(conn, query)
+            assert _source_table(found) == "resource", query
+            explained = _explain(conn, found.select().order_by(found.pk).limit(21))
+            assert "SCAN" not in explained.replace("SCAN CONSTANT ROW", ""), explained

@@ -357,11 +357,19 @@ def source(expr: Expression, res_type: str, names: Names) -> Source | None:
     raise AssertionError(f"no source for {expr!r}")
 
 
+# Index tables with no index leading with (res_type, param): a parameter's rows all together
+# are found there only by reading the table.
+_NO_PARAM_INDEX = frozenset({ParamType.TOKEN, ParamType.REFERENCE})
+
+
 def _sourceless(expr: Expression) -> bool:
-    """Criteria only checked on candidates found otherwise: `:not`, `:missing=true`, `ne`."""
+    """Criteria only checked on candidates found otherwise: `:not`, `:missing=true`, `ne`;
+    and `:missing=false` of a token or reference (every row of the parameter, which those
+    tables can only read through: the type's resources in pk order, each probed, end a
+    page after a few when most have a value)."""
     match expr:
-        case Missing(_, missing):
-            return missing
+        case Missing(param, missing):
+            return missing or param.type in _NO_PARAM_INDEX
         case Match(_, modifier, values):
             return modifier == "not" or any(_prefix(v) is Prefix.NE for v in values)
         case Not():
