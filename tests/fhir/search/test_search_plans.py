@@ -247,6 +247,35 @@ def test_a_type_without_criteria_is_paged_by_its_pk_index(sqlite_client: TestCli
     assert "ix_resource_type_pk" in explained and "TEMP B-TREE" not in explained
 
 
+def test_a_few_ids_are_looked_up_each_not_found_walking_the_type(
+        sqlite_client: TestClient) -> None:
+    """`_id=a,b,c` in pk order: without a hint SQLite walks the type's pk index to avoid
+    sorting three rows (214 ms at 659,000 Observations)."""
+    with _engine(sqlite_client).connect() as conn:
+        found = _plan(conn, "Observation?_id=o1,o2,nothing")
+        explained = _explain(conn, found.select().order_by(found.pk_order).limit(21))
+    assert "uq_resource_type_id (res_type=? AND res_id=?)" in explained, explained
+    assert "ix_resource_type_pk" not in explained
+    bundle = sqlite_client.get("/fhir/Observation?_id=o2,o1,nothing").json()
+    assert [e["resource"]["id"] for e in bundle["entry"]] == ["o1", "o2"]
+
+
+def test_a_compartment_is_counted_as_a_source(sqlite_client: TestClient) -> None:
+    """Patient/p2/Observation?code=heart-rate starts from the patient's few Observations
+    (by subject or performer, both counted), not from every heart rate (at a million
+    resources: 346 ms against 1 ms)."""
+    with _engine(sqlite_client).connect() as conn:
+        criteria = parse_query("Observation", [("code", f"{LOINC}|{HEART_RATE}")],
+                               strict=True).expression()
+        compartment = query_module.compartment_expression("Patient", "p2", "Observation")
+        found = search_plan(conn, "Observation", All((compartment, criteria)), None)
+    assert found.source.unique and len(found.filters) == 1  # the union; the code filters
+    for url, expected in ((f"Patient/p2/Observation?code={LOINC}|{GLUCOSE}", 3),
+                          (f"Patient/p2/Observation?code={LOINC}|{HEART_RATE}", 0),
+                          (f"Patient/p1/Observation?code={LOINC}|{HEART_RATE}&_count=100", 60)):
+        assert len(sqlite_client.get(f"/fhir/{url}").json().get("entry", [])) == expected, url
+
+
 def test_the_bound_after_a_prefix() -> None:
     assert after_prefix("zha") == "zhb"
     assert after_prefix("张") == chr(ord("张") + 1)

@@ -416,7 +416,7 @@ def search_ids(conn: Connection, res_type: str, expression: Expression, *, limit
 
     def build() -> Select[Any]:
         found = bound.plans()[0][1]
-        page = found.select().order_by(found.pk).limit(_LIMIT).subquery()
+        page = found.select().order_by(found.pk_order).limit(_LIMIT).subquery()
         return (select(resource.c.res_id).join(page, page.c.pk == resource.c.pk)
                 .order_by(page.c.pk))
 
@@ -449,7 +449,7 @@ def search_page(
             query = found.select()
             if missing is not None:
                 query = query.where(found.pk > bindparam("cursor_pk", type_=NullType()))
-            return _with_versions(query.order_by(found.pk).limit(_LIMIT), sort)
+            return _with_versions(query.order_by(found.pk_order).limit(_LIMIT), sort)
         sort_type = scope[0][0]  # several types sort only by _id and _lastUpdated
         parts = [found.select(*(sort_value(key, sort_type, found.pk, found.alias)
                                 .label(f"sort_{i}")
