@@ -276,6 +276,28 @@ def test_a_compartment_is_counted_as_a_source(sqlite_client: TestClient) -> None
         assert len(sqlite_client.get(f"/fhir/{url}").json().get("entry", [])) == expected, url
 
 
+def test_a_sorted_walk_reads_the_sort_index_in_its_order(sqlite_client: TestClient) -> None:
+    """search.walk: the index of the sort parameter in the key's order (a date's highest
+    moment down), each candidate probed by its resource_pk, no sort of all the matches; the
+    boundary read from the index alone."""
+    from yilian.fhir.search.sorting import parse_sort
+    from yilian.fhir.search.walk import Walk
+
+    expression = parse_query("Observation", [("code", f"{LOINC}|{HEART_RATE}")],
+                             strict=True).expression()
+    (key,) = parse_sort("Observation", ["-date"])
+    with _engine(sqlite_client).connect() as conn:
+        walk = Walk(key, "Observation", Names(Binding(None)), after_cursor=True)
+        page = _explain(conn, walk.page(expression, bounded=True).limit(21))
+        boundary = _explain(conn, Walk(key, "Observation", Names(Binding(None)),
+                                       after_cursor=True).boundary())
+    assert page.startswith("SEARCH d0 USING INDEX ix_idx_date_high (res_type=? AND param=?"), page
+    assert "TEMP B-TREE FOR ORDER BY" not in page  # only for the pks among equal dates
+    assert all("resource_pk=?" in line for line in page.splitlines()[1:]
+               if line.startswith("SEARCH")), page
+    assert boundary.startswith("SEARCH d0 USING COVERING INDEX ix_idx_date_high"), boundary
+
+
 def test_the_bound_after_a_prefix() -> None:
     assert after_prefix("zha") == "zhb"
     assert after_prefix("张") == chr(ord("张") + 1)

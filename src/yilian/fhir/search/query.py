@@ -17,6 +17,7 @@ from sqlalchemy.types import NullType
 
 from yilian.errors import BadRequest, OutcomeIssue
 from yilian.fhir.search import values as parse_values
+from yilian.fhir.search import walk
 from yilian.fhir.search.binding import Binding
 from yilian.fhir.search.composite import Branch, layout
 from yilian.fhir.search.expressions import (
@@ -33,6 +34,7 @@ from yilian.fhir.search.expressions import (
 )
 from yilian.fhir.search.extract import has_identifiers
 from yilian.fhir.search.plan import (
+    FROM_RESOURCES,
     Count,
     Names,
     Plan,
@@ -49,6 +51,7 @@ from yilian.fhir.search.registry import ParamType, SearchParam, get_registry, id
 from yilian.fhir.search.sorting import Cursor, SortKey, after, order_by, sort_value
 from yilian.fhir.search.statements import STATEMENTS
 from yilian.fhir.search.values import split_escaped, unescape
+from yilian.fhir.search.walk import Walk, walk_rows, walkable
 from yilian.fhir.store.sql import VERSION_COLUMNS, StoredVersion, stored_version
 from yilian.fhir.store.tables import resource, resource_version
 
@@ -466,8 +469,12 @@ def search_page(
     values = {**bound.values, "page_limit": count + 1}
     if cursor is not None:
         values.update(cursor.bind())
-    rows = STATEMENTS.rows(conn, ("page", bound.key, sort, missing), build, values,
-                           pinned=bound.pinned)
+    rows = None
+    if count and walkable(sort) and len(scope) == 1 and not (missing and missing[0]):
+        rows = _walked_page(conn, bound, sort[0], values, after_cursor=cursor is not None)
+    if rows is None:
+        rows = STATEMENTS.rows(conn, ("page", bound.key, sort, missing), build, values,
+                               pinned=bound.pinned)
     page = rows[:count]
     keys = 1 + len(sort)  # pk and sort values, then the version's columns
     found = ([stored_version(row[keys:]) for row in page], [row[0] for row in page])
@@ -475,6 +482,34 @@ def search_page(
         return *found, None
     last = page[-1]
     return *found, Cursor(tuple(last[1:keys]), last[0], bound.chosen)
+
+
+def _walked_page(conn: Connection, bound: _BoundSearch, key: SortKey, values: dict[str, Any],
+                 *, after_cursor: bool) -> list[Sequence[Any]] | None:
+    """The page's rows read off the sort key's index (search.walk), when the search matches
+    many and the walk's first rows fill the page; None: answer it the usual way."""
+    (res_type, expression), = bound.scope
+    chosen = bound.chosen[0]
+    if chosen != FROM_RESOURCES:
+        count = _counter(conn, bound.key[1], res_type, expression, bound.bindings[0],
+                         bound.values)
+        if count(chosen, walk.DENSE_SORT) < walk.DENSE_SORT:
+            return None
+    page_limit = values["page_limit"]
+    shape = (bound.key, key, after_cursor)
+
+    def walked() -> Walk:
+        return Walk(key, res_type, Names(bound.bindings[0]), after_cursor=after_cursor)
+
+    end = STATEMENTS.rows(conn, ("walk-end", shape), lambda: walked().boundary(),
+                          {**values, "walk_offset": walk_rows(page_limit) - 1}, pinned=True)
+    run = values if not end else {**values, "walk_boundary": end[0][0]}
+    rows = STATEMENTS.rows(
+        conn, ("walk", shape, bool(end)),
+        lambda: _with_versions(walked().page(expression, bounded=bool(end)).limit(_LIMIT),
+                               (key,)),
+        run, pinned=pins(conjuncts(expression), FROM_RESOURCES))
+    return rows if len(rows) >= page_limit else None
 
 
 def _with_versions(page: Select[Any], sort: Sequence[SortKey]) -> Select[Any]:

@@ -96,18 +96,26 @@ def sort_value(key: SortKey, res_type: str, pk: ColumnElement[Any],
                alias: Callable[[Table], FromClause]) -> ColumnElement[Any]:
     """The key's value for the resource with primary key `pk` (`alias`: the statement's)."""
     if key.param is None:
-        rows = alias(resource)
-        column = rows.c.res_id if key.code == "_id" else rows.c.last_updated
-        return select(column).where(rows.c.pk == pk).scalar_subquery()
-    table, ascending_column, descending_column = _SOURCES[key.param.type]
-    rows = alias(table)
-    column = descending_column(rows) if key.descending else ascending_column(rows)
+        own = alias(resource)
+        column = own.c.res_id if key.code == "_id" else own.c.last_updated
+        return select(column).where(own.c.pk == pk).scalar_subquery()
+    rows, value = sort_column(key, alias)
     pick = func.max if key.descending else func.min
     return (
-        select(pick(column))
+        select(pick(value))
         .where(rows.c.resource_pk == pk, of_param(_unindexed_type(rows), res_type, key.param))
         .scalar_subquery()
     )
+
+
+def sort_column(key: SortKey, alias: Callable[[Table], FromClause]
+                ) -> tuple[FromClause, ColumnElement[Any]]:
+    """A new alias of the parameter's index table (`alias`: the statement's), and the
+    column its sort value is the lowest (ascending) or highest (descending) of."""
+    assert key.param is not None
+    table, ascending_column, descending_column = _SOURCES[key.param.type]
+    rows = alias(table)
+    return rows, descending_column(rows) if key.descending else ascending_column(rows)
 
 
 @lru_cache(maxsize=256)  # one per alias (plan.Names makes them once): of_param's cache key
@@ -152,17 +160,17 @@ def after(columns: Sequence[ColumnElement[Any]], keys: Sequence[SortKey],
             later: ColumnElement[bool] = false()  # nothing sorts after a missing value
             same = column.is_(None)
         else:
-            value = _untyped(f"cursor_{number}")
+            value = untyped(f"cursor_{number}")
             beyond = column < value if key.descending else column > value
             later = or_(beyond, column.is_(None))
             same = column == value
         alternatives.append(and_(*equal, later))
         equal.append(same)
-    alternatives.append(and_(*equal, pk > _untyped("cursor_pk")))
+    alternatives.append(and_(*equal, pk > untyped("cursor_pk")))
     return or_(*alternatives)
 
 
-def _untyped(name: str) -> BindParameter[Any]:
+def untyped(name: str) -> BindParameter[Any]:
     # A comparison gives it the type of its column (UtcDateTime...).
     return bindparam(name, type_=NullType())
 

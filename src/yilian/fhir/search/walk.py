@@ -1,0 +1,117 @@
+"""A sorted page read off the sort parameter's own index, for searches that match many.
+
+A sorted search is otherwise answered by finding every match, computing each one's sort
+value and sorting them all: at 659,000 Observations, `code=<blood pressure>&_sort=-date`
+sorted 110,000 matches for a page of 20 (219 ms), `Observation?_sort=date` 659,000 (823 ms).
+When the matches are many, the index of the sort parameter, read in its order, meets them
+soon: the candidates come in sort order, each is checked against every criterion (the
+probes of search.plan.filter_condition) and the page ends after a few dozen.
+
+A resource comes once per value it has; it is taken where its sort value is (the lowest
+value ascending, the highest descending), at its first row in that order. The walk is
+bounded: it reads at most `walk_rows` index rows past the cursor, the bound found first by
+reading the index alone (`boundary`). When those do not fill the page (the matches were
+fewer or fell later, or resources without a value must follow) the caller answers the
+search the usual way; what was read is a few milliseconds.
+
+Only single-key sorts whose index is in the key's order: dates (low ascending, high
+descending), strings, numbers, quantities and uris, `_lastUpdated` and `_id`; a parameter
+stored under one code (a union's several codes are several ranges of the index).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, FromClause, Select, and_, false, or_, select
+
+from yilian.fhir.search.expressions import Expression
+from yilian.fhir.search.plan import Names, conjuncts, filter_condition
+from yilian.fhir.search.registry import ParamType
+from yilian.fhir.search.sorting import SortKey, sort_column, sort_value, untyped
+from yilian.fhir.search.unions import stored_codes
+from yilian.fhir.store.tables import resource
+
+# A walk worth trying: the search's source (its fewest candidates) counts at least this
+# many. With fewer, finding and sorting them all costs less than a walk that may miss.
+DENSE_SORT = 5000
+WALK_ROWS = 10_000  # index rows a walk reads at most past the cursor, or per result:
+WALK_ROWS_PER_RESULT = 100
+
+_WALKED = frozenset({ParamType.DATE, ParamType.STRING, ParamType.NUMBER,
+                     ParamType.QUANTITY, ParamType.URI})
+
+
+def walkable(sort: tuple[SortKey, ...]) -> bool:
+    """Whether the sort can be read off one index in its order."""
+    if len(sort) != 1:
+        return False
+    param = sort[0].param
+    return param is None or (param.type in _WALKED and len(stored_codes(param)) == 1)
+
+
+def walk_rows(page_limit: int) -> int:
+    return max(WALK_ROWS, WALK_ROWS_PER_RESULT * page_limit)
+
+
+class Walk:
+    """The index rows of the sort key in its order (pk order among equal values), past the
+    cursor (`cursor_0`, `cursor_pk` bound) when `after_cursor`."""
+
+    def __init__(self, key: SortKey, res_type: str, names: Names, *, after_cursor: bool
+                 ) -> None:
+        self.key, self.res_type, self.names = key, res_type, names
+        if key.param is None:  # _id, _lastUpdated: the resource table's own indexes
+            rows = names(resource)
+            self.rows: FromClause = rows
+            self.pk: ColumnElement[Any] = rows.c.pk
+            self.value: ColumnElement[Any] = (rows.c.res_id if key.code == "_id"
+                                              else rows.c.last_updated)
+            self.where: list[Any] = [rows.c.res_type == res_type]
+            # Checked on the page's candidates only: the boundary reads the index alone
+            # (a deleted resource's row counts towards the walk's length, no more).
+            self.live: list[Any] = [rows.c.deleted == false()]
+            self.once = True  # a row per resource
+        else:
+            table_rows, self.value = sort_column(key, names)
+            self.rows, self.pk = table_rows, table_rows.c.resource_pk
+            codes = stored_codes(key.param)
+            self.where = [table_rows.c.res_type == res_type, table_rows.c.param == codes[0]]
+            self.live = []  # index rows are a live resource's
+            self.once = False
+        self.past: list[Any] = []  # the rows past the cursor's, of those `where` reaches
+        if after_cursor:
+            value, last = untyped("cursor_0"), untyped("cursor_pk")
+            beyond = self.value < value if key.descending else self.value > value
+            self.where.append(self.value <= value if key.descending else self.value >= value)
+            self.past.append(or_(beyond, and_(self.value == value, self.pk > last)))
+
+    def _ordered(self) -> list[Any]:
+        value = self.value.desc() if self.key.descending else self.value.asc()
+        return [value, self.pk.asc()]
+
+    def boundary(self) -> Select[Any]:
+        """The value of the walk's last row (`walk_offset` bound): none when fewer. Read
+        off the index alone: from the cursor's value on, the rows tied with it before the
+        cursor's pk counted too."""
+        value = self.value.desc() if self.key.descending else self.value.asc()
+        return (select(self.value).select_from(self.rows).where(*self.where)
+                .order_by(value).offset(untyped("walk_offset")).limit(1))
+
+    def page(self, expression: Expression, *, bounded: bool) -> Select[Any]:
+        """The page's (pk, sort_0) rows: candidates in the walk's order, up to the boundary
+        (`walk_boundary` bound) when `bounded`, each checked against every criterion."""
+        where = [*self.where, *self.past, *self.live]
+        if bounded:
+            end = untyped("walk_boundary")
+            where.append(self.value >= end if self.key.descending else self.value <= end)
+        if not self.once:  # at the resource's own sort value: its first row in the walk
+            where.append(self.value == sort_value(self.key, self.res_type, self.pk,
+                                                  self.names))
+        where += [filter_condition(part, self.pk, self.res_type, self.names)
+                  for part in conjuncts(expression)]
+        query = (select(self.pk.label("pk"), self.value.label("sort_0"))
+                 .select_from(self.rows).where(*where))
+        if not self.once:  # two rows at the same value (a period's start, another date)
+            query = query.distinct()
+        return query.order_by(*self._ordered())
