@@ -51,7 +51,7 @@ from yilian.fhir.search.registry import ParamType, SearchParam, get_registry, id
 from yilian.fhir.search.sorting import Cursor, SortKey, after, order_by, sort_value
 from yilian.fhir.search.statements import STATEMENTS
 from yilian.fhir.search.values import split_escaped, unescape
-from yilian.fhir.search.walk import Walk, walk_rows, walkable
+from yilian.fhir.search.walk import Walk, walk_rows, walkable, walks_in_pk_order
 from yilian.fhir.store.sql import VERSION_COLUMNS, StoredVersion, stored_version
 from yilian.fhir.store.tables import resource, resource_version
 
@@ -338,6 +338,7 @@ class _BoundSearch:
     key: tuple[Any, ...]
     chosen: tuple[int, ...]  # per type; empty for a type-free search
     values: dict[str, Any]
+    counts: Count | None = None  # the first page's counts of one type's candidates
 
     @property
     def pinned(self) -> bool:
@@ -374,18 +375,36 @@ def _bind(conn: Connection, scope: Scope, base_url: str | None,
                    for (res_type, expression), binding in zip(scope, bindings, strict=True))
     values = bindings[0].values if len(scope) == 1 else {
         name: value for binding in bindings for name, value in binding.values.items()}
+    counts = None
     if len(chosen_before) == len(scope) and all(
             can_start_from(conjuncts(expression), number)
             for (_, expression), number in zip(scope, chosen_before, strict=True)):
         chosen = tuple(chosen_before)
     else:
         # Across types, counting each type's candidates would cost more than it saves.
-        chosen = tuple(
-            choose(conjuncts(expression),
-                   _counter(conn, shapes, res_type, expression, binding, values)
-                   if len(scope) == 1 else None, pk_order=pk_order)
-            for (res_type, expression), binding in zip(scope, bindings, strict=True))
-    return _BoundSearch(scope, bindings, ("types", shapes, chosen), chosen, values)
+        if len(scope) == 1:
+            counts = _Counts(_counter(conn, shapes, first_type, first, bindings[0], values))
+        chosen = tuple(choose(conjuncts(expression), counts, pk_order=pk_order)
+                       for res_type, expression in scope)
+    return _BoundSearch(scope, bindings, ("types", shapes, chosen), chosen, values, counts)
+
+
+class _Counts:
+    """A search's counts of its candidate sources' first rows, each made once: one that
+    found fewer than its limit is the exact count, and answers any later limit."""
+
+    def __init__(self, count: Count) -> None:
+        self._count = count
+        self._exact: dict[int, int] = {}
+
+    def __call__(self, number: int, limit: int) -> int:
+        exact = self._exact.get(number)
+        if exact is not None:
+            return min(exact, limit)
+        found = self._count(number, limit)
+        if found < limit:
+            self._exact[number] = found
+        return found
 
 
 def _counter(conn: Connection, shapes: Any, res_type: str, expression: Expression,
@@ -470,8 +489,10 @@ def search_page(
     if cursor is not None:
         values.update(cursor.bind())
     rows = None
-    if count and walkable(sort) and len(scope) == 1 and not (missing and missing[0]):
-        rows = _walked_page(conn, bound, sort[0], values, after_cursor=cursor is not None)
+    if _walks(conn, bound, sort, count, cursor):
+        rows = _walked_page(conn, bound, sort[0] if sort else None, values,
+                            after_cursor=cursor is not None)
+    walked = rows is not None
     if rows is None:
         rows = STATEMENTS.rows(conn, ("page", bound.key, sort, missing), build, values,
                                pinned=bound.pinned)
@@ -481,20 +502,31 @@ def search_page(
     if len(rows) <= count or not page:
         return *found, None
     last = page[-1]
-    return *found, Cursor(tuple(last[1:keys]), last[0], bound.chosen)
+    return *found, Cursor(tuple(last[1:keys]), last[0], bound.chosen, walked=walked)
 
 
-def _walked_page(conn: Connection, bound: _BoundSearch, key: SortKey, values: dict[str, Any],
-                 *, after_cursor: bool) -> list[Sequence[Any]] | None:
-    """The page's rows read off the sort key's index (search.walk), when the search matches
-    many and the walk's first rows fill the page; None: answer it the usual way."""
-    (res_type, expression), = bound.scope
+def _walks(conn: Connection, bound: _BoundSearch, sort: tuple[SortKey, ...], count: int,
+           cursor: Cursor | None) -> bool:
+    """Whether to try a walk (search.walk) for this page: the first page when the search
+    matches many, the next ones when the page before was walked (without counting again)."""
+    if not count or len(bound.scope) != 1 or (cursor is not None and cursor.missing[:1] == (True,)):
+        return False
+    parts = conjuncts(bound.scope[0][1])
     chosen = bound.chosen[0]
-    if chosen != FROM_RESOURCES:
-        count = _counter(conn, bound.key[1], res_type, expression, bound.bindings[0],
-                         bound.values)
-        if count(chosen, walk.DENSE_SORT) < walk.DENSE_SORT:
-            return None
+    if not (walkable(sort) or (not sort and walks_in_pk_order(parts, chosen))):
+        return False
+    if cursor is not None:
+        return cursor.walked
+    return chosen == FROM_RESOURCES or (
+        bound.counts is not None and walk.dense(parts[chosen], bound.counts, chosen))
+
+
+def _walked_page(conn: Connection, bound: _BoundSearch, key: SortKey | None,
+                 values: dict[str, Any], *, after_cursor: bool) -> list[Sequence[Any]] | None:
+    """The page's rows read off the sort key's index, or the type's in pk order without a
+    key (search.walk); None when the walk's first rows do not fill the page: answer it the
+    usual way."""
+    (res_type, expression), = bound.scope
     page_limit = values["page_limit"]
     shape = (bound.key, key, after_cursor)
 
@@ -507,7 +539,7 @@ def _walked_page(conn: Connection, bound: _BoundSearch, key: SortKey, values: di
     rows = STATEMENTS.rows(
         conn, ("walk", shape, bool(end)),
         lambda: _with_versions(walked().page(expression, bounded=bool(end)).limit(_LIMIT),
-                               (key,)),
+                               () if key is None else (key,)),
         run, pinned=pins(conjuncts(expression), FROM_RESOURCES))
     return rows if len(rows) >= page_limit else None
 

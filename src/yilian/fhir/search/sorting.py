@@ -185,6 +185,8 @@ class Cursor:
     # Per type searched, the criterion the first page started from (search.plan.choose):
     # the next pages start from it too, without counting the candidates again.
     source: tuple[int, ...] = ()
+    # The page before was read by a walk (search.walk): so is this one, if it can be.
+    walked: bool = False
 
     @property
     def missing(self) -> tuple[bool, ...]:
@@ -202,6 +204,8 @@ class Cursor:
         data: dict[str, Any] = {"v": [_dump(v) for v in self.values], "p": self.pk}
         if self.source:
             data["s"] = list(self.source)
+        if self.walked:
+            data["w"] = 1
         payload = orjson.dumps(data)
         return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
@@ -215,12 +219,13 @@ def decode_cursor(text: str, keys: int) -> Cursor:
         values = tuple(_load(v) for v in data["v"])
         pk = data["p"]
         source = tuple(data.get("s", ()))
+        walked = data.get("w") == 1
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error,
             InvalidOperation, UnicodeEncodeError):
         raise problem from None
     if type(pk) is not int or len(values) != keys or any(type(n) is not int for n in source):
         raise problem
-    return Cursor(values, pk, source)
+    return Cursor(values, pk, source, walked)
 
 
 def _dump(value: Any) -> Any:

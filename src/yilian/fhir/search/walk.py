@@ -21,12 +21,20 @@ stored under one code (a union's several codes are several ranges of the index).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Select, and_, false, or_, select
 
-from yilian.fhir.search.expressions import Expression
-from yilian.fhir.search.plan import Names, conjuncts, filter_condition
+from yilian.fhir.search.expressions import Chain, Expression, Has, Ids
+from yilian.fhir.search.plan import (
+    FROM_RESOURCES,
+    Count,
+    Names,
+    conjuncts,
+    equal_lookup,
+    filter_condition,
+)
 from yilian.fhir.search.registry import ParamType
 from yilian.fhir.search.sorting import SortKey, sort_column, sort_value, untyped
 from yilian.fhir.search.unions import stored_codes
@@ -35,6 +43,11 @@ from yilian.fhir.store.tables import resource
 # A walk worth trying: the search's source (its fewest candidates) counts at least this
 # many. With fewer, finding and sorting them all costs less than a walk that may miss.
 DENSE_SORT = 5000
+# For a chain, its targets (plan.probe): counting the resources that point at them means
+# reading all the targets first (at a million resources, 0.1-0.5 s for the encounters of a
+# campus's wards). Each target is pointed at by some: `subject:Patient.name=wang`, a few
+# thousand patients, is dense; `patient.identifier=...`, one, is not.
+DENSE_TARGETS = 50
 WALK_ROWS = 10_000  # index rows a walk reads at most past the cursor, or per result:
 WALK_ROWS_PER_RESULT = 100
 
@@ -50,23 +63,44 @@ def walkable(sort: tuple[SortKey, ...]) -> bool:
     return param is None or (param.type in _WALKED and len(stored_codes(param)) == 1)
 
 
+def walks_in_pk_order(parts: Sequence[Expression], chosen: int) -> bool:
+    """Whether a page in pk order may be walked: the search starts from a range, a chain
+    or a union, whose rows are not in pk order (all of them are read and sorted). A lookup
+    of equal values is read in pk order off its index, or is few; a `_has` is walked
+    already when dense (plan.DENSE_HAS)."""
+    if chosen == FROM_RESOURCES:
+        return False
+    part = parts[chosen]
+    return not isinstance(part, Has | Ids) and not equal_lookup(part)
+
+
+def dense(part: Expression, count: Count, chosen: int) -> bool:
+    """Whether the source the search starts from (conjunct `chosen`, `part`) is worth a
+    walk: it counts many rows, or a chain many targets."""
+    limit = DENSE_TARGETS if isinstance(part, Chain) else DENSE_SORT
+    return count(chosen, limit) >= limit
+
+
 def walk_rows(page_limit: int) -> int:
     return max(WALK_ROWS, WALK_ROWS_PER_RESULT * page_limit)
 
 
 class Walk:
-    """The index rows of the sort key in its order (pk order among equal values), past the
-    cursor (`cursor_0`, `cursor_pk` bound) when `after_cursor`."""
+    """The index rows of the sort key in its order (pk order among equal values), or with
+    no key the type's resources in pk order; past the cursor (`cursor_0`, `cursor_pk`
+    bound) when `after_cursor`."""
 
-    def __init__(self, key: SortKey, res_type: str, names: Names, *, after_cursor: bool
-                 ) -> None:
+    def __init__(self, key: SortKey | None, res_type: str, names: Names, *,
+                 after_cursor: bool) -> None:
         self.key, self.res_type, self.names = key, res_type, names
-        if key.param is None:  # _id, _lastUpdated: the resource table's own indexes
+        self.descending = key is not None and key.descending
+        if key is None or key.param is None:  # the resource table's own indexes
             rows = names(resource)
             self.rows: FromClause = rows
             self.pk: ColumnElement[Any] = rows.c.pk
-            self.value: ColumnElement[Any] = (rows.c.res_id if key.code == "_id"
-                                              else rows.c.last_updated)
+            self.value: ColumnElement[Any] = (
+                rows.c.pk if key is None
+                else rows.c.res_id if key.code == "_id" else rows.c.last_updated)
             self.where: list[Any] = [rows.c.res_type == res_type]
             # Checked on the page's candidates only: the boundary reads the index alone
             # (a deleted resource's row counts towards the walk's length, no more).
@@ -80,38 +114,43 @@ class Walk:
             self.live = []  # index rows are a live resource's
             self.once = False
         self.past: list[Any] = []  # the rows past the cursor's, of those `where` reaches
-        if after_cursor:
+        if after_cursor and key is None:
+            self.where.append(self.pk > untyped("cursor_pk"))
+        elif after_cursor:
             value, last = untyped("cursor_0"), untyped("cursor_pk")
-            beyond = self.value < value if key.descending else self.value > value
-            self.where.append(self.value <= value if key.descending else self.value >= value)
+            beyond = self.value < value if self.descending else self.value > value
+            self.where.append(self.value <= value if self.descending else self.value >= value)
             self.past.append(or_(beyond, and_(self.value == value, self.pk > last)))
 
-    def _ordered(self) -> list[Any]:
-        value = self.value.desc() if self.key.descending else self.value.asc()
-        return [value, self.pk.asc()]
+    def _in_order(self) -> Any:
+        return self.value.desc() if self.descending else self.value.asc()
 
     def boundary(self) -> Select[Any]:
         """The value of the walk's last row (`walk_offset` bound): none when fewer. Read
         off the index alone: from the cursor's value on, the rows tied with it before the
         cursor's pk counted too."""
-        value = self.value.desc() if self.key.descending else self.value.asc()
         return (select(self.value).select_from(self.rows).where(*self.where)
-                .order_by(value).offset(untyped("walk_offset")).limit(1))
+                .order_by(self._in_order()).offset(untyped("walk_offset")).limit(1))
 
     def page(self, expression: Expression, *, bounded: bool) -> Select[Any]:
-        """The page's (pk, sort_0) rows: candidates in the walk's order, up to the boundary
-        (`walk_boundary` bound) when `bounded`, each checked against every criterion."""
+        """The page's rows, (pk, sort_0) or (pk) in pk order: candidates in the walk's
+        order, up to the boundary (`walk_boundary` bound) when `bounded`, each checked
+        against every criterion."""
         where = [*self.where, *self.past, *self.live]
         if bounded:
             end = untyped("walk_boundary")
-            where.append(self.value >= end if self.key.descending else self.value <= end)
+            where.append(self.value >= end if self.descending else self.value <= end)
         if not self.once:  # at the resource's own sort value: its first row in the walk
+            assert self.key is not None
             where.append(self.value == sort_value(self.key, self.res_type, self.pk,
                                                   self.names))
         where += [filter_condition(part, self.pk, self.res_type, self.names)
                   for part in conjuncts(expression)]
+        if self.key is None:
+            return (select(self.pk.label("pk")).select_from(self.rows).where(*where)
+                    .order_by(self.pk))
         query = (select(self.pk.label("pk"), self.value.label("sort_0"))
                  .select_from(self.rows).where(*where))
         if not self.once:  # two rows at the same value (a period's start, another date)
             query = query.distinct()
-        return query.order_by(*self._ordered())
+        return query.order_by(self._in_order(), self.pk.asc())
