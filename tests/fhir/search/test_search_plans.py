@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from fhir_helpers import FHIR_JSON, authorized
+from fhir_helpers import FHIR_JSON, authorized, put_all
 from sqlalchemy import Connection, Engine, select
 from starlette.testclient import TestClient
 
@@ -296,6 +296,29 @@ def test_a_sorted_walk_reads_the_sort_index_in_its_order(sqlite_client: TestClie
     assert all("resource_pk=?" in line for line in page.splitlines()[1:]
                if line.startswith("SEARCH")), page
     assert boundary.startswith("SEARCH d0 USING COVERING INDEX ix_idx_date_high"), boundary
+
+
+def test_an_exact_string_is_looked_up_by_its_search_form(client: TestClient) -> None:
+    """`family:exact=Cao` is an index lookup by the search form (value_norm) it implies,
+    then the exact value; a value as long as the column (stored cut) by the value alone."""
+    long = "Ábc" + "d" * 300
+    put_all(client, [{"resourceType": "Patient", "id": f"x{n}", "name": [{"family": family}]}
+                     for n, family in enumerate(("Cao", "cao", "CAO", "Çao", long, long[:200]))])
+
+    def found(query: str) -> list[str]:
+        bundle = client.get(f"/fhir/{query}").json()
+        return sorted(e["resource"]["id"] for e in bundle.get("entry", []))
+
+    assert found("Patient?family:exact=Cao") == ["x0"]
+    assert found("Patient?family:exact=Çao") == ["x3"]
+    assert found("Patient?family:exact=cao,CAO") == ["x1", "x2"]
+    assert found("Patient?family=cao") == ["x0", "x1", "x2", "x3"]
+    assert found(f"Patient?family:exact={long[:200]}") == ["x4", "x5"]  # both stored cut
+    assert found(f"Patient?family:exact={long[:199]}") == []
+    if client.app.state.engine.dialect.name == "sqlite":  # type: ignore[attr-defined]
+        with client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+            explained = _explain(conn, _plan(conn, "Patient?family:exact=Cao").select())
+        assert "ix_idx_string_lookup (res_type=? AND param=? AND value_norm=?)" in explained
 
 
 def test_the_bound_after_a_prefix() -> None:

@@ -49,7 +49,7 @@ from yilian.fhir.store.tables import INDEX_TABLES
 from yilian.kit.clock import utcnow
 from yilian.kit.hashing import hash64
 from yilian.kit.sqlhints import Columns, after_prefix
-from yilian.kit.text import normalize_for_search
+from yilian.kit.text import MAX_INDEXED_LENGTH, normalize_for_search
 
 Condition = ColumnElement[bool]
 Binds = Iterator[BindParameter[Any]]  # a criterion's bind parameters, taken in order
@@ -102,7 +102,12 @@ def prepare(match: Match, res_type: str, base_url: str | None
             _prepare_token(res_type, param, modifier, values, form, bound)
         case ParamType.STRING:
             for value in values:
-                if modifier == "exact":
+                if modifier == "exact" and len(value) < MAX_INDEXED_LENGTH:
+                    # Shorter than the column, so stored whole: its search form is the
+                    # row's value_norm, an index lookup (the exact value alone is not).
+                    form.append("exact-norm")
+                    bound += [normalize_for_search(value), value]
+                elif modifier == "exact":
                     form.append("exact")
                     bound.append(value)
                 elif modifier == "contains":
@@ -272,6 +277,8 @@ def matching_rows(rows: Columns, bound: Bound, res_type: str) -> Condition:
             return _token(rows, res_type, param, modifier, forms, binds)
         case ParamType.STRING:
             return and_(of_param(rows, res_type, param), or_(*(
+                and_(rows.c.value_norm == next(binds), rows.c.value_exact == next(binds))
+                if form == "exact-norm" else
                 rows.c.value_exact == next(binds) if form == "exact" else
                 rows.c.value_norm.like(next(binds), escape="/") if form == "contains" else
                 _starts_with(rows.c.value_norm, form, binds) for form in forms)))
