@@ -51,6 +51,21 @@ def test_pinned_statements_keep_generic_plans_outside_transactions(
     assert generic >= 2 and custom == 0  # prepared, and kept: never planned for the values
 
 
+def test_no_session_of_the_server_compiles_queries_just_in_time(
+        engines: tuple[Engine, Engine]) -> None:
+    """JIT is off in every kind of session: a search's generic plan crossed jit_above_cost
+    and spent 29 of its 30 ms compiling (kit.db.POSTGRESQL_SESSION)."""
+    engine, reads = engines
+    jit = select(func.current_setting("jit"))
+    statements = Statements()
+    with read_connection(engine, reads) as conn:
+        generic = statements.rows(conn, "jit", lambda: jit, {}, pinned=True)[0][0]
+        planned = statements.rows(conn, "jit", lambda: jit, {})[0][0]
+    with engine.begin() as conn:
+        written = conn.execute(jit).scalar_one()
+    assert (generic, planned, written) == ("off", "off", "off")
+
+
 def test_values_lists_and_instants_bind_as_sqlalchemy_binds_them(
         engines: tuple[Engine, Engine]) -> None:
     engine, reads = engines

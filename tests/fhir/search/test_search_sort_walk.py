@@ -79,7 +79,7 @@ QUERIES = [
     "Observation?value-quantity=gt70", "Observation?date=ge2024-01-04",
     "Observation?_lastUpdated=gt2000-01-01", "Patient?birthdate=ge1970", "Patient?family=l",
     "Observation?subject:Patient.family=li", f"Observation?subject.birthdate=lt1990&code={A}",
-    "Observation?subject.family=nobody",
+    "Observation?subject.family=nobody", f"Observation?code={LOINC}|",
     # Not walked: a scan, or a range whose rows are checked for a unit (search.walk).
     "Patient?family:contains=a", f"Observation?value-quantity=gt70|{UCUM}|/min",
 ]
@@ -151,10 +151,12 @@ def test_a_walk_gives_the_pages_a_sort_gives(
         for query in QUERIES:
             url = f"{query}&_count={count}"
             expected = _gathered(stored, monkeypatch, url)
-            # Walks long enough for any page, then as short as a page (mostly too short).
-            for rows, per_result in ((1000, 100), (1, 1)):
+            # Walks long enough for any page (after a first one as long as the page, often
+            # too short), then only as long as the page.
+            for rows, per_result, first in ((1000, 100, 10), (1000, 100, 1), (1, 1, 1)):
                 monkeypatch.setattr(walk, "WALK_ROWS", rows)
                 monkeypatch.setattr(walk, "WALK_ROWS_PER_RESULT", per_result)
+                monkeypatch.setattr(walk, "FIRST_WALK_ROWS_PER_RESULT", first)
                 before = len(walked)
                 assert _pages(stored, url) == expected, (url, rows)
                 if query in NOT_WALKED:

@@ -184,7 +184,7 @@ def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
     by_system_code: list[tuple[int, int]] = []
     by_system: list[int] = []
     for value in values:
-        system, token_code = _token_parts(value)
+        system, token_code = token_parts(value)
         for code in stored_codes(param):
             if system is None:
                 by_code.append(hash64(res_type, code, token_code))
@@ -204,7 +204,7 @@ def _prepare_token(res_type: str, param: SearchParam, modifier: str | None,
             bound.append(hashes)
 
 
-def _token_parts(value: str) -> tuple[str | None, str]:
+def token_parts(value: str) -> tuple[str | None, str]:
     """(system, code) of `system|code`, `|code` (system ""), `system|` (code "") or `code`
     (system None), cut at the first `|` not escaped."""
     parts = split_escaped(value, "|", 1)

@@ -489,7 +489,7 @@ def search_page(
     if cursor is not None:
         values.update(cursor.bind())
     rows = None
-    if _walks(conn, bound, sort, count, cursor):
+    if _walks(bound, sort, count, cursor):
         rows = _walked_page(conn, bound, sort[0] if sort else None, values,
                             after_cursor=cursor is not None)
     walked = rows is not None
@@ -505,11 +505,14 @@ def search_page(
     return *found, Cursor(tuple(last[1:keys]), last[0], bound.chosen, walked=walked)
 
 
-def _walks(conn: Connection, bound: _BoundSearch, sort: tuple[SortKey, ...], count: int,
-           cursor: Cursor | None) -> bool:
+def _walks(bound: _BoundSearch, sort: tuple[SortKey, ...], count: int, cursor: Cursor | None
+           ) -> bool:
     """Whether to try a walk (search.walk) for this page: the first page when the search
-    matches many, the next ones when the page before was walked (without counting again)."""
-    if not count or len(bound.scope) != 1 or (cursor is not None and cursor.missing[:1] == (True,)):
+    matches many, the next ones when the page before was walked (without counting again);
+    not past the last resource with a sort value (those without follow in pk order)."""
+    if not count or len(bound.scope) != 1:
+        return False
+    if cursor is not None and cursor.missing[:1] == (True,):
         return False
     parts = conjuncts(bound.scope[0][1])
     chosen = bound.chosen[0]
@@ -533,15 +536,22 @@ def _walked_page(conn: Connection, bound: _BoundSearch, key: SortKey | None,
     def walked() -> Walk:
         return Walk(key, res_type, Names(bound.bindings[0]), after_cursor=after_cursor)
 
-    end = STATEMENTS.rows(conn, ("walk-end", shape), lambda: walked().boundary(),
-                          {**values, "walk_offset": walk_rows(page_limit) - 1}, pinned=True)
-    run = values if not end else {**values, "walk_boundary": end[0][0]}
-    rows = STATEMENTS.rows(
-        conn, ("walk", shape, bool(end)),
-        lambda: _with_versions(walked().page(expression, bounded=bool(end)).limit(_LIMIT),
-                               () if key is None else (key,)),
-        run, pinned=pins(conjuncts(expression), FROM_RESOURCES))
-    return rows if len(rows) >= page_limit else None
+    def page(bounded: bool) -> Callable[[], Select[Any]]:
+        return lambda: _with_versions(walked().page(expression, bounded=bounded).limit(_LIMIT),
+                                      () if key is None else (key,))
+
+    for length in walk_rows(page_limit):
+        end = STATEMENTS.rows(conn, ("walk-end", shape), lambda: walked().boundary(),
+                              {**values, "walk_offset": length - 1}, pinned=True)
+        bounded = bool(end)
+        rows = STATEMENTS.rows(conn, ("walk", shape, bounded), page(bounded),
+                               {**values, "walk_boundary": end[0][0]} if bounded else values,
+                               pinned=pins(conjuncts(expression), FROM_RESOURCES))
+        if len(rows) >= page_limit:
+            return rows
+        if not bounded:  # the rest of the index was read: a longer walk finds no more
+            return None
+    return None
 
 
 def _with_versions(page: Select[Any], sort: Sequence[SortKey]) -> Select[Any]:

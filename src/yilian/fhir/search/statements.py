@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, Select, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-from yilian.kit.db import is_autocommit
+from yilian.kit.db import POSTGRESQL_SESSION, is_autocommit
 
 SIZE = 2048  # shapes kept: each a statement and its compiled forms
 
@@ -185,6 +185,7 @@ class GenericPlans:
             engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
             autocommit=True, prepare_threshold=0, connect_timeout=3)
         connection.execute("SET plan_cache_mode = force_generic_plan")
+        connection.execute(POSTGRESQL_SESSION)
         mine[engine] = connection
         with self._guard:
             if engine not in self._opened:

@@ -39,6 +39,7 @@ from yilian.fhir.search.plan import (
     equal_lookup,
     filter_condition,
 )
+from yilian.fhir.search.predicates import token_parts
 from yilian.fhir.search.registry import ParamType
 from yilian.fhir.search.sorting import SortKey, sort_column, sort_value, untyped
 from yilian.fhir.search.unions import stored_codes
@@ -57,6 +58,11 @@ DENSE_TARGETS = 50
 # page when one candidate in a hundred matches; a walk that falls short costs a few ms.
 WALK_ROWS = 2000
 WALK_ROWS_PER_RESULT = 100
+# A shorter walk first, of as many rows per result: enough when one candidate in ten
+# matches. PostgreSQL reads every row up to the boundary before sorting the page (a
+# bitmap scan, then the sort of the ties by pk), where SQLite stops at the page's end:
+# 2,100 rows cost it 20-40 ms at a million resources.
+FIRST_WALK_ROWS_PER_RESULT = 10
 
 _WALKED = frozenset({ParamType.DATE, ParamType.STRING, ParamType.NUMBER,
                      ParamType.QUANTITY, ParamType.URI})
@@ -80,6 +86,10 @@ def walks_in_pk_order(parts: Sequence[Expression], chosen: int) -> bool:
     part = parts[chosen]
     if isinstance(part, Match) and not _index_range(part):
         return False
+    if isinstance(part, Match) and part.param.type is ParamType.TOKEN and all(
+            isinstance(v, str) and token_parts(v)[0] and not token_parts(v)[1]
+            for v in part.values):
+        return part.modifier is None  # `system|`: the system's rows, by code then pk
     return not isinstance(part, Has | Ids) and not equal_lookup(part)
 
 
@@ -102,8 +112,10 @@ def dense(part: Expression, count: Count, chosen: int) -> bool:
     return count(chosen, limit) >= limit
 
 
-def walk_rows(page_limit: int) -> int:
-    return max(WALK_ROWS, WALK_ROWS_PER_RESULT * page_limit)
+def walk_rows(page_limit: int) -> tuple[int, ...]:
+    """The lengths of the walks tried for a page, shorter first."""
+    longest = max(WALK_ROWS, WALK_ROWS_PER_RESULT * page_limit)
+    return tuple(sorted({min(FIRST_WALK_ROWS_PER_RESULT * page_limit, longest), longest}))
 
 
 class Walk:
