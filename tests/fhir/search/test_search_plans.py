@@ -211,6 +211,20 @@ def test_other_criteria_look_up_the_candidate_own_rows(sqlite_client: TestClient
     assert "ix_idx_date_low" not in explained and "ix_idx_date_high" not in explained
 
 
+def test_a_system_alone_is_checked_on_the_candidate_own_rows(
+        sqlite_client: TestClient) -> None:
+    """`code=system|` as a filter looks the candidate's token rows up by its resource_pk, not
+    every row of the system (the index that leads with the system's hash has the code's
+    next, not the pk)."""
+    with _engine(sqlite_client).connect() as conn:
+        found = _plan(conn, f"Observation?subject=Patient/p2&code={LOINC}|")
+        explained = _explain(conn, found.select())
+    tokens = [line for line in explained.splitlines() if line.startswith("SEARCH t")]
+    assert tokens and all("resource_pk=?" in line for line in tokens), explained
+    bundle = sqlite_client.get(f"/fhir/Observation?subject=Patient/p2&code={LOINC}|").json()
+    assert {e["resource"]["id"] for e in bundle["entry"]} == {"o100", "o101", "o102"}
+
+
 def test_a_composite_joins_its_components_by_the_element(sqlite_client: TestClient) -> None:
     """Its first component's rows are looked up by their index, the others by the
     candidate's resource_pk (then `grp`); as a filter, all by resource_pk."""
