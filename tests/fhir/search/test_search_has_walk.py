@@ -5,10 +5,10 @@ next links that keep the way the first page went."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from fhir_helpers import put_all
+from search_client import pages
 from starlette.testclient import TestClient
 
 from yilian.fhir.search import plan
@@ -30,32 +30,15 @@ def _resources() -> list[dict[str, Any]]:
     return found
 
 
-def _pages(client: TestClient, query: str) -> list[list[str]]:
-    """Every page's ids, following the next links."""
-    pages: list[list[str]] = []
-    url: str | None = f"/fhir/{query}"
-    while url is not None:
-        response = client.get(url)
-        assert response.status_code == 200, response.text
-        bundle = response.json()
-        pages.append([entry["resource"]["id"] for entry in bundle.get("entry", [])])
-        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
-        url = None
-        if following:
-            parts = urlsplit(following[0])
-            url = f"{parts.path}?{parts.query}"
-    return pages
-
-
 @pytest.mark.parametrize("dense", [1, 10_000])  # walked (every _has is dense) or gathered
 def test_has_pages_are_the_same_walked_or_gathered(
         client: TestClient, monkeypatch: pytest.MonkeyPatch, dense: int) -> None:
     put_all(client, _resources())
     monkeypatch.setattr(plan, "DENSE_HAS", dense)
     heart = f"Patient?_has:Observation:subject:code={LOINC}|{HEART_RATE}"
-    assert _pages(client, f"{heart}&_count=2") == [["p0", "p2"], ["p4", "p6"], ["p8"]]
-    assert _pages(client, f"{heart}&_sort=-_id&_count=3") == [["p8", "p6", "p4"], ["p2", "p0"]]
-    assert _pages(client, f"{heart}&_id=p2,p3,p4") == [["p2", "p4"]]
+    assert pages(client, f"{heart}&_count=2") == [["p0", "p2"], ["p4", "p6"], ["p8"]]
+    assert pages(client, f"{heart}&_sort=-_id&_count=3") == [["p8", "p6", "p4"], ["p2", "p0"]]
+    assert pages(client, f"{heart}&_id=p2,p3,p4") == [["p2", "p4"]]
     glucose = f"Patient?_has:Observation:subject:code={GLUCOSE}"
-    assert _pages(client, glucose) == [["p3"]]
-    assert _pages(client, f"{glucose}&_has:Observation:subject:code={HEART_RATE}") == [[]]
+    assert pages(client, glucose) == [["p3"]]
+    assert pages(client, f"{glucose}&_has:Observation:subject:code={HEART_RATE}") == [[]]

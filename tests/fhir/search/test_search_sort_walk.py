@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from fhir_helpers import FHIR_JSON, put_all
+from search_client import pages
 from starlette.testclient import TestClient
 
 from yilian.fhir.search import query as query_module
@@ -89,24 +89,6 @@ NOT_WALKED = {  # nothing to fill a page with; a code's rows, already in pk orde
     f"Observation?value-quantity=gt70|{UCUM}|/min"}
 
 
-def _pages(client: TestClient, query: str) -> list[list[str]]:
-    """Every page's ids, following the next links."""
-    pages: list[list[str]] = []
-    url: str | None = f"/fhir/{query}"
-    while url is not None:
-        assert len(pages) < 30, f"{query}: a page repeats or never ends: {pages[-3:]}"
-        response = client.get(url)
-        assert response.status_code == 200, response.text
-        bundle = response.json()
-        pages.append([entry["resource"]["id"] for entry in bundle.get("entry", [])])
-        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
-        url = None
-        if following:
-            parts = urlsplit(following[0])
-            url = f"{parts.path}?{parts.query}"
-    return pages
-
-
 @pytest.fixture
 def stored(client: TestClient) -> TestClient:
     put_all(client, PATIENTS + OBSERVATIONS)
@@ -142,7 +124,7 @@ def _gathered(client: TestClient, monkeypatch: pytest.MonkeyPatch, query: str
     with monkeypatch.context() as patch:
         patch.setattr(query_module, "walkable", lambda sort: False)
         patch.setattr(query_module, "walks_in_pk_order", lambda parts, chosen: False)
-        return _pages(client, query)
+        return pages(client, query)
 
 
 def test_a_walk_gives_the_pages_a_sort_gives(
@@ -158,7 +140,7 @@ def test_a_walk_gives_the_pages_a_sort_gives(
                 monkeypatch.setattr(walk, "WALK_ROWS_PER_RESULT", per_result)
                 monkeypatch.setattr(walk, "FIRST_WALK_ROWS_PER_RESULT", first)
                 before = len(walked)
-                assert _pages(stored, url) == expected, (url, rows)
+                assert pages(stored, url) == expected, (url, rows)
                 if query in NOT_WALKED:
                     assert len(walked) == before, url
                 elif rows == 1000 and count <= 2:
@@ -170,7 +152,7 @@ def test_sorted_pages_written_out(stored: TestClient, walked: list[int]) -> None
     """By the specification's rules, whichever way the pages are read: the lowest value up,
     the highest down, accents and case folded, ties by pk, no value last."""
     def ids(query: str) -> list[str]:
-        return [i for page in _pages(stored, f"{query}&_count=4") for i in page]
+        return [i for page in pages(stored, f"{query}&_count=4") for i in page]
 
     assert ids("Patient?_sort=family") == [
         "p02", "p11", "p07", "p05", "p01", "p03", "p08", "p10", "p00", "p04", "p09"]
