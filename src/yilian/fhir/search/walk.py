@@ -59,9 +59,8 @@ DENSE_TARGETS = 50
 WALK_ROWS = 2000
 WALK_ROWS_PER_RESULT = 100
 # A shorter walk first, of as many rows per result: enough when one candidate in ten
-# matches. PostgreSQL reads every row up to the boundary before sorting the page (a
-# bitmap scan, then the sort of the ties by pk), where SQLite stops at the page's end:
-# 2,100 rows cost it 20-40 ms at a million resources.
+# matches. PostgreSQL checks every row up to the boundary before it sorts the page (a
+# bitmap scan, then the ties sorted by pk), where SQLite stops at the page's end.
 FIRST_WALK_ROWS_PER_RESULT = 10
 
 _WALKED = frozenset({ParamType.DATE, ParamType.STRING, ParamType.NUMBER,
@@ -77,10 +76,10 @@ def walkable(sort: tuple[SortKey, ...]) -> bool:
 
 
 def walks_in_pk_order(parts: Sequence[Expression], chosen: int) -> bool:
-    """Whether a page in pk order may be walked: the search starts from a range, a chain
-    or a union, whose rows are not in pk order (all of them are read and sorted). A lookup
-    of equal values is read in pk order off its index, or is few; a `_has` is walked
-    already when dense (plan.DENSE_HAS)."""
+    """Whether a page in pk order may be walked: the search starts from a range, a chain,
+    a union or a token's system alone, whose rows are not in pk order (all of them are read
+    and sorted). A lookup of equal values is read in pk order off its index, or is few; a
+    `_has` is walked already when dense (plan.DENSE_HAS)."""
     if chosen == FROM_RESOURCES:
         return False
     part = parts[chosen]
