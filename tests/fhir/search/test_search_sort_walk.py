@@ -74,6 +74,7 @@ QUERIES = [
     "Patient?birthdate=ge1975&_sort=-birthdate", "Observation?_sort=date",
     "Observation?_sort=-date", f"Observation?code={LOINC}|{A}&_sort=date",
     f"Observation?code={A}&_sort=-date", "Observation?_sort=value-quantity",
+    "Observation?_sort=-date&_include=Observation:subject&_elements=status",
     "Observation?_sort=-value-quantity", "Observation?status:not=final&_sort=date",
     # In pk order, from a range or a chain (walked in pk order: search.walk).
     "Observation?value-quantity=gt70", "Observation?date=ge2024-01-04",
