@@ -83,13 +83,21 @@ def walks_in_pk_order(parts: Sequence[Expression], chosen: int) -> bool:
     if chosen == FROM_RESOURCES:
         return False
     part = parts[chosen]
-    if isinstance(part, Match) and not _index_range(part):
-        return False
-    if isinstance(part, Match) and part.param.type is ParamType.TOKEN and all(
-            isinstance(v, str) and token_parts(v)[0] and not token_parts(v)[1]
-            for v in part.values):
-        return part.modifier is None  # `system|`: the system's rows, by code then pk
+    if isinstance(part, Match):
+        if not _index_range(part):
+            return False
+        if part.param.type is ParamType.TOKEN and part.modifier is None and all(
+                _system_alone(value) for value in part.values):
+            return True  # the system's rows, in code then pk order
     return not isinstance(part, Has | Ids) and not equal_lookup(part)
+
+
+def _system_alone(value: object) -> bool:
+    """A token value `system|`."""
+    if not isinstance(value, str):
+        return False
+    system, code = token_parts(value)
+    return bool(system) and not code
 
 
 def _index_range(match: Match) -> bool:
