@@ -623,18 +623,20 @@ def touch_over_http(base: str, kind: Kind, authorization: str) -> None:
     after it would otherwise find warm what it found cold: measured on SQLite when the OS
     kept only 1 GB of the 3 GB file cached, encounters by location p95 30-60 ms against the
     ceiling's 5-7, with the same warm times as before."""
-    with httpx.Client(base_url=base, timeout=300.0,
-                      headers={"Accept": "application/fhir+json",
-                               "Authorization": authorization}) as client:
+    with _client(base, authorization) as client:
         for query in kind.queries:
             client.get(query.path)
 
 
+def _client(base: str, authorization: str) -> httpx.Client:
+    return httpx.Client(base_url=base, timeout=300.0,
+                        headers={"Accept": "application/fhir+json",
+                                 "Authorization": authorization})
+
+
 def check_over_http(base: str, kind: Kind, authorization: str) -> Checked:
     checked = Checked()
-    with httpx.Client(base_url=base, timeout=300.0,
-                      headers={"Accept": "application/fhir+json",
-                               "Authorization": authorization}) as client:
+    with _client(base, authorization) as client:
         for query in kind.queries[:CHECKED_PER_KIND]:
             started = time.perf_counter()
             response = client.get(query.path)
